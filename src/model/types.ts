@@ -1,0 +1,200 @@
+/**
+ * The cluster model: plain JSON objects that live in the store under
+ * `/nodes/<id>`, `/services/<id>`, `/tasks/<id>` and `/cluster`.
+ * Every part (manager loops, agent, mesh, CLI) reads these shapes; nothing
+ * here has behaviour.
+ */
+
+/** Role of a node in the cluster. */
+export type NodeRole = 'manager' | 'worker';
+/** Scheduling availability an operator sets with `node update --availability`. */
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+/** Liveness the dispatcher derives from heartbeats. */
+export type NodeStatusState = 'ready' | 'down' | 'unknown';
+
+/** A machine running `shoal daemon`. */
+export interface Node {
+  id: string;
+  hostname: string;
+  role: NodeRole;
+  availability: NodeAvailability;
+  labels: Record<string, string>;
+  /** Address the node's mesh, DNS and metrics listen on (loopback mode: 127.0.1.k). */
+  address: string;
+  /** Index k of the node (1-based), used to derive its VIP range 127.(20+k).0.0/16. */
+  index: number;
+  platform: { os: string; arch: string };
+  resources: { nanoCpus: number; memoryBytes: number };
+  /** Ports the node's daemon serves besides published ports. */
+  ports: { dns: number; metrics: number };
+  status: { state: NodeStatusState; since: string; message: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Service mode, as in Docker. Jobs arrive with issue 3. */
+export type ServiceModeName = 'replicated' | 'global';
+
+/** Transport protocol of a published or target port. */
+export type Protocol = 'tcp' | 'udp';
+
+/** A port a service exposes: `-p 8080:80/tcp`. */
+export interface PortConfig {
+  protocol: Protocol;
+  targetPort: number;
+  /** Published port on every node (ingress) or on the task's node (host). */
+  publishedPort?: number;
+  publishMode: 'ingress' | 'host';
+}
+
+/** When a task that stopped is replaced. */
+export type RestartCondition = 'any' | 'on-failure' | 'none';
+
+/** Restart policy of a task template. Durations in milliseconds. */
+export interface RestartPolicy {
+  condition: RestartCondition;
+  delayMs: number;
+  /** 0 means unlimited. */
+  maxAttempts: number;
+  /** Window in which attempts are counted; 0 means for ever. */
+  windowMs: number;
+}
+
+/** A placement constraint, parsed from `node.labels.zone==east`. */
+export interface Constraint {
+  key: string;
+  op: '==' | '!=';
+  value: string;
+}
+
+/** What each task of a service runs and how. */
+export interface TaskTemplate {
+  /** argv of the process: the "image and args" of Docker. */
+  command: string[];
+  env: Record<string, string>;
+  /** Working directory of the process; defaults to the daemon's cwd. */
+  workdir?: string;
+  restartPolicy: RestartPolicy;
+  placement: { constraints: string[] };
+  stopGracePeriodMs: number;
+}
+
+/** What the operator asked for. */
+export interface ServiceSpec {
+  name: string;
+  labels: Record<string, string>;
+  mode: ServiceModeName;
+  /** Replica count, for replicated mode. */
+  replicas: number;
+  task: TaskTemplate;
+  endpoint: {
+    mode: 'vip' | 'dnsrr';
+    ports: PortConfig[];
+  };
+}
+
+/** A service: the spec plus what the manager allocated for it. */
+export interface Service {
+  id: string;
+  /** Bumped on every spec change; tasks record the version they run. */
+  version: number;
+  spec: ServiceSpec;
+  previousSpec?: ServiceSpec;
+  /** Allocated by the manager: index n of the VIP, 127.(20+k).(n>>8).(n&255) on node k. */
+  endpoint: { vipIndex: number | null };
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Task states, in the order swarmkit moves through them. */
+export const TASK_STATES = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'remove',
+  'orphaned',
+] as const;
+/** One state of a task's lifecycle. */
+export type TaskState = (typeof TASK_STATES)[number];
+
+/** A unit of work placed on one node: one process. */
+export interface Task {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  /** Replicated: 1..N. Global: 0 (the node identifies the task). */
+  slot: number;
+  /** Empty until the scheduler assigns one (global tasks are born with it). */
+  nodeId: string;
+  /** Service version this task runs. */
+  specVersion: number;
+  /** Spec the task was created from: tasks do not change under a running process. */
+  spec: TaskTemplate;
+  /** Ports the task's process must listen on (target ports). */
+  targetPorts: { protocol: Protocol; port: number }[];
+  desiredState: TaskState;
+  status: TaskStatus;
+  /** Address the task binds (loopback mode: a unique 127.100.x.y). */
+  address: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Observed state of a task, reported by the scheduler and then the agent. */
+export interface TaskStatus {
+  state: TaskState;
+  since: string;
+  message: string;
+  err?: string;
+  exitCode?: number;
+  pid?: number;
+  /** Port the process listens on for each target port ("tcp/80" -> 80 or an allocated one). */
+  ports?: Record<string, number>;
+}
+
+/** Cluster-wide settings and secrets, at key `/cluster`. */
+export interface Cluster {
+  id: string;
+  createdAt: string;
+  tokens: { worker: string; manager: string };
+  /** Address (host:port) nodes use to reach the manager API. */
+  managerAddr: string;
+  /** Next VIP index to hand out. */
+  nextVipIndex: number;
+  /** Task history kept per slot (Docker's --task-history-limit, default 5). */
+  taskHistoryLimit: number;
+}
+
+/** Numeric order of a state, so that "at least running" is a comparison. */
+export function stateRank(state: TaskState): number {
+  return TASK_STATES.indexOf(state);
+}
+
+/** A state after running: the process is gone for good. */
+export function isTerminal(state: TaskState): boolean {
+  return stateRank(state) > stateRank('running');
+}
+
+/** Store key prefixes. */
+export const KEYS = {
+  cluster: '/cluster',
+  nodes: '/nodes/',
+  services: '/services/',
+  tasks: '/tasks/',
+  node: (id: string) => `/nodes/${id}`,
+  service: (id: string) => `/services/${id}`,
+  task: (id: string) => `/tasks/${id}`,
+} as const;
+
+/** Key of a port in TaskStatus.ports and in env names. */
+export function portKey(protocol: Protocol, port: number): string {
+  return `${protocol}/${port}`;
+}
