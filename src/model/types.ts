@@ -102,6 +102,8 @@ export interface Service {
   previousSpec?: ServiceSpec;
   /** Allocated by the manager: index n of the VIP, 127.(20+k).(n>>8).(n&255) on node k. */
   endpoint: { vipIndex: number | null };
+  /** Bumped by `service update --force`: every task is redeployed (Docker's ForceUpdate). */
+  forceUpdate?: number;
   createdAt: string;
   updatedAt: string;
 }

@@ -1,4 +1,4 @@
-import { CompactedError, ShoalError } from '../errors';
+import { CompactedError, InvalidArgumentError, ShoalError } from '../errors';
 import type { KeyValue, Op, Store, Txn, TxnResult, WatchEvent, WatchHandlers, Watcher } from './store';
 
 /** Options of the in-memory store core. */
@@ -24,6 +24,11 @@ interface WatchEntry {
   handlers: WatchHandlers;
   /** Only events at or after this revision are delivered (history already sent). */
   from: number;
+  /**
+   * History not yet delivered (it goes out in a microtask); live events that
+   * arrive meanwhile queue behind it so the watcher sees revision order.
+   */
+  backlog: WatchEvent[] | null;
 }
 
 const DEFAULT_HISTORY_LIMIT = 50_000;
@@ -49,6 +54,8 @@ export class MemoryStore implements Store {
   protected closed = false;
   /** Revision whose events have been persisted, recorded in history and shown to watchers. */
   protected persistedRev = 0;
+  /** Set when persist failed: memory is then ahead of disk, so every later write is refused. */
+  protected failure: Error | null = null;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.historyLimit = options.historyLimit ?? DEFAULT_HISTORY_LIMIT;
@@ -83,18 +90,27 @@ export class MemoryStore implements Store {
 
   txn(txn: Txn): Promise<TxnResult> {
     if (this.closed) return Promise.reject(new ShoalError('store is closed'));
+    if (this.failure) return Promise.reject(this.failure);
     const ok = txn.compare.every((c) => (this.data.get(c.key)?.modRevision ?? 0) === c.modRevision);
     const ops = ok ? txn.success : (txn.failure ?? []);
     // Deletes of absent keys write nothing, as in etcd.
-    const effective = ops.filter((op) => op.type === 'put' || this.data.has(op.key));
+    let effective: Op[];
+    try {
+      effective = ops.filter((op) => op.type === 'put' || this.data.has(op.key)).map(ownOp);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (effective.length === 0) return Promise.resolve({ succeeded: ok, revision: this.rev });
-    for (const op of effective) if (op.type === 'put') JSON.stringify(op.value); // reject non-JSON before applying
     const revision = ++this.rev;
     const events = this.applyOps(revision, effective);
     return this.enqueue({ revision, ops: effective }, events).then(() => ({ succeeded: ok, revision }));
   }
 
-  /** Apply ops at a revision to the in-memory state; used by txn and by WAL replay. */
+  /**
+   * Apply ops at a revision to the in-memory state; used by txn and by WAL
+   * replay. The store keeps the op values as they are, so they must be its
+   * own (fresh from ownOp or JSON.parse) and never mutated afterwards.
+   */
   protected applyOps(revision: number, ops: Op[]): WatchEvent[] {
     const events: WatchEvent[] = [];
     for (const op of ops) {
@@ -102,7 +118,7 @@ export class MemoryStore implements Store {
       if (op.type === 'put') {
         const kv: KeyValue = {
           key: op.key,
-          value: structuredClone(op.value),
+          value: op.value,
           createRevision: prev ? prev.createRevision : revision,
           modRevision: revision,
           version: prev ? prev.version + 1 : 1,
@@ -143,9 +159,11 @@ export class MemoryStore implements Store {
     this.batch = null;
     this.batchTxns = [];
     try {
+      if (this.failure) throw this.failure;
       await this.persist(txns);
     } catch (err) {
-      for (const rej of batch.rejecters) rej(err as Error);
+      this.failure ??= new ShoalError(`store write failed, restart to recover: ${(err as Error).message}`);
+      for (const rej of batch.rejecters) rej(this.failure);
       return;
     }
     this.persistedRev = txns[txns.length - 1].revision;
@@ -172,7 +190,9 @@ export class MemoryStore implements Store {
   private notify(events: WatchEvent[]): void {
     for (const w of this.watchers) {
       const mine = events.filter((e) => e.revision >= w.from && e.kv.key.startsWith(w.prefix));
-      if (mine.length > 0) this.deliver(w, mine);
+      if (mine.length === 0) continue;
+      if (w.backlog) w.backlog.push(...mine);
+      else this.deliver(w, mine);
     }
   }
 
@@ -190,10 +210,17 @@ export class MemoryStore implements Store {
     if (fromRevision > 0 && fromRevision <= this.compactedRev) {
       throw new CompactedError(`revision ${fromRevision} is compacted (oldest kept ${this.compactedRev + 1})`);
     }
-    const entry: WatchEntry = { prefix, handlers, from: fromRevision > 0 ? fromRevision : durableRev + 1 };
+    const entry: WatchEntry = { prefix, handlers, from: fromRevision > 0 ? fromRevision : durableRev + 1, backlog: null };
     if (fromRevision > 0) {
       const past = this.history.filter((e) => e.revision >= fromRevision && e.kv.key.startsWith(prefix));
-      if (past.length > 0) queueMicrotask(() => this.watchers.has(entry) && this.deliver(entry, past));
+      if (past.length > 0) {
+        entry.backlog = past;
+        queueMicrotask(() => {
+          const backlog = entry.backlog!;
+          entry.backlog = null;
+          if (this.watchers.has(entry)) this.deliver(entry, backlog);
+        });
+      }
     }
     // Live events start after what history covered.
     entry.from = Math.max(entry.from, durableRev + 1);
@@ -203,9 +230,23 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flushing;
+    // Refuse new writes first, so the flush awaited below is the last one.
     this.closed = true;
+    await this.flushing;
     for (const w of this.watchers) w.handlers.onError?.(new ShoalError('store closed'));
     this.watchers.clear();
   }
+}
+
+/** Copy an op's value through JSON, as etcd stores bytes: the store owns it and it survives the WAL unchanged. */
+function ownOp(op: Op): Op {
+  if (op.type === 'delete') return { type: 'delete', key: op.key };
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(op.value);
+  } catch (err) {
+    throw new InvalidArgumentError(`value of ${op.key} is not JSON: ${(err as Error).message}`);
+  }
+  if (json === undefined) throw new InvalidArgumentError(`value of ${op.key} is not JSON`);
+  return { type: 'put', key: op.key, value: JSON.parse(json) };
 }

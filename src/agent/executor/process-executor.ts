@@ -1,0 +1,366 @@
+import * as child_process from 'node:child_process';
+import { closeSync, openSync, promises as fs, unlinkSync } from 'node:fs';
+import * as path from 'node:path';
+import type pino from 'pino';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
+import type { Task } from '../../model/types';
+import { lookupCommand } from './command-path';
+import { findSetpriv, withDeathSignal } from './death-signal';
+import { isRecordedProcessAlive, readPidFile, writePidFile, type PidRecord } from './pid-file';
+import { choosePorts, findFreeTcpPort, type FreePortFinder, type PortChoice } from './port-choice';
+import { taskEnvironment } from './task-env';
+import { taskOutcome, type TaskOutcome } from './task-exit';
+import { readLog } from './task-log';
+
+/** Grace between SIGTERM and SIGKILL when the task spec gives none (Docker's 10 s). */
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+/** Longest grace close() grants a task, so a daemon shutdown is bounded. */
+export const CLOSE_MAX_GRACE_MS = 10_000;
+/** How long cleanupOrphans() waits for a killed orphan to be gone. */
+export const ORPHAN_EXIT_TIMEOUT_MS = 2_000;
+/** How often cleanupOrphans() looks whether a killed orphan is gone. */
+export const ORPHAN_POLL_MS = 20;
+/** A task's stdout and stderr, one file so their order is kept. */
+export const LOG_FILE = 'output.log';
+/** A task's pid and start time, so a restarted daemon finds what it left running. */
+export const PID_FILE = 'pid';
+
+/** Side effects the executor uses. */
+export interface ProcessExecutorDeps {
+  logger: pino.Logger;
+  now?: () => number;
+  spawn?: typeof child_process.spawn;
+  /** Finds a free port on a task address for target ports the task may not bind. */
+  findFreePort?: FreePortFinder;
+}
+
+/** Configuration of the executor. */
+export interface ProcessExecutorOptions {
+  /** Node state dir; task files go under `<stateDir>/tasks/<taskId>/`. */
+  stateDir: string;
+  /** May bind ports below 1024; default: running as root. */
+  privileged?: boolean;
+  /** setpriv used to give tasks a parent-death signal; null runs tasks unwrapped; default: found on the host. */
+  setpriv?: string | null;
+}
+
+/** What the executor needs to run one task. */
+export interface TaskRunContext {
+  task: Task;
+  nodeId: string;
+  /** "ip:port" of the node's DNS server, given to the task as SHOAL_DNS. */
+  dnsAddress: string;
+}
+
+/** A change in a task's process, for the agent to report as task status. */
+export interface TaskEvent {
+  taskId: string;
+  state: 'starting' | 'running' | 'complete' | 'failed' | 'shutdown';
+  message: string;
+  exitCode?: number;
+  pid?: number;
+  ports?: Record<string, number>;
+}
+
+interface TaskProcess {
+  ctx: TaskRunContext;
+  dir: string;
+  child?: child_process.ChildProcess;
+  pid?: number;
+  stopRequested: boolean;
+  stopping?: Promise<void>;
+  /** Settles once spawning succeeded or failed. */
+  launched: Promise<void>;
+  /** Settles once the process is gone, or will never run. */
+  exited: Promise<void>;
+  markExited: () => void;
+  spawnedAt?: number;
+}
+
+/** Task ids become directory names; refuse anything that could leave the tasks dir. */
+const TASK_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+/**
+ * The only code that touches task processes (swarmkit's agent/exec
+ * controller): runs each task as a process in its own process group with its
+ * output in a file under the state dir, stops it gracefully, and on a daemon
+ * restart kills what the previous run left behind.
+ */
+export class ProcessExecutor {
+  private readonly log: pino.Logger;
+  private readonly now: () => number;
+  private readonly spawn: typeof child_process.spawn;
+  private readonly findFreePort: FreePortFinder;
+  private readonly privileged: boolean;
+  private readonly setpriv: string | null;
+  private readonly tasksDir: string;
+  private readonly tasks = new Map<string, TaskProcess>();
+  private readonly listeners: ((e: TaskEvent) => void)[] = [];
+  private closing?: Promise<void>;
+
+  constructor(deps: ProcessExecutorDeps, options: ProcessExecutorOptions) {
+    this.log = deps.logger.child({ component: 'executor' });
+    this.now = deps.now ?? Date.now;
+    this.spawn = deps.spawn ?? child_process.spawn;
+    this.findFreePort = deps.findFreePort ?? findFreeTcpPort;
+    this.privileged = options.privileged ?? process.getuid?.() === 0;
+    this.setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
+    this.tasksDir = path.join(options.stateDir, 'tasks');
+    if (!this.setpriv) this.log.warn('setpriv with --pdeathsig not found: tasks outlive a crashed daemon until its restart');
+  }
+
+  /** Subscribes to task events. */
+  onEvent(listener: (e: TaskEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Starts the task's process; resolves once it is spawned ('starting' then
+   * 'running') or could not be ('failed'). Starting a task that is already
+   * known does nothing, so a task never runs twice.
+   */
+  async start(ctx: TaskRunContext): Promise<void> {
+    if (this.closing) throw new UnavailableError('executor is closed');
+    const taskId = ctx.task.id;
+    const dir = this.taskDir(taskId);
+    if (this.tasks.has(taskId)) {
+      this.log.warn({ taskId }, 'task already started');
+      return;
+    }
+    let markExited!: () => void;
+    const exited = new Promise<void>((resolve) => (markExited = resolve));
+    const entry: TaskProcess = { ctx, dir, stopRequested: false, launched: Promise.resolve(), exited, markExited };
+    this.tasks.set(taskId, entry);
+    this.emit({ taskId, state: 'starting', message: 'starting' });
+    entry.launched = this.launch(entry);
+    await entry.launched;
+  }
+
+  /**
+   * Stops the task: SIGTERM to its process group, SIGKILL after the grace
+   * period (default the spec's stopGracePeriodMs); resolves when the process
+   * is gone and 'shutdown' was reported. Idempotent.
+   */
+  stop(taskId: string, graceMs?: number): Promise<void> {
+    const entry = this.tasks.get(taskId);
+    if (!entry) return Promise.resolve();
+    entry.stopRequested = true;
+    entry.stopping ??= this.terminate(entry, graceMs ?? entry.ctx.task.spec.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS);
+    return entry.stopping;
+  }
+
+  /** Ids of the tasks whose process is alive. */
+  running(): string[] {
+    return [...this.tasks].filter(([, e]) => e.pid !== undefined).map(([id]) => id);
+  }
+
+  /** The task's stdout and stderr as kept on disk (also after it ended), or its last `tail` lines. */
+  async logs(taskId: string, opts: { tail?: number } = {}): Promise<string> {
+    const file = path.join(this.taskDir(taskId), LOG_FILE);
+    try {
+      return await readLog(file, opts.tail);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (this.tasks.has(taskId)) return '';
+      throw new NotFoundError(`no logs for task ${taskId}`);
+    }
+  }
+
+  /**
+   * Kills the processes a previous run of this node's daemon left behind
+   * (found through the pid files under the state dir), so no task runs twice
+   * after a daemon restart; returns the ids of the tasks it killed.
+   */
+  async cleanupOrphans(): Promise<string[]> {
+    let ids: string[];
+    try {
+      ids = await fs.readdir(this.tasksDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const killed: string[] = [];
+    for (const taskId of ids) {
+      if (this.tasks.has(taskId) || !TASK_ID_PATTERN.test(taskId)) continue;
+      const pidFile = path.join(this.tasksDir, taskId, PID_FILE);
+      const rec = await readPidFile(pidFile);
+      if (rec && isRecordedProcessAlive(rec)) {
+        this.log.info({ taskId, pid: rec.pid }, 'killing task left by a previous run');
+        await killOrphan(rec);
+        killed.push(taskId);
+      }
+      await fs.rm(pidFile, { force: true });
+    }
+    return killed;
+  }
+
+  /** Deletes the task's files (its logs) once the manager forgets the task, stopping it first if needed. */
+  async removeTask(taskId: string): Promise<void> {
+    const dir = this.taskDir(taskId);
+    await this.stop(taskId);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+
+  /** Stops every task, each with its own grace capped at CLOSE_MAX_GRACE_MS; safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(
+        [...this.tasks.values()].map((e) =>
+          this.stop(e.ctx.task.id, Math.min(e.ctx.task.spec.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS, CLOSE_MAX_GRACE_MS)),
+        ),
+      );
+    })();
+    return this.closing;
+  }
+
+  private taskDir(taskId: string): string {
+    if (!TASK_ID_PATTERN.test(taskId)) throw new InvalidArgumentError(`invalid task id ${JSON.stringify(taskId)}`);
+    return path.join(this.tasksDir, taskId);
+  }
+
+  /** prepare + start: choose ports, build the environment, find the command, spawn. Never throws. */
+  private async launch(entry: TaskProcess): Promise<void> {
+    const { task } = entry.ctx;
+    let ports: PortChoice;
+    let env: Record<string, string>;
+    let file: string;
+    const cwd = task.spec.workdir ?? process.cwd();
+    try {
+      await fs.mkdir(entry.dir, { recursive: true });
+      if (!(await isDirectory(cwd))) return this.finish(entry, fail(`task: workdir "${cwd}": no such directory`));
+      ports = await choosePorts(task, this.privileged, this.findFreePort);
+      env = taskEnvironment(process.env, entry.ctx, ports.byTarget);
+      const found = await lookupCommand(task.spec.command[0] ?? '', cwd, env.PATH);
+      if (!found.ok) return this.finish(entry, fail(found.message));
+      file = found.path;
+    } catch (err) {
+      return this.finish(entry, fail(`task: preparing failed: ${(err as Error).message}`));
+    }
+    if (entry.stopRequested) return this.finish(entry, { state: 'shutdown', message: 'shutdown' });
+
+    const argv = withDeathSignal(this.setpriv, file, task.spec.command.slice(1));
+    // O_APPEND, and one fd for both streams, keeps stdout and stderr lines in order.
+    const out = openSync(path.join(entry.dir, LOG_FILE), 'a');
+    let child: child_process.ChildProcess;
+    try {
+      child = this.spawn(argv.file, argv.args, { cwd, env, detached: true, stdio: ['ignore', out, out] });
+    } catch (err) {
+      return this.finish(entry, fail(`task: spawn failed: ${(err as Error).message}`));
+    } finally {
+      // The child holds its own copy from fork; ours would only keep the file open.
+      closeSync(out);
+    }
+    entry.child = child;
+    await new Promise<void>((resolve) => {
+      let spawned = false;
+      child.once('spawn', () => {
+        spawned = true;
+        entry.pid = child.pid!;
+        entry.spawnedAt = this.now();
+        writePidFile(path.join(entry.dir, PID_FILE), entry.pid);
+        this.log.info({ taskId: task.id, pid: entry.pid, ports: ports.byKey }, 'task running');
+        this.emit({ taskId: task.id, state: 'running', message: 'started', pid: entry.pid, ports: ports.byKey });
+        resolve();
+      });
+      child.on('error', (err) => {
+        if (spawned) return this.log.warn({ taskId: task.id, err }, 'task process error');
+        this.finish(entry, fail(`task: spawn failed: ${err.message}`));
+        resolve();
+      });
+      child.once('exit', (code, signal) => {
+        if (spawned) this.onExit(entry, code, signal);
+      });
+    });
+  }
+
+  private onExit(entry: TaskProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    const pid = entry.pid!;
+    // Like a container's init dying: whatever the task left in its group goes too.
+    signalGroup(pid, 'SIGKILL');
+    try {
+      unlinkSync(path.join(entry.dir, PID_FILE));
+    } catch {
+      // Already gone (removeTask raced us): nothing to clean.
+    }
+    const outcome = taskOutcome(code, signal, entry.stopRequested);
+    const ranMs = entry.spawnedAt === undefined ? undefined : this.now() - entry.spawnedAt;
+    this.log.info({ taskId: entry.ctx.task.id, pid, code, signal, ranMs, state: outcome.state }, 'task exited');
+    this.finish(entry, { ...outcome, pid });
+  }
+
+  /** Forgets the task, reports its final state and wakes whoever waits for its end. */
+  private finish(entry: TaskProcess, outcome: Omit<TaskEvent, 'taskId'>): void {
+    const taskId = entry.ctx.task.id;
+    if (this.tasks.get(taskId) !== entry) return;
+    this.tasks.delete(taskId);
+    if (outcome.state === 'failed' && entry.pid === undefined) this.log.warn({ taskId, message: outcome.message }, 'task failed to start');
+    this.emit({ taskId, ...outcome });
+    entry.markExited();
+  }
+
+  private async terminate(entry: TaskProcess, graceMs: number): Promise<void> {
+    await entry.launched;
+    if (entry.pid === undefined || !this.tasks.has(entry.ctx.task.id)) return entry.exited;
+    signalGroup(entry.pid, 'SIGTERM');
+    const pid = entry.pid;
+    const timer = setTimeout(() => {
+      this.log.info({ taskId: entry.ctx.task.id, pid, graceMs }, 'grace period over, killing task');
+      signalGroup(pid, 'SIGKILL');
+    }, graceMs);
+    try {
+      await entry.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private emit(e: TaskEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(e);
+      } catch (err) {
+        this.log.error({ err, taskId: e.taskId }, 'task event listener threw');
+      }
+    }
+  }
+}
+
+function fail(message: string): Pick<TaskOutcome, 'state' | 'message'> {
+  return { state: 'failed', message };
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await fs.stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Signals a task's whole process group (detached, so the leader's pid is the
+ * group id); false when the group is gone, which is no error for a stop.
+ */
+function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function killOrphan(rec: PidRecord): Promise<void> {
+  // A leader that is no longer a group leader (or never was) still gets its own signal.
+  if (!signalGroup(rec.pid, 'SIGKILL')) {
+    try {
+      process.kill(rec.pid, 'SIGKILL');
+    } catch {
+      // Gone between the check and the kill.
+    }
+  }
+  // Not our child, so no exit event: look until it is gone or a zombie.
+  for (let waited = 0; waited < ORPHAN_EXIT_TIMEOUT_MS && isRecordedProcessAlive(rec); waited += ORPHAN_POLL_MS) {
+    await new Promise((resolve) => setTimeout(resolve, ORPHAN_POLL_MS));
+  }
+}

@@ -1,0 +1,150 @@
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { InvalidArgumentError, UnavailableError, errorFromCode } from '../errors';
+import type { WatchLine } from './contract';
+
+/** Where an API lives: a unix socket path or a TCP address. */
+export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+/** Default manager API port on TCP, as Docker's swarm port. */
+export const DEFAULT_API_PORT = 2377;
+
+/** Parse `unix:///path`, `tcp://host:port` or a bare `host:port`. */
+export function parseEndpoint(s: string): Endpoint {
+  if (s.startsWith('unix://')) {
+    const path = s.slice('unix://'.length);
+    if (!path) throw new InvalidArgumentError(`invalid host "${s}": empty socket path`);
+    return { kind: 'unix', path };
+  }
+  const rest = s.startsWith('tcp://') ? s.slice('tcp://'.length) : s;
+  const m = /^([^:/]+)(?::(\d+))?$/.exec(rest);
+  if (!m) throw new InvalidArgumentError(`invalid host "${s}": use unix:///path or tcp://host:port`);
+  const port = m[2] ? Number(m[2]) : DEFAULT_API_PORT;
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(`invalid host "${s}": port out of range`);
+  return { kind: 'tcp', host: m[1], port };
+}
+
+/** Options of an API client. */
+export interface ApiClientOptions {
+  /** Join token sent as a bearer token (TCP endpoints require one). */
+  token?: string;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** A small JSON client of the manager API over a unix socket or TCP (undici). */
+export class ApiClient {
+  private readonly dispatcher: Dispatcher;
+  private readonly origin: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    private readonly options: ApiClientOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (endpoint.kind === 'unix') {
+      this.dispatcher = new Agent({ connect: { socketPath: endpoint.path } });
+      this.origin = 'http://localhost';
+    } else {
+      this.dispatcher = new Agent();
+      this.origin = `http://${endpoint.host}:${endpoint.port}`;
+    }
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.options.token) h.authorization = `Bearer ${this.options.token}`;
+    return h;
+  }
+
+  private describe(): string {
+    return this.endpoint.kind === 'unix' ? this.endpoint.path : `${this.endpoint.host}:${this.endpoint.port}`;
+  }
+
+  /** Call the API; a 4xx/5xx answer becomes the typed error it carries. */
+  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.origin + path, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: this.headers(),
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      throw new UnavailableError(`cannot reach the shoal daemon at ${this.describe()} (${code || (err as Error).message}); is it running?`);
+    }
+    const text = await res.body.text();
+    let parsed: unknown = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new UnavailableError(`unexpected answer from ${this.describe()}: ${text.slice(0, 200)}`);
+      }
+    }
+    if (res.statusCode >= 400) {
+      const e = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw errorFromCode(e?.code ?? 'SHOAL_ERR_INTERNAL', e?.message ?? `HTTP ${res.statusCode}`);
+    }
+    return parsed as T;
+  }
+
+  /**
+   * Open a watch stream: calls onLine for every NDJSON line until the stream
+   * ends or `signal` aborts. Resolves when the stream ends.
+   */
+  async watch(prefixes: string[], onLine: (line: WatchLine) => void, signal?: AbortSignal): Promise<void> {
+    const qs = prefixes.map((p) => `prefix=${encodeURIComponent(p)}`).join('&');
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.origin}/v1/watch?${qs}`, {
+        method: 'GET',
+        dispatcher: this.dispatcher,
+        headers: this.headers(),
+        signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: 0,
+      });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw new UnavailableError(`cannot reach the manager at ${this.describe()}: ${(err as Error).message}`);
+    }
+    if (res.statusCode >= 400) {
+      const text = await res.body.text();
+      let e: { code?: string; message?: string } | undefined;
+      try {
+        e = JSON.parse(text).error;
+      } catch {
+        e = undefined;
+      }
+      throw errorFromCode(e?.code ?? 'SHOAL_ERR_INTERNAL', e?.message ?? `HTTP ${res.statusCode}`);
+    }
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) onLine(JSON.parse(line) as WatchLine);
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw new UnavailableError(`watch stream from ${this.describe()} broke: ${(err as Error).message}`);
+    }
+  }
+
+  /** Release sockets. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,128 @@
+import type { Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, TaskStatus } from '../model/types';
+
+/**
+ * The manager API's requests and answers, shared by the server, the client,
+ * the CLI and the agent. All bodies are JSON; errors are
+ * `{ error: { code, message } }` with a 4xx/5xx status (src/errors.ts).
+ *
+ *   GET    /v1/info                         -> Info
+ *   POST   /v1/swarm/init      SwarmInitRequest -> SwarmInitResponse
+ *   POST   /v1/swarm/join      SwarmJoinRequest -> Info
+ *   POST   /v1/swarm/leave     { force }        -> {}
+ *   GET    /v1/swarm/join-token/:role           -> JoinTokenResponse
+ *   GET    /v1/nodes                            -> Node[]
+ *   GET    /v1/nodes/:idOrHostname              -> Node
+ *   POST   /v1/nodes/:id/update NodeUpdateRequest -> Node
+ *   DELETE /v1/nodes/:id?force=1                -> {}
+ *   GET    /v1/services                         -> Service[]
+ *   POST   /v1/services        { spec }         -> Service
+ *   GET    /v1/services/:idOrName               -> Service
+ *   POST   /v1/services/:id/update { spec, version } -> Service
+ *   DELETE /v1/services/:idOrName               -> {}
+ *   GET    /v1/services/:idOrName/logs?tail=N   -> LogsResponse
+ *   GET    /v1/tasks?service=idOrName           -> Task[]
+ *   GET    /v1/watch?prefix=P[&prefix=P2]       -> NDJSON: WatchLine per line (first a 'list')
+ *   POST   /v1/dispatcher/register RegisterRequest -> RegisterResponse
+ *   POST   /v1/dispatcher/heartbeat { nodeId }  -> { periodMs }
+ *   POST   /v1/dispatcher/status StatusRequest  -> {}
+ */
+
+/** What `GET /v1/info` tells about the daemon answering. */
+export interface Info {
+  nodeId: string | null;
+  swarm: 'inactive' | 'active';
+  role: NodeRole | null;
+  isManager: boolean;
+  managerAddr: string | null;
+  address: string;
+  dns: string;
+  metrics: string;
+}
+
+/** `swarm init`: the address other nodes use to reach this manager. */
+export interface SwarmInitRequest {
+  advertiseAddr?: string;
+}
+
+/** `swarm init` answer, with the join command Docker prints. */
+export interface SwarmInitResponse {
+  nodeId: string;
+  workerToken: string;
+  managerAddr: string;
+  joinCommand: string;
+}
+
+/** `swarm join`: manager address and join token. */
+export interface SwarmJoinRequest {
+  remoteAddr: string;
+  token: string;
+}
+
+/** `swarm join-token worker|manager` answer. */
+export interface JoinTokenResponse {
+  role: NodeRole;
+  token: string;
+  command: string;
+}
+
+/** `node update` changes. */
+export interface NodeUpdateRequest {
+  availability?: NodeAvailability;
+  labelAdd?: Record<string, string>;
+  labelRm?: string[];
+  role?: NodeRole;
+}
+
+/** `service update` sends the whole new spec and the version it was based on (CAS). */
+export interface ServiceUpdateRequest {
+  spec: ServiceSpec;
+  version: number;
+  /** Redeploy every task even if the spec did not change. */
+  force?: boolean;
+}
+
+/** `service logs` answer: one entry per task, in slot order. */
+export interface LogsResponse {
+  tasks: { taskId: string; slot: number; nodeId: string; lines: string[]; error?: string }[];
+}
+
+/** A node announcing itself to the dispatcher. */
+export interface RegisterRequest {
+  /** Set when the node registered before (kept in its state dir). */
+  nodeId?: string;
+  hostname: string;
+  address: string;
+  role: NodeRole;
+  labels?: Record<string, string>;
+  platform: { os: string; arch: string };
+  resources: { nanoCpus: number; memoryBytes: number };
+  ports: { dns: number; metrics: number };
+}
+
+/** Dispatcher's answer to a registration. */
+export interface RegisterResponse {
+  nodeId: string;
+  index: number;
+  heartbeatPeriodMs: number;
+  /** Token the manager presents when it fetches task logs from this node. */
+  logToken?: string;
+}
+
+/** Task status updates from an agent; the manager only moves states forward. */
+export interface StatusRequest {
+  nodeId: string;
+  updates: { taskId: string; status: TaskStatus }[];
+}
+
+/** One line of a watch stream. */
+export type WatchLine =
+  | { type: 'list'; revision: number; kvs: { key: string; value: unknown; modRevision: number }[] }
+  | { type: 'events'; events: { type: 'put' | 'delete'; key: string; value: unknown; revision: number }[] }
+  | { type: 'error'; code: string; message: string };
+
+/** Objects of the cluster as a watcher sees them. */
+export interface ClusterObjects {
+  nodes: Map<string, Node>;
+  services: Map<string, Service>;
+  tasks: Map<string, Task>;
+}

@@ -1,0 +1,285 @@
+import type { Command } from 'commander';
+import type { LogsResponse } from '../../api/contract';
+import { InvalidArgumentError } from '../../errors';
+import { isTerminal, type Node, type Service, type Task } from '../../model/types';
+import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
+import { formatPort } from '../publish';
+import { applyUpdateFlags, collect, parseCount, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../service-flags';
+import { humanAge, renderTable } from '../table';
+
+type Globals = () => GlobalFlags;
+
+const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+const short = (id: string) => id.slice(0, 12);
+const commandText = (argv: string[]) => argv.join(' ');
+
+/** Name `service ps` shows: web.1, or web.<node id> for global tasks. */
+function taskName(t: Task): string {
+  return t.slot > 0 ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${t.nodeId || '?'}`;
+}
+
+/** Running replicas / desired, as `service ls` shows them. */
+function replicasColumn(s: Service, tasks: Task[], nodes: Node[]): string {
+  const mine = tasks.filter((t) => t.serviceId === s.id);
+  const running = mine.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
+  if (s.spec.mode === 'global') {
+    const desired = mine.filter((t) => t.desiredState === 'running').length;
+    return `${running}/${desired}`;
+  }
+  void nodes;
+  return `${running}/${s.spec.replicas}`;
+}
+
+/** Register `shoal service ...`. */
+export function registerService(program: Command, globals: Globals): void {
+  const svc = program.command('service').description('Manage services');
+
+  const addSpecFlags = (c: Command) =>
+    c
+      .option('--restart-condition <condition>', 'Restart when condition is met ("none", "on-failure", "any")')
+      .option('--restart-delay <duration>', 'Delay between restart attempts (ns|us|ms|s|m|h)')
+      .option('--restart-max-attempts <n>', 'Maximum number of restarts before giving up')
+      .option('--restart-window <duration>', 'Window used to evaluate the restart policy')
+      .option('--stop-grace-period <duration>', 'Time to wait before force killing a task (default 10s)')
+      .option('-w, --workdir <dir>', 'Working directory of the task process');
+
+  addSpecFlags(
+    svc
+      .command('create')
+      .description('Create a new service: shoal service create [OPTIONS] -- COMMAND [ARG...]')
+      .option('--name <name>', 'Service name')
+      .option('--replicas <n>', 'Number of tasks')
+      .option('--mode <mode>', 'Service mode ("replicated" or "global")')
+      .option('-p, --publish <spec>', 'Publish a port as a node port (PUBLISHED:TARGET[/udp] or published=,target=,protocol=,mode=)', collect, [])
+      .option('--endpoint-mode <mode>', 'Endpoint mode ("vip" or "dnsrr")')
+      .option('--constraint <expr>', 'Placement constraint, e.g. node.labels.zone==east', collect, [])
+      .option('-e, --env <KEY=VALUE>', 'Set an environment variable', collect, [])
+      .option('-l, --label <KEY=VALUE>', 'Service label', collect, [])
+      .option('-q, --quiet', 'Print only the service id')
+      .option('-d, --detach', 'Return at once (the default for now)')
+      .argument('[command...]', 'command and arguments of each task'),
+  ).action(async (command: string[], flags: CreateFlags) => {
+    const spec = specFromCreateFlags(flags, command);
+    const client = clientFor(globals());
+    const s = await client.call<Service>('POST', '/v1/services', { spec });
+    process.stdout.write(`${s.id}\n`);
+  });
+
+  addSpecFlags(
+    svc
+      .command('update')
+      .description('Update a service: shoal service update [OPTIONS] SERVICE [-- COMMAND [ARG...]]')
+      .option('--replicas <n>', 'Number of tasks')
+      .option('--publish-add <spec>', 'Add or update a published port', collect, [])
+      .option('--publish-rm <port>', 'Remove a published port by its target port', collect, [])
+      .option('--constraint-add <expr>', 'Add a placement constraint', collect, [])
+      .option('--constraint-rm <expr>', 'Remove a placement constraint', collect, [])
+      .option('--env-add <KEY=VALUE>', 'Add or update an environment variable', collect, [])
+      .option('--env-rm <KEY>', 'Remove an environment variable', collect, [])
+      .option('--label-add <KEY=VALUE>', 'Add or update a service label', collect, [])
+      .option('--label-rm <KEY>', 'Remove a label', collect, [])
+      .option('--force', 'Force update even if no changes require it')
+      .option('-d, --detach', 'Return at once (the default for now)')
+      .argument('<service>')
+      .argument('[command...]', 'new command and arguments'),
+  ).action(async (name: string, command: string[], flags: UpdateFlags) => {
+    const client = clientFor(globals());
+    const cur = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`);
+    const spec = applyUpdateFlags(cur.spec, flags, command);
+    await client.call<Service>('POST', `/v1/services/${cur.id}/update`, { spec, version: cur.version, force: !!flags.force });
+    process.stdout.write(`${cur.spec.name}\n`);
+  });
+
+  svc
+    .command('scale')
+    .description('Scale one or more replicated services: shoal service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]')
+    .option('-d, --detach', 'Return at once (the default for now)')
+    .argument('<service=replicas...>')
+    .action(async (pairs: string[]) => {
+      const wanted = pairs.map((p) => {
+        const m = /^([^=]+)=(.*)$/.exec(p);
+        if (!m) throw new InvalidArgumentError(`invalid scale specifier "${p}": use SERVICE=REPLICAS`);
+        return { name: m[1], replicas: parseCount(m[2], 'replica count') };
+      });
+      const client = clientFor(globals());
+      for (const w of wanted) {
+        const cur = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(w.name)}`);
+        if (cur.spec.mode !== 'replicated') throw new InvalidArgumentError(`${w.name}: scale can only be used with replicated mode`);
+        await client.call('POST', `/v1/services/${cur.id}/update`, { spec: { ...cur.spec, replicas: w.replicas }, version: cur.version });
+        process.stdout.write(`${w.name} scaled to ${w.replicas}\n`);
+      }
+    });
+
+  svc
+    .command('ls')
+    .alias('list')
+    .description('List services')
+    .option('--format <format>', 'table or json')
+    .option('-q, --quiet', 'Only display IDs')
+    .action(async (flags: { format?: string; quiet?: boolean }) => {
+      const format = outputFormat(flags.format);
+      const client = clientFor(globals());
+      const [services, tasks, nodes] = await Promise.all([
+        client.call<Service[]>('GET', '/v1/services'),
+        client.call<Task[]>('GET', '/v1/tasks'),
+        client.call<Node[]>('GET', '/v1/nodes'),
+      ]);
+      services.sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+      if (format === 'json') {
+        return printJson(
+          services.map((s) => ({
+            ID: s.id,
+            Name: s.spec.name,
+            Mode: s.spec.mode,
+            Replicas: replicasColumn(s, tasks, nodes),
+            Image: commandText(s.spec.task.command),
+            Ports: s.spec.endpoint.ports.map(formatPort).join(', '),
+          })),
+        );
+      }
+      if (flags.quiet) return void process.stdout.write(services.map((s) => short(s.id) + '\n').join(''));
+      process.stdout.write(
+        renderTable(
+          ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
+          services.map((s) => [
+            short(s.id),
+            s.spec.name,
+            s.spec.mode,
+            replicasColumn(s, tasks, nodes),
+            commandText(s.spec.task.command),
+            s.spec.endpoint.ports.map(formatPort).join(', '),
+          ]),
+        ),
+      );
+    });
+
+  svc
+    .command('ps')
+    .description('List the tasks of one or more services')
+    .option('--format <format>', 'table or json')
+    .option('--no-trunc', 'Do not truncate output')
+    .option('-q, --quiet', 'Only display task IDs')
+    .argument('<service...>')
+    .action(async (names: string[], flags: { format?: string; trunc: boolean; quiet?: boolean }) => {
+      const format = outputFormat(flags.format);
+      const client = clientFor(globals());
+      const nodes = new Map((await client.call<Node[]>('GET', '/v1/nodes')).map((n) => [n.id, n]));
+      const tasks: Task[] = [];
+      for (const name of names) tasks.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`)));
+      // Docker's order: by service, slot (or node), then the current task before its history, newest first.
+      const groupKey = (t: Task) => `${t.serviceName}\0${String(t.slot).padStart(8, '0')}\0${t.slot === 0 ? t.nodeId : ''}`;
+      const current = (t: Task) => (t.desiredState === 'running' ? 0 : 1);
+      tasks.sort(
+        (a, b) => groupKey(a).localeCompare(groupKey(b)) || current(a) - current(b) || b.createdAt.localeCompare(a.createdAt),
+      );
+      if (format === 'json') {
+        return printJson(
+          tasks.map((t) => ({
+            ID: t.id,
+            Name: taskName(t),
+            Image: commandText(t.spec.command),
+            Node: nodes.get(t.nodeId)?.hostname ?? '',
+            NodeID: t.nodeId,
+            DesiredState: capital(t.desiredState),
+            CurrentState: capital(t.status.state),
+            Since: t.status.since,
+            Error: t.status.err ?? '',
+            Message: t.status.message,
+            Address: t.address,
+            Ports: t.status.ports ?? {},
+            Slot: t.slot,
+          })),
+        );
+      }
+      if (flags.quiet) return void process.stdout.write(tasks.map((t) => (flags.trunc ? short(t.id) : t.id) + '\n').join(''));
+      const now = Date.now();
+      let prevGroup = '';
+      const rows = tasks.map((t) => {
+        const g = groupKey(t);
+        const history = g === prevGroup;
+        prevGroup = g;
+        const err = t.status.err ?? (t.status.state === 'pending' && t.status.message.startsWith('no suitable node') ? t.status.message : '');
+        const errText = flags.trunc && err.length > 40 ? `"${err.slice(0, 36)}…"` : err ? `"${err}"` : '';
+        return [
+          flags.trunc ? short(t.id) : t.id,
+          (history ? ' \\_ ' : '') + taskName(t),
+          commandText(t.spec.command),
+          nodes.get(t.nodeId)?.hostname ?? '',
+          capital(t.desiredState),
+          `${capital(t.status.state)} ${humanAge(t.status.since, now).toLowerCase()}`,
+          errText,
+          '',
+        ];
+      });
+      process.stdout.write(renderTable(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows));
+    });
+
+  svc
+    .command('inspect')
+    .description('Display detailed information on one or more services')
+    .option('--pretty', 'Print the information in a human friendly format')
+    .argument('<service...>')
+    .action(async (names: string[], flags: { pretty?: boolean }) => {
+      const client = clientFor(globals());
+      const out: Service[] = [];
+      for (const n of names) out.push(await client.call<Service>('GET', `/v1/services/${encodeURIComponent(n)}`));
+      if (!flags.pretty) return printJson(out);
+      for (const s of out) {
+        process.stdout.write(
+          [
+            `ID:\t\t${s.id}`,
+            `Name:\t\t${s.spec.name}`,
+            `Mode:\t\t${s.spec.mode === 'replicated' ? `Replicated\n Replicas:\t${s.spec.replicas}` : 'Global'}`,
+            `Command:\t${commandText(s.spec.task.command)}`,
+            `Endpoint Mode:\t${s.spec.endpoint.mode}`,
+            `Ports:\t\t${s.spec.endpoint.ports.map(formatPort).join(', ')}`,
+            `Constraints:\t${s.spec.task.placement.constraints.join(', ')}`,
+            '',
+          ].join('\n'),
+        );
+      }
+    });
+
+  svc
+    .command('logs')
+    .description('Fetch the logs of a service')
+    .option('-n, --tail <lines>', 'Number of lines to show from the end of each task log')
+    .option('--no-task-ids', 'Do not include task IDs in output')
+    .argument('<service>')
+    .action(async (name: string, flags: { tail?: string; taskIds: boolean }) => {
+      const tail = flags.tail === undefined ? 1000 : parseCount(flags.tail, 'tail');
+      const client = clientFor(globals());
+      const [res, nodes, svcObj] = await Promise.all([
+        client.call<LogsResponse>('GET', `/v1/services/${encodeURIComponent(name)}/logs?tail=${tail}`),
+        client.call<Node[]>('GET', '/v1/nodes'),
+        client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`),
+      ]);
+      const hostnames = new Map(nodes.map((n) => [n.id, n.hostname]));
+      for (const t of res.tasks) {
+        const prefix = `${svcObj.spec.name}.${t.slot > 0 ? t.slot : t.nodeId}${flags.taskIds ? '.' + short(t.taskId) : ''}@${hostnames.get(t.nodeId) ?? t.nodeId}`;
+        if (t.error) process.stderr.write(`${prefix}    | error: ${t.error}\n`);
+        for (const line of t.lines) process.stdout.write(`${prefix}    | ${line}\n`);
+      }
+    });
+
+  svc
+    .command('rm')
+    .alias('remove')
+    .description('Remove one or more services')
+    .argument('<service...>')
+    .action(async (names: string[]) => {
+      const client = clientFor(globals());
+      // Resolve all first, so a typo in the last name removes nothing.
+      const found: Service[] = [];
+      for (const n of names) found.push(await client.call<Service>('GET', `/v1/services/${encodeURIComponent(n)}`));
+      for (const s of found) {
+        await client.call('DELETE', `/v1/services/${s.id}`);
+        process.stdout.write(`${s.spec.name}\n`);
+      }
+    });
+}
+
+/** Whether a task still runs or will run. */
+export function isLive(t: Task): boolean {
+  return t.desiredState === 'running' && !isTerminal(t.status.state);
+}

@@ -1,0 +1,337 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import type { Info, JoinTokenResponse, SwarmInitResponse } from '../api/contract';
+import { DEFAULT_API_PORT } from '../api/client';
+import { Daemon } from '../daemon/daemon';
+import { ShoalError, InvalidArgumentError } from '../errors';
+import { DEFAULT_HEARTBEAT_PERIOD_MS } from '../manager/dispatcher/dispatcher';
+import { defaultDnsPort } from '../mesh/dns/default-port';
+import { DEFAULT_NODE_BASE, isIPv4, nodeAddress } from '../model/addresses';
+import type { Node } from '../model/types';
+import { LocalCluster } from '../up/local-cluster';
+import { loadStackFile } from '../up/stack-file';
+import { registerService } from './commands/service';
+import { clientFor, DEFAULT_STATE_DIR, outputFormat, printJson, type GlobalFlags } from './context';
+import { parseDuration } from './duration';
+import { collect, parseCount, parseKeyValues } from './service-flags';
+import { renderTable } from './table';
+
+/** Set by commands that keep running (daemon, up): main() must not exit after them. */
+let keepRunning = false;
+
+/** Docker's engine metrics port. */
+const DEFAULT_METRICS_PORT = 9323;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function portFlag(v: string, what: string): number {
+  const n = parseCount(v, what);
+  if (n > 65535) throw new InvalidArgumentError(`invalid ${what} ${n}: must be 0-65535`);
+  return n;
+}
+
+function logLevel(v: string): string {
+  if (!LOG_LEVELS.includes(v)) throw new InvalidArgumentError(`invalid log level "${v}": use ${LOG_LEVELS.join(', ')}`);
+  return v;
+}
+
+function address(v: string): string {
+  if (!isIPv4(v)) throw new InvalidArgumentError(`invalid address "${v}": use an IPv4 address such as 127.0.1.1`);
+  return v;
+}
+
+/** Build the `shoal` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('shoal')
+    .description('A Swarm-mode-style cluster: routing mesh, embedded DNS, load balancer and scheduler')
+    .option('-H, --host <host>', 'Daemon socket to connect to (unix:///path or tcp://host:port; env SHOAL_HOST)')
+    .option('--token <token>', 'Join token for tcp:// hosts (env SHOAL_TOKEN)')
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true);
+  program.configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') });
+  const globals = () => program.opts<GlobalFlags>();
+
+  program
+    .command('daemon')
+    .description('Run a node daemon (mesh, DNS, agent; a manager too after swarm init)')
+    .option('--addr <ip>', 'Address the node listens on', DEFAULT_NODE_BASE)
+    .option('--state-dir <dir>', 'State directory', DEFAULT_STATE_DIR)
+    .option('--socket <path>', 'Control socket (default <state-dir>/shoal.sock)')
+    .option('--hostname <name>', 'Node hostname', os.hostname())
+    .option('--label <KEY=VALUE>', 'Node label', collect, [])
+    .option('--dns-port <port>', 'DNS port (default 53 when it can be bound, else 5353)')
+    .option('--dns-upstream <ip[:port]>', 'Resolver for names outside the cluster (default: /etc/resolv.conf)', collect, [])
+    .option('--dns-ttl <seconds>', 'TTL of cluster answers, 0-600', '0')
+    .option('--metrics-port <port>', 'Port of /metrics and /healthz', String(DEFAULT_METRICS_PORT))
+    .option('--api-port <port>', 'Manager API port', String(DEFAULT_API_PORT))
+    .option('--heartbeat <duration>', 'Heartbeat period', `${DEFAULT_HEARTBEAT_PERIOD_MS}ms`)
+    .option('--init', 'Initialise a new swarm on first start')
+    .option('--join <manager>', 'Join the swarm at host:port on first start (needs --token)')
+    .option('--log-level <level>', 'Log level', 'info')
+    .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
+      const token = globals().token ?? process.env.SHOAL_TOKEN;
+      if (f.join && !token) throw new InvalidArgumentError('--join needs --token');
+      if (f.join && f.init) throw new InvalidArgumentError('--init and --join cannot be used together');
+      const addr = address(f.addr as string);
+      const ttl = parseCount(f.dnsTtl as string, 'DNS TTL');
+      if (ttl > 600) throw new InvalidArgumentError(`invalid DNS TTL ${ttl}: must be 0-600`);
+      const logger = pino({ level: logLevel(f.logLevel as string) }, pino.destination(2));
+      const daemon = new Daemon(
+        { logger, now: Date.now },
+        {
+          address: addr,
+          stateDir: path.resolve(f.stateDir as string),
+          socketPath: f.socket ? path.resolve(f.socket as string) : undefined,
+          hostname: f.hostname as string,
+          labels: parseKeyValues(f.label as string[], 'label'),
+          dnsPort: f.dnsPort !== undefined ? portFlag(f.dnsPort as string, 'DNS port') : await defaultDnsPort(addr),
+          dnsUpstreams: (f.dnsUpstream as string[]).length > 0 ? (f.dnsUpstream as string[]) : undefined,
+          dnsTtl: ttl,
+          metricsPort: portFlag(f.metricsPort as string, 'metrics port'),
+          apiPort: portFlag(f.apiPort as string, 'API port'),
+          heartbeatMs: parseDuration(f.heartbeat as string, 'heartbeat period'),
+          init: !!f.init,
+          join: f.join ? { addr: f.join as string, token: token! } : undefined,
+        },
+      );
+      keepRunning = true;
+      const shutdown = () => void daemon.stop().then(() => process.exit(0));
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+      try {
+        await daemon.start();
+      } catch (err) {
+        await daemon.stop().catch(() => undefined);
+        throw err;
+      }
+    });
+
+  program
+    .command('up')
+    .description('Start a local cluster on this machine and deploy the demo stack')
+    .option('--nodes <n>', 'Number of nodes (127.0.1.1, 127.0.1.2, ...)', '3')
+    .option('--state-dir <dir>', 'State directory', DEFAULT_STATE_DIR)
+    .option('--addr <ip>', 'Address of node 1', DEFAULT_NODE_BASE)
+    .option('--stack <file>', 'Stack file to deploy', path.join(__dirname, '..', '..', '..', 'deploy', 'stack.yml'))
+    .option('--no-stack', 'Deploy nothing')
+    .option('--dns-port <port>', 'DNS port of every node (default 53 when it can be bound, else 5353)')
+    .option('--metrics-port <port>', 'Metrics port of every node', String(DEFAULT_METRICS_PORT))
+    .option('--api-port <port>', 'Manager API port', String(DEFAULT_API_PORT))
+    .option('--heartbeat <duration>', 'Heartbeat period')
+    .option('--log-level <level>', 'Daemon log level (logs go to <state-dir>/.../daemon.log)', 'info')
+    .action(async (f: { nodes: string; stateDir: string; addr: string; stack: string | false; dnsPort?: string; metricsPort: string; apiPort: string; heartbeat?: string; logLevel: string }) => {
+      const nodes = parseCount(f.nodes, 'node count');
+      if (nodes < 1 || nodes > 200) throw new InvalidArgumentError(`invalid node count ${nodes}: must be 1-200`);
+      const base = address(f.addr);
+      const dnsPort = f.dnsPort !== undefined ? portFlag(f.dnsPort, 'DNS port') : await defaultDnsPort(base);
+      const cluster = new LocalCluster({
+        nodes,
+        stateDir: f.stateDir,
+        addressBase: base,
+        dnsPort,
+        metricsPort: portFlag(f.metricsPort, 'metrics port'),
+        apiPort: portFlag(f.apiPort, 'API port'),
+        heartbeatMs: f.heartbeat ? parseDuration(f.heartbeat, 'heartbeat period') : undefined,
+        logLevel: logLevel(f.logLevel),
+        stack: f.stack ? await loadStackFile(f.stack) : [],
+      });
+      cluster.onNodeExit = (host, code, signal) =>
+        process.stderr.write(`shoal up: ${host} exited (${signal ?? `code ${code}`}); the cluster carries on without it\n`);
+      keepRunning = true;
+      let stopping = false;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write('\nStopping every task and node...\n');
+        void cluster.stop().then(() => {
+          process.stdout.write('Stopped. State is kept in ' + path.resolve(f.stateDir) + '; `npm start` resumes it.\n');
+          process.exit(0);
+        });
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      try {
+        await cluster.start();
+      } catch (err) {
+        await cluster.stop();
+        throw err;
+      }
+      printWelcome(cluster, f.stack ? await loadStackFile(f.stack) : [], base, nodes, dnsPort, portFlag(f.metricsPort, 'metrics port'), f.stateDir);
+    });
+
+  const swarm = program.command('swarm').description('Manage the swarm');
+  swarm
+    .command('init')
+    .description('Initialise a swarm: this daemon becomes its manager')
+    .option('--advertise-addr <ip>', 'Address other nodes use to reach this manager')
+    .action(async (f: { advertiseAddr?: string }) => {
+      const r = await clientFor(globals()).call<SwarmInitResponse>('POST', '/v1/swarm/init', { advertiseAddr: f.advertiseAddr });
+      process.stdout.write(
+        `Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    ${r.joinCommand}\n\n`,
+      );
+    });
+  swarm
+    .command('join')
+    .description('Join a swarm as a node')
+    .requiredOption('--token <token>', 'Join token')
+    .argument('<manager>', 'host:port of the manager')
+    .action(async (manager: string, f: { token: string }) => {
+      await clientFor(globals()).call<Info>('POST', '/v1/swarm/join', { remoteAddr: manager, token: f.token });
+      process.stdout.write('This node joined a swarm as a worker.\n');
+    });
+  swarm
+    .command('join-token')
+    .description('Print the join command for workers or managers')
+    .option('-q, --quiet', 'Only display the token')
+    .argument('<role>', 'worker or manager')
+    .action(async (role: string, f: { quiet?: boolean }) => {
+      if (role !== 'worker' && role !== 'manager') throw new InvalidArgumentError(`invalid role "${role}": use worker or manager`);
+      const r = await clientFor(globals()).call<JoinTokenResponse>('GET', `/v1/swarm/join-token/${role}`);
+      if (f.quiet) return void process.stdout.write(r.token + '\n');
+      process.stdout.write(`To add a ${role} to this swarm, run the following command:\n\n    ${r.command}\n\n`);
+    });
+  swarm
+    .command('leave')
+    .description('Leave the swarm (stops every task on this node)')
+    .option('-f, --force', 'Leave even as the manager (removes the swarm state)')
+    .action(async (f: { force?: boolean }) => {
+      await clientFor(globals()).call('POST', '/v1/swarm/leave', { force: !!f.force });
+      process.stdout.write('Node left the swarm.\n');
+    });
+
+  registerNode(program, globals);
+  registerService(program, globals);
+  return program;
+}
+
+function registerNode(program: Command, globals: () => GlobalFlags): void {
+  const node = program.command('node').description('Manage nodes');
+  node
+    .command('ls')
+    .alias('list')
+    .description('List nodes')
+    .option('--format <format>', 'table or json')
+    .option('-q, --quiet', 'Only display IDs')
+    .action(async (f: { format?: string; quiet?: boolean }) => {
+      const format = outputFormat(f.format);
+      const client = clientFor(globals());
+      const [nodes, info] = await Promise.all([client.call<Node[]>('GET', '/v1/nodes'), client.call<Info>('GET', '/v1/info')]);
+      nodes.sort((a, b) => a.index - b.index);
+      if (format === 'json') return printJson(nodes);
+      if (f.quiet) return void process.stdout.write(nodes.map((n) => n.id + '\n').join(''));
+      const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+      process.stdout.write(
+        renderTable(
+          ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ADDRESS'],
+          nodes.map((n) => [
+            n.id + (n.id === info.nodeId ? ' *' : ''),
+            n.hostname,
+            cap(n.status.state),
+            cap(n.availability),
+            n.role === 'manager' ? 'Leader' : '',
+            n.address,
+          ]),
+        ),
+      );
+    });
+  node
+    .command('inspect')
+    .description('Display detailed information on one or more nodes')
+    .argument('<node...>')
+    .action(async (ids: string[]) => {
+      const client = clientFor(globals());
+      const out: Node[] = [];
+      for (const id of ids) out.push(await client.call<Node>('GET', `/v1/nodes/${encodeURIComponent(id)}`));
+      printJson(out);
+    });
+  node
+    .command('update')
+    .description('Update a node')
+    .option('--availability <availability>', 'active, pause or drain')
+    .option('--label-add <KEY=VALUE>', 'Add or update a node label', collect, [])
+    .option('--label-rm <KEY>', 'Remove a node label', collect, [])
+    .argument('<node>')
+    .action(async (id: string, f: { availability?: string; labelAdd: string[]; labelRm: string[] }) => {
+      if (f.availability !== undefined && !['active', 'pause', 'drain'].includes(f.availability)) {
+        throw new InvalidArgumentError(`invalid availability "${f.availability}": use active, pause or drain`);
+      }
+      const body = { availability: f.availability, labelAdd: parseKeyValues(f.labelAdd, 'label'), labelRm: f.labelRm };
+      await clientFor(globals()).call('POST', `/v1/nodes/${encodeURIComponent(id)}/update`, body);
+      process.stdout.write(`${id}\n`);
+    });
+  node
+    .command('rm')
+    .alias('remove')
+    .description('Remove a node that is down from the swarm')
+    .option('-f, --force', 'Remove even if the node is not down')
+    .argument('<node...>')
+    .action(async (ids: string[], f: { force?: boolean }) => {
+      const client = clientFor(globals());
+      for (const id of ids) {
+        await client.call('DELETE', `/v1/nodes/${encodeURIComponent(id)}${f.force ? '?force=1' : ''}`);
+        process.stdout.write(`${id}\n`);
+      }
+    });
+}
+
+function printWelcome(cluster: LocalCluster, stack: { name: string; endpoint: { ports: { publishedPort?: number; protocol: string; targetPort: number }[] } }[], base: string, nodes: number, dnsPort: number, metricsPort: number, stateDir: string): void {
+  const addrs = Array.from({ length: nodes }, (_, i) => nodeAddress(base, i + 1));
+  const lines = [
+    '',
+    `shoal: a ${nodes}-node cluster is up (state in ${path.resolve(stateDir)})`,
+    '',
+    'Nodes:',
+    ...cluster.nodes().map((n) => `  ${n.hostname.padEnd(8)} ${n.address.padEnd(12)} pid ${n.pid}   metrics http://${n.address}:${metricsPort}/metrics   log ${path.join(n.stateDir, 'daemon.log')}`),
+    '',
+    'Published ports (answer on every node):',
+    ...stack.flatMap((s) =>
+      s.endpoint.ports
+        .filter((p) => p.publishedPort !== undefined)
+        .map((p) =>
+          `  ${s.name.padEnd(8)} ${p.protocol} ${p.publishedPort} -> ${p.targetPort}   e.g. ` +
+          (p.protocol === 'tcp' ? `curl http://${addrs[0]}:${p.publishedPort}/` : `echo hi | nc -u -w1 ${addrs[addrs.length - 1]} ${p.publishedPort}`),
+        ),
+    ),
+    '',
+    `DNS: every node answers on its address, port ${dnsPort}:  dig @${addrs[0]} -p ${dnsPort} web   /   dig @${addrs[0]} -p ${dnsPort} tasks.web`,
+    '',
+    'Manage it from another terminal in this directory:',
+    '  npx shoal service ls',
+    '  npx shoal service ps web',
+    '  npx shoal service scale web=6',
+    '  npx shoal node ls',
+    '',
+    'Ctrl-C stops every task and node; `npm start` again resumes from the saved state.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Run the CLI; user errors print one line and exit 1. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  for (const c of program.commands) c.exitOverride();
+  const forAll = (c: Command) => {
+    c.exitOverride();
+    c.configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') });
+    c.commands.forEach(forAll);
+  };
+  forAll(program);
+  try {
+    await program.parseAsync(argv);
+    // Short commands exit now rather than wait for keep-alive sockets to time out.
+    if (!keepRunning) process.stdout.write('', () => process.exit(0));
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exit(err.exitCode === 0 ? 0 : 1);
+    }
+    const msg = err instanceof ShoalError ? err.message : `unexpected failure: ${(err as Error).stack ?? String(err)}`;
+    process.stderr.write(`error: ${msg}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,32 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { NodeRole } from '../model/types';
+
+/** What a node remembers about its swarm membership, in `<state-dir>/swarm.json`. */
+export interface SwarmState {
+  nodeId?: string;
+  role: NodeRole;
+  /** host:port of the manager API. */
+  managerAddr: string;
+  token: string;
+}
+
+const FILE = 'swarm.json';
+
+/** Read the node's swarm membership, if it has one. */
+export async function loadSwarmState(stateDir: string): Promise<SwarmState | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(stateDir, FILE), 'utf8')) as SwarmState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Persist the node's swarm membership atomically (temp file + rename). */
+export async function saveSwarmState(stateDir: string, state: SwarmState): Promise<void> {
+  await mkdir(stateDir, { recursive: true });
+  const tmp = path.join(stateDir, `${FILE}.tmp`);
+  await writeFile(tmp, JSON.stringify(state, null, 2));
+  await rename(tmp, path.join(stateDir, FILE));
+}

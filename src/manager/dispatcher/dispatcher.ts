@@ -1,0 +1,163 @@
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { NotFoundError } from '../../errors';
+import type { RegisterRequest, RegisterResponse, StatusRequest } from '../../api/contract';
+import { newId } from '../../model/ids';
+import { KEYS, stateRank, type Node, type NodeRole, type Task } from '../../model/types';
+import type { Store } from '../../store/store';
+
+/** Dependencies of the dispatcher. */
+export interface DispatcherDeps {
+  store: Store;
+  logger: Logger;
+  now: () => number;
+}
+
+/** Dispatcher settings; Docker's defaults. */
+export interface DispatcherOptions {
+  heartbeatPeriodMs: number;
+  /** A node silent for this many periods is marked down. */
+  missedHeartbeats: number;
+}
+
+/** Default heartbeat period (swarmkit uses 5 s; the issue asks for 1 s). */
+export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
+/** Periods of silence before a node is down. */
+export const DEFAULT_MISSED_HEARTBEATS = 3;
+const CAS_RETRIES = 8;
+
+/**
+ * Node sessions: registration, heartbeats (kept in memory, as swarmkit does,
+ * so a beat costs no store write), liveness, and task status reports from
+ * agents, which only ever move a task's state forward.
+ */
+export class Dispatcher {
+  private lastSeen = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly deps: DispatcherDeps,
+    private readonly options: DispatcherOptions,
+  ) {
+    this.startedAt = deps.now();
+  }
+
+  /** Start the liveness check. */
+  run(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.checkLiveness().catch((err) => this.deps.logger.error({ err }, 'liveness check failed')), this.options.heartbeatPeriodMs);
+    this.timer.unref();
+  }
+
+  /** Stop the liveness check; safe twice. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Add or re-admit a node; `role` is what the caller's token allows. */
+  async register(req: RegisterRequest, role: NodeRole): Promise<RegisterResponse> {
+    const now = this.deps.now();
+    const iso = new Date(now).toISOString();
+    for (let attempt = 0; ; attempt++) {
+      const { kvs } = await this.deps.store.range<Node>(KEYS.nodes);
+      const existing = req.nodeId ? kvs.find((kv) => kv.key === KEYS.node(req.nodeId!)) : undefined;
+      const used = new Set(kvs.map((kv) => kv.value.index));
+      let index = 1;
+      while (used.has(index)) index++;
+      const node: Node = existing
+        ? {
+            ...existing.value,
+            hostname: req.hostname,
+            address: req.address,
+            platform: req.platform,
+            resources: req.resources,
+            ports: req.ports,
+            status: { state: 'ready', since: iso, message: '' },
+            updatedAt: iso,
+          }
+        : {
+            id: req.nodeId ?? newId(),
+            hostname: req.hostname,
+            role,
+            availability: 'active',
+            labels: req.labels ?? {},
+            address: req.address,
+            index,
+            platform: req.platform,
+            resources: req.resources,
+            ports: req.ports,
+            status: { state: 'ready', since: iso, message: '' },
+            createdAt: iso,
+            updatedAt: iso,
+          };
+      const r = await this.deps.store.txn({
+        compare: [{ key: KEYS.node(node.id), modRevision: existing?.modRevision ?? 0 }],
+        success: [{ type: 'put', key: KEYS.node(node.id), value: node }],
+      });
+      if (r.succeeded) {
+        this.lastSeen.set(node.id, now);
+        this.deps.logger.info({ nodeId: node.id, address: node.address, index: node.index }, existing ? 'node re-registered' : 'node joined');
+        return { nodeId: node.id, index: node.index, heartbeatPeriodMs: this.options.heartbeatPeriodMs };
+      }
+      if (attempt >= CAS_RETRIES) throw new Error('node registration kept conflicting');
+    }
+  }
+
+  /** Record a heartbeat; an unknown node must register again. */
+  async heartbeat(nodeId: string): Promise<{ periodMs: number }> {
+    const kv = await this.deps.store.get<Node>(KEYS.node(nodeId));
+    if (!kv) throw new NotFoundError(`node ${nodeId} is not part of this swarm`);
+    const now = this.deps.now();
+    this.lastSeen.set(nodeId, now);
+    if (kv.value.status.state !== 'ready') {
+      const node = { ...kv.value, status: { state: 'ready' as const, since: new Date(now).toISOString(), message: '' } };
+      await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
+      this.deps.logger.info({ nodeId }, 'node is ready again');
+    }
+    return { periodMs: this.options.heartbeatPeriodMs };
+  }
+
+  /** Mark nodes down that missed too many heartbeats. */
+  async checkLiveness(): Promise<void> {
+    const now = this.deps.now();
+    const limit = this.options.heartbeatPeriodMs * this.options.missedHeartbeats;
+    const { kvs } = await this.deps.store.range<Node>(KEYS.nodes);
+    for (const kv of kvs) {
+      if (kv.value.status.state === 'down') continue;
+      // After a manager restart every node gets a full grace period to beat again.
+      const seen = this.lastSeen.get(kv.value.id) ?? this.startedAt;
+      if (now - seen <= limit) continue;
+      const node: Node = {
+        ...kv.value,
+        status: { state: 'down', since: new Date(now).toISOString(), message: `heartbeat failure: silent for ${now - seen} ms` },
+      };
+      const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
+      if (r.succeeded) this.deps.logger.warn({ nodeId: node.id, silentMs: now - seen }, 'node is down');
+    }
+  }
+
+  /** Apply task status reports from a node; states only move forward. */
+  async updateStatus(req: StatusRequest): Promise<void> {
+    await Promise.all(req.updates.map((u) => this.updateOne(req.nodeId, u.taskId, u.status)));
+  }
+
+  private async updateOne(nodeId: string, taskId: string, status: Task['status']): Promise<void> {
+    for (let attempt = 0; attempt < CAS_RETRIES; attempt++) {
+      const kv = await this.deps.store.get<Task>(KEYS.task(taskId));
+      if (!kv || kv.value.nodeId !== nodeId) return;
+      const cur = kv.value.status;
+      if (stateRank(status.state) < stateRank(cur.state)) return;
+      if (stateRank(status.state) === stateRank(cur.state) && JSON.stringify(status) === JSON.stringify(cur)) return;
+      const task: Task = { ...kv.value, status, updatedAt: new Date(this.deps.now()).toISOString() };
+      const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: task }] });
+      if (r.succeeded) return;
+    }
+  }
+}
+
+/** What this host offers, for node registration. */
+export function hostResources(): { nanoCpus: number; memoryBytes: number } {
+  return { nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
+}

@@ -1,0 +1,423 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
+import { request } from 'undici';
+import type {
+  JoinTokenResponse,
+  LogsResponse,
+  NodeUpdateRequest,
+  RegisterRequest,
+  ServiceUpdateRequest,
+  StatusRequest,
+  WatchLine,
+} from '../api/contract';
+import { Router, STREAMING, type RequestContext } from '../api/router';
+import {
+  CompactedError,
+  ConflictError,
+  InvalidArgumentError,
+  NameConflictError,
+  NotFoundError,
+  PortInUseError,
+  UnauthorizedError,
+} from '../errors';
+import { newId } from '../model/ids';
+import { KEYS, isTerminal, type Cluster, type Node, type NodeRole, type Service, type ServiceSpec, type Task } from '../model/types';
+import type { Store, WatchEvent, Watcher } from '../store/store';
+import { newIngressPorts, probeBindable, publishedPortConflicts } from './allocator/ports';
+import { ControlLoop } from './control-loop';
+import { DEFAULT_MISSED_HEARTBEATS, Dispatcher } from './dispatcher/dispatcher';
+import { validateServiceSpec } from './service-spec';
+
+/** Dependencies of the manager. */
+export interface ManagerDeps {
+  store: Store;
+  logger: Logger;
+  registry: Registry;
+  now: () => number;
+}
+
+/** Manager settings. */
+export interface ManagerOptions {
+  heartbeatPeriodMs: number;
+  /** Whether published ports can be probed with a bind on this host (true in loopback mode). */
+  probePorts: boolean;
+}
+
+/** Key that reserves a service name, so create is atomic with the uniqueness check. */
+const nameKey = (name: string) => `/names/services/${name.toLowerCase()}`;
+const LOG_FETCH_TIMEOUT_MS = 5_000;
+const DEFAULT_LOG_TAIL = 1_000;
+
+/**
+ * The manager: the API over the store, plus the loops that only the leader
+ * runs (dispatcher, orchestrators and scheduler in the control loop).
+ */
+export class Manager {
+  readonly dispatcher: Dispatcher;
+  private readonly loop: ControlLoop;
+  private readonly logger: Logger;
+  private cluster!: Cluster;
+
+  constructor(
+    private readonly deps: ManagerDeps,
+    private readonly options: ManagerOptions,
+  ) {
+    this.logger = deps.logger.child({ component: 'manager' });
+    this.dispatcher = new Dispatcher(
+      { store: deps.store, logger: deps.logger.child({ component: 'dispatcher' }), now: deps.now },
+      { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS },
+    );
+    this.loop = new ControlLoop(
+      { store: deps.store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now: deps.now, newId },
+      { historyLimit: 5 },
+    );
+    new Gauge({
+      name: 'shoal_store_revision',
+      help: 'Current revision of the cluster store',
+      registers: [deps.registry],
+      collect() {
+        this.set(deps.store.revision());
+      },
+    });
+  }
+
+  /** Create the cluster object on first start (swarm init), or load it. */
+  async init(managerAddr: string): Promise<Cluster> {
+    const kv = await this.deps.store.get<Cluster>(KEYS.cluster);
+    if (kv) {
+      this.cluster = kv.value;
+      if (this.cluster.managerAddr !== managerAddr) {
+        this.cluster = { ...this.cluster, managerAddr };
+        await this.deps.store.put(KEYS.cluster, this.cluster);
+      }
+      return this.cluster;
+    }
+    const id = newId();
+    this.cluster = {
+      id,
+      createdAt: new Date(this.deps.now()).toISOString(),
+      tokens: { worker: makeToken(id, 'worker'), manager: makeToken(id, 'manager') },
+      managerAddr,
+      nextVipIndex: 1,
+      taskHistoryLimit: 5,
+    };
+    await this.deps.store.put(KEYS.cluster, this.cluster);
+    return this.cluster;
+  }
+
+  /** Start the loops. */
+  run(): void {
+    this.dispatcher.run();
+    this.loop.run();
+  }
+
+  /** Stop the loops; safe twice. */
+  async stop(): Promise<void> {
+    this.dispatcher.stop();
+    await this.loop.stop();
+  }
+
+  /** The cluster's tokens and manager address. */
+  clusterInfo(): Cluster {
+    return this.cluster;
+  }
+
+  /** Which role a bearer token grants, or throws 401. */
+  roleForToken(header: string | undefined): NodeRole {
+    const token = header?.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
+    if (!token) throw new UnauthorizedError('a join token is required');
+    if (token === this.cluster.tokens.manager) return 'manager';
+    if (token === this.cluster.tokens.worker) return 'worker';
+    throw new UnauthorizedError('invalid join token');
+  }
+
+  /** Register every manager endpoint on a router. */
+  routes(router: Router): void {
+    router
+      .on('GET', '/v1/swarm/join-token/:role', (c) => this.joinToken(c.params.role))
+      .on('GET', '/v1/nodes', () => this.listNodes())
+      .on('GET', '/v1/nodes/:id', (c) => this.findNode(c.params.id).then((kv) => kv.value))
+      .on('POST', '/v1/nodes/:id/update', (c) => this.updateNode(c.params.id, c.body as NodeUpdateRequest))
+      .on('DELETE', '/v1/nodes/:id', (c) => this.removeNode(c.params.id, c.query.get('force') === '1'))
+      .on('GET', '/v1/services', () => this.listServices())
+      .on('POST', '/v1/services', (c) => this.createService((c.body as { spec?: unknown })?.spec))
+      .on('GET', '/v1/services/:id', (c) => this.findService(c.params.id).then((kv) => kv.value))
+      .on('POST', '/v1/services/:id/update', (c) => this.updateService(c.params.id, c.body as ServiceUpdateRequest))
+      .on('DELETE', '/v1/services/:id', (c) => this.removeService(c.params.id))
+      .on('GET', '/v1/services/:id/logs', (c) => this.serviceLogs(c.params.id, Number(c.query.get('tail') ?? DEFAULT_LOG_TAIL)))
+      .on('GET', '/v1/tasks', (c) => this.listTasks(c.query.get('service') ?? undefined))
+      .on('GET', '/v1/watch', (c) => this.watch(c))
+      .on('POST', '/v1/dispatcher/register', async (c) => ({
+        ...(await this.dispatcher.register(c.body as RegisterRequest, this.callerRole(c))),
+        logToken: this.cluster.tokens.worker,
+      }))
+      .on('POST', '/v1/dispatcher/heartbeat', (c) => this.dispatcher.heartbeat(String((c.body as { nodeId?: string })?.nodeId)))
+      .on('POST', '/v1/dispatcher/status', (c) => this.dispatcher.updateStatus(c.body as StatusRequest));
+  }
+
+  private callerRole(c: RequestContext): NodeRole {
+    if (c.caller === 'local') return 'manager';
+    return this.roleForToken(c.req.headers.authorization);
+  }
+
+  private joinToken(role: string): JoinTokenResponse {
+    if (role !== 'worker' && role !== 'manager') throw new InvalidArgumentError(`invalid role "${role}": use worker or manager`);
+    const token = this.cluster.tokens[role];
+    return { role, token, command: `shoal swarm join --token ${token} ${this.cluster.managerAddr}` };
+  }
+
+  private async listNodes(): Promise<Node[]> {
+    return (await this.deps.store.range<Node>(KEYS.nodes)).kvs.map((kv) => kv.value);
+  }
+
+  private async findNode(idOrName: string) {
+    const { kvs } = await this.deps.store.range<Node>(KEYS.nodes);
+    const kv =
+      kvs.find((k) => k.value.id === idOrName) ??
+      kvs.find((k) => k.value.hostname === idOrName) ??
+      uniquePrefix(kvs, (k) => k.value.id, idOrName, 'node');
+    if (!kv) throw new NotFoundError(`node ${idOrName} not found`);
+    return kv;
+  }
+
+  private async updateNode(idOrName: string, req: NodeUpdateRequest): Promise<Node> {
+    if (!req || typeof req !== 'object') throw new InvalidArgumentError('node update body must be an object');
+    if (req.availability !== undefined && !['active', 'pause', 'drain'].includes(req.availability)) {
+      throw new InvalidArgumentError(`invalid availability "${req.availability}": use active, pause or drain`);
+    }
+    if (req.role !== undefined && !['worker', 'manager'].includes(req.role)) {
+      throw new InvalidArgumentError(`invalid role "${req.role}": use worker or manager`);
+    }
+    for (const k of [...Object.keys(req.labelAdd ?? {}), ...(req.labelRm ?? [])]) {
+      if (!k) throw new InvalidArgumentError('label name must not be empty');
+    }
+    const kv = await this.findNode(idOrName);
+    const labels = { ...kv.value.labels, ...(req.labelAdd ?? {}) };
+    for (const k of req.labelRm ?? []) {
+      if (!(k in labels)) throw new InvalidArgumentError(`label ${k} is not set on node ${kv.value.hostname}`);
+      delete labels[k];
+    }
+    const node: Node = {
+      ...kv.value,
+      availability: req.availability ?? kv.value.availability,
+      role: req.role ?? kv.value.role,
+      labels,
+      updatedAt: new Date(this.deps.now()).toISOString(),
+    };
+    const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
+    if (!r.succeeded) throw new ConflictError(`node ${node.hostname} changed meanwhile; try again`);
+    return node;
+  }
+
+  private async removeNode(idOrName: string, force: boolean): Promise<void> {
+    const kv = await this.findNode(idOrName);
+    if (kv.value.status.state !== 'down' && !force) {
+      throw new InvalidArgumentError(`node ${kv.value.hostname} is not down and can't be removed (use --force)`);
+    }
+    await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'delete', key: kv.key }] });
+  }
+
+  private async listServices(): Promise<Service[]> {
+    return (await this.deps.store.range<Service>(KEYS.services)).kvs.map((kv) => kv.value);
+  }
+
+  private async findService(idOrName: string) {
+    const { kvs } = await this.deps.store.range<Service>(KEYS.services);
+    const kv =
+      kvs.find((k) => k.value.id === idOrName) ??
+      kvs.find((k) => k.value.spec.name === idOrName) ??
+      uniquePrefix(kvs, (k) => k.value.id, idOrName, 'service');
+    if (!kv) throw new NotFoundError(`service ${idOrName} not found`);
+    return kv;
+  }
+
+  /** Published ports must be free of other services and of other processes on every node. */
+  private async checkPorts(spec: ServiceSpec, previous?: Service): Promise<void> {
+    const services = await this.listServices();
+    const clash = publishedPortConflicts(spec, services, previous?.id);
+    if (clash.length > 0) {
+      const c = clash[0];
+      throw new PortInUseError(`port ${c.port}/${c.protocol} is already published by service ${c.service}`);
+    }
+    if (!this.options.probePorts) return;
+    const nodes = (await this.listNodes()).filter((n) => n.status.state === 'ready');
+    for (const p of newIngressPorts(spec, previous?.spec)) {
+      for (const n of nodes) {
+        if (!(await probeBindable(n.address, p.publishedPort!, p.protocol))) {
+          throw new PortInUseError(`port ${p.publishedPort}/${p.protocol} is already in use on node ${n.hostname} (${n.address})`);
+        }
+      }
+    }
+  }
+
+  private async createService(rawSpec: unknown): Promise<Service> {
+    const spec = validateServiceSpec(rawSpec);
+    const existing = await this.deps.store.get(nameKey(spec.name));
+    if (existing) throw new NameConflictError(`service ${spec.name} already exists`);
+    await this.checkPorts(spec);
+    const clusterKv = await this.deps.store.get<Cluster>(KEYS.cluster);
+    if (!clusterKv) throw new Error('cluster object missing');
+    const iso = new Date(this.deps.now()).toISOString();
+    const service: Service = {
+      id: newId(),
+      version: 1,
+      spec,
+      endpoint: { vipIndex: spec.endpoint.mode === 'vip' ? clusterKv.value.nextVipIndex : null },
+      createdAt: iso,
+      updatedAt: iso,
+    };
+    const cluster = { ...clusterKv.value, nextVipIndex: clusterKv.value.nextVipIndex + (service.endpoint.vipIndex ? 1 : 0) };
+    const r = await this.deps.store.txn({
+      compare: [
+        { key: nameKey(spec.name), modRevision: 0 },
+        { key: KEYS.cluster, modRevision: clusterKv.modRevision },
+      ],
+      success: [
+        { type: 'put', key: nameKey(spec.name), value: service.id },
+        { type: 'put', key: KEYS.service(service.id), value: service },
+        { type: 'put', key: KEYS.cluster, value: cluster },
+      ],
+    });
+    if (!r.succeeded) {
+      if (await this.deps.store.get(nameKey(spec.name))) throw new NameConflictError(`service ${spec.name} already exists`);
+      throw new ConflictError('the cluster changed meanwhile; try again');
+    }
+    this.cluster = cluster;
+    this.logger.info({ service: spec.name, id: service.id }, 'service created');
+    return service;
+  }
+
+  private async updateService(idOrName: string, req: ServiceUpdateRequest): Promise<Service> {
+    if (!req || typeof req !== 'object') throw new InvalidArgumentError('service update body must be an object');
+    const kv = await this.findService(idOrName);
+    const cur = kv.value;
+    if (req.version !== undefined && req.version !== cur.version) {
+      throw new ConflictError(`service ${cur.spec.name} was updated meanwhile (version ${cur.version}, update based on ${req.version}); try again`);
+    }
+    const spec = validateServiceSpec(req.spec);
+    if (spec.name !== cur.spec.name) throw new InvalidArgumentError('a service cannot be renamed');
+    if (spec.mode !== cur.spec.mode) throw new InvalidArgumentError('service mode cannot be changed');
+    await this.checkPorts(spec, cur);
+    const vipIndex = cur.endpoint.vipIndex;
+    if (spec.endpoint.mode === 'vip' && vipIndex === null) throw new InvalidArgumentError('endpoint mode cannot be changed from dnsrr to vip');
+    const service: Service = {
+      ...cur,
+      version: cur.version + 1,
+      spec,
+      previousSpec: cur.spec,
+      endpoint: { vipIndex: spec.endpoint.mode === 'vip' ? vipIndex : null },
+      forceUpdate: (cur.forceUpdate ?? 0) + (req.force ? 1 : 0),
+      updatedAt: new Date(this.deps.now()).toISOString(),
+    };
+    const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: service }] });
+    if (!r.succeeded) throw new ConflictError(`service ${cur.spec.name} was updated meanwhile; try again`);
+    return service;
+  }
+
+  private async removeService(idOrName: string): Promise<void> {
+    const kv = await this.findService(idOrName);
+    await this.deps.store.txn({
+      compare: [{ key: kv.key, modRevision: kv.modRevision }],
+      success: [
+        { type: 'delete', key: kv.key },
+        { type: 'delete', key: nameKey(kv.value.spec.name) },
+      ],
+    });
+    this.logger.info({ service: kv.value.spec.name }, 'service removed');
+  }
+
+  private async listTasks(service?: string): Promise<Task[]> {
+    const tasks = (await this.deps.store.range<Task>(KEYS.tasks)).kvs.map((kv) => kv.value);
+    if (!service) return tasks;
+    const svc = await this.findService(service);
+    return tasks.filter((t) => t.serviceId === svc.value.id);
+  }
+
+  private async serviceLogs(idOrName: string, tail: number): Promise<LogsResponse> {
+    if (!Number.isInteger(tail) || tail < 0) throw new InvalidArgumentError('tail must be a non-negative integer');
+    const tasks = (await this.listTasks(idOrName)).filter((t) => t.nodeId && t.status.state !== 'pending' && t.status.state !== 'assigned');
+    tasks.sort((a, b) => a.slot - b.slot || a.createdAt.localeCompare(b.createdAt));
+    const nodes = new Map((await this.listNodes()).map((n) => [n.id, n]));
+    const out: LogsResponse = { tasks: [] };
+    await Promise.all(
+      tasks.map(async (t, i) => {
+        const node = nodes.get(t.nodeId);
+        const entry: LogsResponse['tasks'][number] = { taskId: t.id, slot: t.slot, nodeId: t.nodeId, lines: [] };
+        out.tasks[i] = entry;
+        if (!node) {
+          entry.error = 'node is gone';
+          return;
+        }
+        try {
+          const res = await request(`http://${node.address}:${node.ports.metrics}/v1/tasks/${t.id}/logs?tail=${tail}`, {
+            headers: { authorization: `Bearer ${this.cluster.tokens.worker}` },
+            headersTimeout: LOG_FETCH_TIMEOUT_MS,
+            bodyTimeout: LOG_FETCH_TIMEOUT_MS,
+          });
+          const text = await res.body.text();
+          if (res.statusCode !== 200) entry.error = `node ${node.hostname} answered ${res.statusCode}`;
+          else entry.lines = text.split('\n').filter((l, idx, all) => l !== '' || idx < all.length - 1);
+        } catch (err) {
+          entry.error = `node ${node.hostname} unreachable: ${(err as Error).message}`;
+        }
+      }),
+    );
+    return out;
+  }
+
+  /** NDJSON: one `list` line of every key under the prefixes, then `events` lines as they commit. */
+  private async watch(c: RequestContext): Promise<typeof STREAMING> {
+    const prefixes = c.query.getAll('prefix');
+    if (prefixes.length === 0) throw new InvalidArgumentError('watch needs at least one prefix');
+    if (c.caller === 'node') this.roleForToken(c.req.headers.authorization);
+    for (const p of prefixes) {
+      if (![KEYS.nodes, KEYS.services, KEYS.tasks].includes(p as never)) throw new InvalidArgumentError(`cannot watch prefix ${p}`);
+    }
+    const res: ServerResponse = c.res;
+    const lists = await Promise.all(prefixes.map((p) => this.deps.store.range(p)));
+    const revision = Math.min(...lists.map((l) => l.revision));
+    const kvs = lists.flatMap((l) => l.kvs.map((kv) => ({ key: kv.key, value: kv.value, modRevision: kv.modRevision })));
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    const send = (line: WatchLine) => res.write(JSON.stringify(line) + '\n');
+    send({ type: 'list', revision, kvs });
+    const watchers: Watcher[] = [];
+    const onEvents = (events: WatchEvent[]) =>
+      send({ type: 'events', events: events.map((e) => ({ type: e.type, key: e.kv.key, value: e.kv.value, revision: e.revision })) });
+    try {
+      for (const p of prefixes) {
+        // Ranges may have read at different revisions; events at or below what the list showed are skipped per prefix.
+        const listRev = lists[prefixes.indexOf(p)].revision;
+        watchers.push(this.deps.store.watch(p, listRev + 1, { onEvents, onError: () => res.end() }));
+      }
+    } catch (err) {
+      for (const w of watchers) w.cancel();
+      send({ type: 'error', code: err instanceof CompactedError ? err.code : 'SHOAL_ERR_INTERNAL', message: (err as Error).message });
+      res.end();
+      return STREAMING;
+    }
+    c.req.socket.setTimeout(0);
+    res.on('close', () => {
+      for (const w of watchers) w.cancel();
+    });
+    return STREAMING;
+  }
+}
+
+/** Find a unique id prefix match, as Docker accepts short ids. */
+function uniquePrefix<T>(items: T[], id: (x: T) => string, prefix: string, what: string): T | undefined {
+  if (prefix.length < 3) return undefined;
+  const hits = items.filter((x) => id(x).startsWith(prefix));
+  if (hits.length > 1) throw new InvalidArgumentError(`${what} ${prefix} is ambiguous (${hits.length} matches)`);
+  return hits[0];
+}
+
+/** Join tokens say which cluster and role they belong to, like Docker's SWMTKN-1-... */
+function makeToken(clusterId: string, role: NodeRole): string {
+  return `SHOAL-1-${clusterId}-${role === 'manager' ? 'm' : 'w'}${newId()}`;
+}
+
+/** Whether a task still counts against its slot. */
+export function isActiveTask(t: Task): boolean {
+  return t.desiredState === 'running' && !isTerminal(t.status.state);
+}

@@ -1,0 +1,50 @@
+/**
+ * Birth of a task: the one place that turns a service into a new task, so
+ * the replicated, global and restart paths create identical tasks.
+ */
+import type { Protocol, Service, Task } from '../../model/types';
+import type { IdDeps } from '../actions';
+
+export { makeAddressAllocator } from './address-allocator';
+
+/** Status message of a task waiting for the scheduler, as in swarmkit. */
+export const PENDING_MESSAGE = 'pending task scheduling';
+
+/** Side effects a new task needs: an id and a task address. */
+export interface TaskFactoryDeps extends IdDeps {
+  allocateAddress(): string;
+}
+
+/** A fresh task of `service` in `slot` (0 for global), bound to `nodeId` ('' for the scheduler to pick). */
+export function newTask(service: Service, slot: number, nodeId: string, now: number, deps: TaskFactoryDeps): Task {
+  const at = new Date(now).toISOString();
+  return {
+    id: deps.newId(),
+    serviceId: service.id,
+    serviceName: service.spec.name,
+    slot,
+    nodeId,
+    specVersion: service.version,
+    // The task keeps its own copy: a later service update must not change what a running process was started with.
+    spec: structuredClone(service.spec.task),
+    targetPorts: targetPorts(service),
+    desiredState: 'running',
+    status: { state: 'pending', since: at, message: PENDING_MESSAGE },
+    address: deps.allocateAddress(),
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+// Two published ports may forward to one target port; the process listens once.
+function targetPorts(service: Service): { protocol: Protocol; port: number }[] {
+  const seen = new Set<string>();
+  const out: { protocol: Protocol; port: number }[] = [];
+  for (const p of service.spec.endpoint.ports) {
+    const key = `${p.protocol}/${p.targetPort}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ protocol: p.protocol, port: p.targetPort });
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * Runs the filters that apply to a task over nodes and remembers which
+ * filter rejected how many, to tell the operator why nothing fits
+ * (swarmkit `pipeline.go`).
+ */
+import type { Service, Task } from '../../model/types';
+import { defaultFilters } from './filter';
+import type { Filter } from './filter';
+import type { NodeInfo } from './node-info';
+
+/** Prefix of every unschedulable task's message, as in swarmkit. */
+export const NO_SUITABLE_NODE = 'no suitable node';
+
+interface Check {
+  filter: Filter;
+  failures: number;
+}
+
+/** The ordered filter chain for one task at a time. */
+export class Pipeline {
+  private checks: Check[] = [];
+
+  constructor(private readonly filters: Filter[] = defaultFilters()) {}
+
+  /** Select the filters relevant to this task and reset the rejection counts. */
+  setTask(task: Task, service: Service): void {
+    this.checks = [];
+    for (const filter of this.filters) {
+      if (filter.setTask(task, service)) this.checks.push({ filter, failures: 0 });
+    }
+  }
+
+  /** Whether the node passes every relevant filter; the first filter that fails is charged. */
+  process(node: NodeInfo): boolean {
+    for (const c of this.checks) {
+      if (!c.filter.check(node)) {
+        c.failures++;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** `no suitable node (3 nodes not available for new tasks; 2 nodes had no port 8080/tcp free)`. */
+  explain(): string {
+    // Most common reason first, like swarmkit; the sort is stable so ties keep filter order.
+    const parts = this.checks
+      .filter((c) => c.failures > 0)
+      .sort((a, b) => b.failures - a.failures)
+      .map((c) => c.filter.explain(c.failures));
+    return parts.length === 0 ? NO_SUITABLE_NODE : `${NO_SUITABLE_NODE} (${parts.join('; ')})`;
+  }
+}

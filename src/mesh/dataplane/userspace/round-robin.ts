@@ -1,0 +1,50 @@
+import type { Backend } from '../../table/table';
+
+/**
+ * Smooth weighted round-robin (nginx's algorithm) over the backends of one
+ * frontend. With equal weights it is a plain rotation in list order; weight 0
+ * (draining) backends get nothing new. The rotation state survives backend
+ * list swaps for the backends that stay, so an apply does not restart it.
+ */
+export class RoundRobin {
+  private backends: readonly Backend[] = [];
+  private readonly current = new Map<string, number>();
+
+  /** Replace the backend list, keeping the rotation state of backends that stay. */
+  setBackends(backends: readonly Backend[]): void {
+    this.backends = backends;
+    const ids = new Set(backends.map((b) => b.id));
+    for (const id of this.current.keys()) if (!ids.has(id)) this.current.delete(id);
+  }
+
+  /** Whether `backend` is still in the list, at the same address, and takes new traffic. */
+  isLive(backend: Backend): boolean {
+    return this.backends.some(
+      (b) => b.id === backend.id && b.address === backend.address && b.port === backend.port && b.weight > 0,
+    );
+  }
+
+  /**
+   * Backends to try for one new connection or flow: the round-robin pick
+   * first, then every other live backend once, as fallbacks when a connect
+   * fails. Empty when no backend takes new traffic.
+   */
+  next(): Backend[] {
+    const live = this.backends.filter((b) => b.weight > 0);
+    if (live.length === 0) return [];
+    let total = 0;
+    let best = 0;
+    let bestScore = -Infinity;
+    live.forEach((b, i) => {
+      const score = (this.current.get(b.id) ?? 0) + b.weight;
+      this.current.set(b.id, score);
+      total += b.weight;
+      if (score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    });
+    this.current.set(live[best].id, bestScore - total);
+    return [...live.slice(best), ...live.slice(0, best)];
+  }
+}

@@ -1,0 +1,200 @@
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { ApplyResult, Dataplane, Frontend, LbTable } from '../../table/table';
+import { describeBindError } from './frontend-listener';
+import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
+import { frontendMetrics, meshMetrics } from './mesh-metrics';
+import type { FrontendMetrics, MeshMetrics } from './mesh-metrics';
+import { TcpFrontend } from './tcp-frontend';
+import { UdpFrontend } from './udp-frontend';
+
+/** Side effects the userspace dataplane needs. */
+export interface UserspaceDataplaneDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Monotonic clock in milliseconds, for UDP flow idleness; defaults to performance.now. */
+  now?: () => number;
+}
+
+/** Tuning of the userspace dataplane. */
+export interface UserspaceDataplaneOptions {
+  /** A UDP flow with no datagram either way for this long is forgotten. */
+  udpIdleTimeoutMs?: number;
+  /** How long a TCP connect to a backend may take before the next backend is tried. */
+  connectTimeoutMs?: number;
+  /** How often each UDP frontend looks for idle flows. */
+  udpSweepIntervalMs?: number;
+}
+
+/** What one frontend is doing right now, for debugging endpoints and tests. */
+export interface UserspaceFrontendStatus {
+  id: string;
+  /** Changes only when the frontend was bound again. */
+  listenerId: number;
+  backends: string[];
+  /** Open TCP connections or live UDP flows. */
+  active: number;
+}
+
+/** Default UDP flow idle timeout, as conntrack's unreplied/replied UDP timeouts. */
+export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
+/** Default TCP backend connect timeout. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Default period of the UDP idle-flow sweep. */
+export const DEFAULT_UDP_SWEEP_INTERVAL_MS = 1_000;
+
+interface Entry {
+  frontend: Frontend;
+  listener: FrontendListener;
+}
+
+/**
+ * The dataplane that always works: Node sockets on every frontend address,
+ * forwarding TCP connections and UDP flows to backends round-robin. apply()
+ * diffs the table against what is bound, so backend changes never re-bind a
+ * frontend and never cut a connection.
+ */
+export class UserspaceDataplane implements Dataplane {
+  readonly name = 'userspace' as const;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly metrics: MeshMetrics;
+  private readonly udpIdleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly udpSweepIntervalMs: number;
+  private readonly entries = new Map<string, Entry>();
+  /** Every TCP socket still open, including those of frontends already removed. */
+  private readonly sockets = new Set<Socket>();
+  private readonly listenerDeps: FrontendListenerDeps;
+  private lastListenerId = 0;
+  /** Tail of the apply/close chain: each call starts once the previous one settled. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(deps: UserspaceDataplaneDeps, options: UserspaceDataplaneOptions = {}) {
+    this.log = deps.logger.child({ component: 'dataplane', dataplane: 'userspace' });
+    this.now = deps.now ?? (() => performance.now());
+    this.metrics = meshMetrics(deps.registry);
+    this.udpIdleTimeoutMs = options.udpIdleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.udpSweepIntervalMs = options.udpSweepIntervalMs ?? DEFAULT_UDP_SWEEP_INTERVAL_MS;
+    const handles = new Map<string, FrontendMetrics>();
+    this.listenerDeps = {
+      logger: this.log,
+      now: this.now,
+      metricsFor: (service, protocol) => {
+        const key = `${protocol}/${service}`;
+        let m = handles.get(key);
+        if (!m) handles.set(key, (m = frontendMetrics(this.metrics, service, protocol)));
+        return m;
+      },
+    };
+  }
+
+  apply(table: LbTable): Promise<ApplyResult> {
+    return this.serialize(() => this.reconcile(table));
+  }
+
+  close(): Promise<void> {
+    return this.serialize(async () => this.shutdown());
+  }
+
+  /** What each bound frontend is doing. */
+  frontends(): UserspaceFrontendStatus[] {
+    return [...this.entries.values()].map(({ frontend, listener }) => ({
+      id: frontend.id,
+      listenerId: listener.listenerId,
+      backends: frontend.backends.map((b) => b.id),
+      active: listener.activeCount,
+    }));
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reconcile(table: LbTable): Promise<ApplyResult> {
+    const failed: ApplyResult['failed'] = [];
+    if (this.closed) {
+      return { failed: table.frontends.map((f) => ({ frontendId: f.id, error: 'dataplane is closed' })) };
+    }
+    const desired = new Map<string, Frontend>();
+    for (const f of table.frontends) {
+      const problem = desired.has(f.id) ? 'duplicate frontend id in table' : invalidFrontend(f);
+      if (problem) failed.push({ frontendId: f.id, error: problem });
+      else desired.set(f.id, f);
+    }
+
+    // Close first: a frontend may be replaced by another on the same socket address.
+    for (const [id, entry] of this.entries) {
+      const want = desired.get(id);
+      if (want && sameSocketAddress(want, entry.frontend)) continue;
+      entry.listener.close();
+      this.entries.delete(id);
+      this.log.info({ frontend: id }, 'frontend closed');
+    }
+
+    const opening: Promise<void>[] = [];
+    for (const f of desired.values()) {
+      const entry = this.entries.get(f.id);
+      if (entry) {
+        entry.listener.update(f);
+        entry.frontend = f;
+      } else {
+        opening.push(
+          this.open(f).catch((err: unknown) => {
+            const error = `cannot listen on ${f.protocol} ${f.address}:${f.port}: ${describeBindError(err)}`;
+            this.log.warn({ frontend: f.id, err }, error);
+            failed.push({ frontendId: f.id, error });
+          }),
+        );
+      }
+    }
+    await Promise.all(opening);
+    return { failed };
+  }
+
+  private async open(frontend: Frontend): Promise<void> {
+    const listenerId = ++this.lastListenerId;
+    const listener =
+      frontend.protocol === 'tcp'
+        ? new TcpFrontend(frontend, this.listenerDeps, {
+            connectTimeoutMs: this.connectTimeoutMs,
+            listenerId,
+            sockets: this.sockets,
+          })
+        : new UdpFrontend(frontend, this.listenerDeps, {
+            idleTimeoutMs: this.udpIdleTimeoutMs,
+            sweepIntervalMs: this.udpSweepIntervalMs,
+            listenerId,
+          });
+    await listener.listen();
+    this.entries.set(frontend.id, { frontend, listener });
+    this.log.info({ frontend: frontend.id, backends: frontend.backends.length }, 'frontend listening');
+  }
+
+  private shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const { listener } of this.entries.values()) listener.close();
+    this.entries.clear();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.log.info('userspace dataplane closed');
+  }
+}
+
+function sameSocketAddress(a: Frontend, b: Frontend): boolean {
+  return a.protocol === b.protocol && a.address === b.address && a.port === b.port;
+}
+
+function invalidFrontend(f: Frontend): string | undefined {
+  if (f.protocol !== 'tcp' && f.protocol !== 'udp') return `unknown protocol ${String(f.protocol)}`;
+  if (!Number.isInteger(f.port) || f.port < 1 || f.port > 65_535) return `invalid port ${f.port}`;
+  if (!f.address) return 'no address';
+  return undefined;
+}

@@ -1,0 +1,372 @@
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import * as dnsPacket from 'dns-packet';
+import type { DecodedPacket, Packet } from 'dns-packet';
+import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { InvalidArgumentError, PortInUseError } from '../../errors';
+import {
+  answerQuery,
+  DEFAULT_DNS_DOMAIN,
+  DEFAULT_DNS_TTL,
+  errorResponse,
+  MAX_DNS_TTL,
+  RCODE,
+  type AnswerOptions,
+  type AnswerResult,
+} from './answer';
+import {
+  DEFAULT_RESOLV_CONF_PATH,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  loadResolvConf,
+  UpstreamForwarder,
+  type DnsTransport,
+  type Upstream,
+} from './upstream';
+import type { DnsView } from './view';
+import { encodeForUdp, isResponsePacket, rawErrorResponse, udpResponseLimit } from './wire';
+
+/** Side effects the DNS server needs. */
+export interface DnsServerDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Called once per query, so a new view is used from the next query on. */
+  getView(): DnsView;
+  /** Monotonic milliseconds, for the duration histogram. */
+  now?: () => number;
+}
+
+/** Configuration of a node's DNS server. */
+export interface DnsServerOptions {
+  /** The node's address; UDP and TCP listen there. */
+  address: string;
+  /** 0 picks a port free for both UDP and TCP. */
+  port: number;
+  /** Cluster domain, default `shoal`. */
+  domain?: string;
+  /** TTL of cluster answers in seconds, 0..600, default 0. */
+  ttl?: number;
+  /** Resolvers for other names; default: the nameservers of `resolvConfPath`. */
+  upstreams?: Upstream[];
+  resolvConfPath?: string;
+  /** Time each upstream gets before the next is tried; SERVFAIL after the last. */
+  upstreamTimeoutMs?: number;
+  /** A TCP connection with no query for this long is closed (RFC 7766 §6.2.3). */
+  tcpIdleTimeoutMs?: number;
+  maxTcpConnections?: number;
+  /** Queries waiting on an upstream at once; more get SERVFAIL straight away. */
+  maxPendingForwards?: number;
+}
+
+/** Default idle time of a client's TCP connection. */
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 10_000;
+/** Default bound on concurrent TCP clients. */
+export const DEFAULT_MAX_TCP_CONNECTIONS = 256;
+/** Default bound on forwarded queries in flight, which each hold a socket. */
+export const DEFAULT_MAX_PENDING_FORWARDS = 1024;
+/** How often port 0 is retried when the port the kernel gave UDP is taken for TCP. */
+const SHARED_PORT_ATTEMPTS = 20;
+/** Largest DNS message over TCP: the 2-byte length prefix (RFC 1035 §4.2.2). */
+const TCP_MESSAGE_LIMIT = 0xffff;
+
+/** Values of the `result` label of `shoal_dns_queries_total`. */
+export const QUERY_RESULTS = [
+  'ok',
+  'nxdomain',
+  'nodata',
+  'formerr',
+  'notimp',
+  'forwarded',
+  'servfail',
+  'dropped',
+] as const;
+/** Outcome of one incoming packet, for metrics. */
+export type QueryResult = (typeof QUERY_RESULTS)[number];
+
+/** What handling one packet gives: bytes to send back now, later, or nothing. */
+type Handled = Buffer | null | Promise<Buffer | null>;
+
+/**
+ * A node's embedded DNS server: answers cluster names from the view,
+ * forwards the rest upstream, on UDP and TCP on one port.
+ */
+export class DnsServer {
+  private readonly logger: Logger;
+  private readonly answerOptions: AnswerOptions;
+  /** Label children resolved once: the hot path should not hash label sets per query. */
+  private readonly queries: Record<QueryResult, { inc(value?: number): void }>;
+  private readonly duration: Record<'local' | 'upstream', { observe(seconds: number): void }>;
+  private readonly now: () => number;
+  private forwarder: UpstreamForwarder | null = null;
+  private udp: dgram.Socket | null = null;
+  private tcp: net.Server | null = null;
+  private readonly tcpSockets = new Set<net.Socket>();
+  private pendingForwards = 0;
+  private rotation = 0;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly deps: DnsServerDeps,
+    private readonly options: DnsServerOptions,
+  ) {
+    validateOptions(options);
+    this.logger = deps.logger.child({ component: 'dns' });
+    this.now = deps.now ?? (() => performance.now());
+    this.answerOptions = {
+      domain: (options.domain ?? DEFAULT_DNS_DOMAIN).toLowerCase().replace(/^\.|\.$/g, ''),
+      ttl: options.ttl ?? DEFAULT_DNS_TTL,
+    };
+    const queries = new Counter({
+      name: 'shoal_dns_queries_total',
+      help: 'DNS packets received, by outcome',
+      labelNames: ['result'],
+      registers: [deps.registry],
+    });
+    this.queries = Object.fromEntries(QUERY_RESULTS.map((r) => [r, queries.labels(r)])) as DnsServer['queries'];
+    // Zero every series up front so dashboards see all outcomes from the first scrape.
+    for (const r of QUERY_RESULTS) this.queries[r].inc(0);
+    const duration = new Histogram({
+      name: 'shoal_dns_query_duration_seconds',
+      help: 'Time from receiving a DNS query to sending its response',
+      labelNames: ['answered_by'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5],
+      registers: [deps.registry],
+    });
+    this.duration = { local: duration.labels('local'), upstream: duration.labels('upstream') };
+  }
+
+  /** Binds UDP and TCP on the same port and starts serving. */
+  async listen(): Promise<{ port: number }> {
+    if (this.udp || this.closing) throw new InvalidArgumentError('DNS server is already listening or closed');
+    const configured = this.options.upstreams ?? (await loadResolvConf(this.options.resolvConfPath ?? DEFAULT_RESOLV_CONF_PATH));
+    const { udp, tcp, port } = await bindShared(this.options.address, this.options.port);
+    this.udp = udp;
+    this.tcp = tcp;
+    // A resolv.conf naming this very server would make every unknown name loop.
+    const upstreams = configured.filter((u) => !(u.host === this.options.address && u.port === port));
+    this.forwarder = new UpstreamForwarder({
+      upstreams,
+      timeoutMs: this.options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+    });
+
+    udp.on('message', (msg, rinfo) => this.onUdpMessage(msg, rinfo));
+    udp.on('error', (err) => this.logger.warn({ err }, 'dns udp socket error'));
+    tcp.maxConnections = this.options.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
+    tcp.on('connection', (socket) => this.onTcpConnection(socket));
+    tcp.on('error', (err) => this.logger.warn({ err }, 'dns tcp server error'));
+    this.logger.info({ address: this.options.address, port, upstreams, domain: this.answerOptions.domain }, 'dns listening');
+    return { port };
+  }
+
+  /** Stops serving and abandons forwards in flight. Safe twice. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.forwarder?.close();
+    const udp = this.udp;
+    const tcp = this.tcp;
+    for (const socket of this.tcpSockets) socket.destroy();
+    await Promise.all([
+      udp ? new Promise<void>((resolve) => udp.close(() => resolve())) : undefined,
+      tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
+    ]);
+  }
+
+  private onUdpMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const started = this.now();
+    const out = this.handle(msg, 'udp');
+    const send = (response: Buffer | null, answeredBy: 'local' | 'upstream'): void => {
+      if (!response || this.closing) return;
+      this.udp?.send(response, rinfo.port, rinfo.address, (err) => {
+        if (err) this.logger.debug({ err, client: rinfo.address }, 'dns udp send failed');
+      });
+      this.duration[answeredBy].observe((this.now() - started) / 1000);
+    };
+    if (out instanceof Promise) void out.then((r) => send(r, 'upstream'));
+    else send(out, 'local');
+  }
+
+  private onTcpConnection(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.tcpSockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.options.tcpIdleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS, () => socket.destroy());
+    socket.on('error', (err) => this.logger.debug({ err }, 'dns tcp client error'));
+    socket.on('close', () => this.tcpSockets.delete(socket));
+
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      // Clients may pipeline several queries; responses go out as they are ready (RFC 7766 §6.2.1.1).
+      while (buffered.length >= 2) {
+        const length = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + length) break;
+        const msg = buffered.subarray(2, 2 + length);
+        buffered = buffered.subarray(2 + length);
+        this.onTcpMessage(socket, msg);
+      }
+    });
+  }
+
+  private onTcpMessage(socket: net.Socket, msg: Buffer): void {
+    const started = this.now();
+    const out = this.handle(msg, 'tcp');
+    const send = (response: Buffer | null, answeredBy: 'local' | 'upstream'): void => {
+      if (!response || socket.destroyed) return;
+      const frame = Buffer.allocUnsafe(2 + response.length);
+      frame.writeUInt16BE(response.length, 0);
+      response.copy(frame, 2);
+      socket.write(frame);
+      this.duration[answeredBy].observe((this.now() - started) / 1000);
+    };
+    if (out instanceof Promise) void out.then((r) => send(r, 'upstream'));
+    else send(out, 'local');
+  }
+
+  /** Decodes once, answers or forwards, encodes once. Never throws: a bad packet must not stop the server. */
+  private handle(raw: Buffer, transport: DnsTransport): Handled {
+    if (raw.length < 4 || isResponsePacket(raw)) {
+      // Too short to tell a query from a response, or a response: answering
+      // either could start a packet loop between two servers.
+      this.count('dropped');
+      return null;
+    }
+    let query: DecodedPacket;
+    try {
+      query = dnsPacket.decode(raw);
+    } catch {
+      this.count('formerr');
+      return rawErrorResponse(raw, RCODE.FORMERR);
+    }
+    try {
+      this.answerOptions.rotate = this.nextRotation();
+      const decision = answerQuery(query, this.deps.getView(), this.answerOptions);
+      if (decision.kind === 'answer') {
+        this.count(decision.result);
+        return this.encode(decision.response, query, raw, transport);
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'dns answer failed');
+      this.count('servfail');
+      return this.encode(errorResponse(query, RCODE.SERVFAIL), query, raw, transport);
+    }
+    return this.forward(query, raw, transport);
+  }
+
+  private async forward(query: DecodedPacket, raw: Buffer, transport: DnsTransport): Promise<Buffer | null> {
+    const forwarder = this.forwarder;
+    if (!forwarder || this.pendingForwards >= (this.options.maxPendingForwards ?? DEFAULT_MAX_PENDING_FORWARDS)) {
+      this.count('servfail');
+      return this.encode(errorResponse(query, RCODE.SERVFAIL), query, raw, transport);
+    }
+    this.pendingForwards++;
+    try {
+      const response = await forwarder.forward(raw, transport);
+      if (response) {
+        this.count('forwarded');
+        return response;
+      }
+    } catch (err) {
+      this.logger.warn({ err }, 'dns forward failed');
+    } finally {
+      this.pendingForwards--;
+    }
+    this.count('servfail');
+    return this.encode(errorResponse(query, RCODE.SERVFAIL), query, raw, transport);
+  }
+
+  private encode(response: Packet, query: Packet, raw: Buffer, transport: DnsTransport): Buffer | null {
+    try {
+      return encodeForUdp(response, transport === 'udp' ? udpResponseLimit(query) : TCP_MESSAGE_LIMIT);
+    } catch (err) {
+      // dns-packet decodes some names it cannot encode again (a label holding a dot).
+      this.logger.debug({ err }, 'dns response could not be encoded');
+      return rawErrorResponse(raw, RCODE.SERVFAIL);
+    }
+  }
+
+  private nextRotation(): number {
+    this.rotation = (this.rotation + 1) & 0x3fffffff;
+    return this.rotation;
+  }
+
+  private count(result: QueryResult | AnswerResult): void {
+    this.queries[result].inc();
+  }
+}
+
+function validateOptions(options: DnsServerOptions): void {
+  if (net.isIP(options.address) === 0) throw new InvalidArgumentError(`DNS address "${options.address}" is not an IP address`);
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
+    throw new InvalidArgumentError(`DNS port ${options.port} must be 0-65535`);
+  }
+  const ttl = options.ttl ?? DEFAULT_DNS_TTL;
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > MAX_DNS_TTL) {
+    throw new InvalidArgumentError(`DNS TTL ${ttl} must be an integer from 0 to ${MAX_DNS_TTL}`);
+  }
+  const domain = (options.domain ?? DEFAULT_DNS_DOMAIN).replace(/^\.|\.$/g, '');
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domain)) {
+    throw new InvalidArgumentError(`DNS domain "${options.domain}" is not a domain name`);
+  }
+  const timeout = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  if (!(timeout > 0)) throw new InvalidArgumentError(`DNS upstream timeout ${timeout} must be positive`);
+}
+
+/** Binds UDP then TCP on the same port; with port 0, retries until the kernel's UDP pick is free for TCP too. */
+async function bindShared(address: string, port: number): Promise<{ udp: dgram.Socket; tcp: net.Server; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const udp = await bindUdp(address, port);
+    const bound = udp.address().port;
+    try {
+      const tcp = await listenTcp(address, bound);
+      return { udp, tcp, port: bound };
+    } catch (err) {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      if (port !== 0 || !inUse || attempt >= SHARED_PORT_ATTEMPTS) throw translateBindError(err, address, bound, 'tcp');
+    }
+  }
+}
+
+function bindUdp(address: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+    socket.once('error', (err) => {
+      try {
+        socket.close();
+      } catch {
+        // a socket whose bind failed may already be closed
+      }
+      reject(translateBindError(err, address, port, 'udp'));
+    });
+    socket.bind(port, address, () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+function listenTcp(address: string, port: number): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen({ host: address, port, exclusive: true }, () => {
+      server.removeListener('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function translateBindError(err: unknown, address: string, port: number, proto: string): unknown {
+  if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    return new PortInUseError(`DNS port ${address}:${port}/${proto} is already in use`);
+  }
+  return err;
+}

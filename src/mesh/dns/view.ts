@@ -1,0 +1,74 @@
+import { vipAddress } from '../../model/addresses';
+import type { Node, Service, Task } from '../../model/types';
+
+/** What the DNS server knows about one service: where its name points. */
+export interface DnsServiceEntry {
+  /** VIP this node serves for the service; null in dnsrr mode or before the allocator gave an index. */
+  vip: string | null;
+  mode: 'vip' | 'dnsrr';
+  /** Addresses of tasks that are running on ready nodes, sorted and without duplicates. */
+  taskAddresses: string[];
+}
+
+/** Everything the DNS answer builder reads, rebuilt by the mesh on every store change. */
+export interface DnsView {
+  /** Keyed by the lower-case service name, because DNS names are case-insensitive. */
+  services: Map<string, DnsServiceEntry>;
+}
+
+/** An empty view: every cluster name is NXDOMAIN until the first watch snapshot arrives. */
+export function emptyDnsView(): DnsView {
+  return { services: new Map() };
+}
+
+/** Builds the DNS view of node `self` from the store's services, tasks and nodes. */
+export function buildDnsView(services: Service[], tasks: Task[], nodes: Node[], self: Node): DnsView {
+  const readyNodes = new Set<string>();
+  for (const node of nodes) if (node.status.state === 'ready') readyNodes.add(node.id);
+
+  // Tasks of a stopping or rescheduled replica must leave DNS as soon as either
+  // side says so: desired != running means the orchestrator is shutting it down.
+  const addressesByService = new Map<string, Set<string>>();
+  for (const task of tasks) {
+    if (task.status.state !== 'running' || task.desiredState !== 'running') continue;
+    if (!task.address || !readyNodes.has(task.nodeId)) continue;
+    let set = addressesByService.get(task.serviceId);
+    if (!set) addressesByService.set(task.serviceId, (set = new Set()));
+    set.add(task.address);
+  }
+
+  const view = emptyDnsView();
+  for (const service of services) {
+    const mode = service.spec.endpoint.mode;
+    const taskAddresses = [...(addressesByService.get(service.id) ?? [])].sort(compareIPv4);
+    view.services.set(service.spec.name.toLowerCase(), {
+      vip: mode === 'vip' ? serviceVip(self, service) : null,
+      mode,
+      taskAddresses,
+    });
+  }
+  return view;
+}
+
+function serviceVip(self: Node, service: Service): string | null {
+  const index = service.endpoint.vipIndex;
+  if (index === null) return null;
+  try {
+    return vipAddress(self.index, index);
+  } catch {
+    // An index outside the VIP range is an allocator bug; answering NODATA
+    // is better than taking the whole view down with it.
+    return null;
+  }
+}
+
+/** Numeric order for dotted quads so that 127.100.0.9 comes before 127.100.0.10. */
+function compareIPv4(a: string, b: string): number {
+  const pa = a.split('.');
+  const pb = b.split('.');
+  for (let i = 0; i < 4; i++) {
+    const d = Number(pa[i]) - Number(pb[i]);
+    if (d !== 0 && !Number.isNaN(d)) return d;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,103 @@
+import { vipAddress } from '../../model/addresses';
+import { portKey } from '../../model/types';
+import type { Node, PortConfig, Service, Task } from '../../model/types';
+import type { Backend, Frontend, LbTable } from './table';
+
+/** What one node knows when it builds its load-balancing table. */
+export interface BuildTableInput {
+  /** The node the table is for: ingress frontends listen on its address, VIPs come from its range. */
+  self: Node;
+  nodes: Node[];
+  services: Service[];
+  tasks: Task[];
+}
+
+/** Weight of a serving backend; draining backends get 0 from whoever marks them. */
+const SERVING_WEIGHT = 1;
+
+/**
+ * The load-balancing table of one node: every ingress published port on the
+ * node's address and every VIP:targetPort, each forwarding to the running
+ * tasks of its service that listen on the target port. Pure and deterministic
+ * (frontends and backends sorted by id), so dataplanes can diff two tables.
+ */
+export function buildTable(input: BuildTableInput): LbTable {
+  const { self } = input;
+  const readyNodes = new Set(input.nodes.filter((n) => n.status.state === 'ready').map((n) => n.id));
+  const servingTasks = new Map<string, Task[]>();
+  for (const task of input.tasks) {
+    if (task.status.state !== 'running' || task.desiredState !== 'running') continue;
+    if (!readyNodes.has(task.nodeId) || task.address === '') continue;
+    const list = servingTasks.get(task.serviceId) ?? [];
+    list.push(task);
+    servingTasks.set(task.serviceId, list);
+  }
+
+  const frontends = new Map<string, Frontend>();
+  // Two services can claim the same frontend only if the allocator let a
+  // conflict through; the older service keeps it so the answer is stable.
+  for (const service of [...input.services].sort(byAgeThenId)) {
+    const tasks = servingTasks.get(service.id) ?? [];
+    const { endpoint } = service.spec;
+    for (const port of endpoint.ports) {
+      const backends = backendsFor(tasks, port);
+      if (port.publishMode === 'ingress' && port.publishedPort != null) {
+        addOnce(frontends, frontend('ingress', port, self.address, port.publishedPort, service, backends));
+      }
+      if (endpoint.mode === 'vip' && service.endpoint.vipIndex != null) {
+        const vip = vipAddress(self.index, service.endpoint.vipIndex);
+        addOnce(frontends, frontend('vip', port, vip, port.targetPort, service, backends));
+      }
+    }
+  }
+  return { frontends: [...frontends.values()].sort((a, b) => compare(a.id, b.id)) };
+}
+
+/** Stable id of a frontend: `<kind>/<proto>/<addr>:<port>`. */
+export function frontendId(kind: Frontend['kind'], protocol: PortConfig['protocol'], address: string, port: number): string {
+  return `${kind}/${protocol}/${address}:${port}`;
+}
+
+function frontend(
+  kind: Frontend['kind'],
+  port: PortConfig,
+  address: string,
+  listenPort: number,
+  service: Service,
+  backends: Backend[],
+): Frontend {
+  return {
+    id: frontendId(kind, port.protocol, address, listenPort),
+    kind,
+    protocol: port.protocol,
+    address,
+    port: listenPort,
+    service: service.spec.name,
+    // Each frontend gets its own array so a dataplane may keep it without aliasing.
+    backends: backends.map((b) => ({ ...b })),
+  };
+}
+
+function backendsFor(tasks: Task[], port: PortConfig): Backend[] {
+  const key = portKey(port.protocol, port.targetPort);
+  const backends: Backend[] = [];
+  for (const task of tasks) {
+    const listening = task.status.ports?.[key];
+    if (listening == null) continue;
+    backends.push({ id: task.id, address: task.address, port: listening, weight: SERVING_WEIGHT });
+  }
+  return backends.sort((a, b) => compare(a.id, b.id));
+}
+
+function addOnce(frontends: Map<string, Frontend>, f: Frontend): void {
+  if (!frontends.has(f.id)) frontends.set(f.id, f);
+}
+
+function byAgeThenId(a: Service, b: Service): number {
+  return compare(a.createdAt, b.createdAt) || compare(a.id, b.id);
+}
+
+// Code-unit order, not localeCompare: the table must not depend on the host's locale.
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

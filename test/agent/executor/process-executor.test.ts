@@ -1,0 +1,367 @@
+import * as child_process from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import t from 'tap';
+import { findSetpriv } from '../../../src/agent/executor/death-signal';
+import { procStat } from '../../../src/agent/executor/pid-file';
+import {
+  ProcessExecutor,
+  type ProcessExecutorDeps,
+  type ProcessExecutorOptions,
+  type TaskEvent,
+} from '../../../src/agent/executor/process-executor';
+import { NotFoundError } from '../../../src/errors';
+import type { Task } from '../../../src/model/types';
+import { makeTask } from './task-fixture';
+
+const logger = pino({ level: 'silent' });
+/** Upper bound for anything the tests wait for; only hit when something is broken. */
+const WAIT_MS = 10_000;
+const POLL_MS = 20;
+const node = process.execPath;
+const setpriv = findSetpriv();
+const isRoot = process.getuid?.() === 0;
+// tap preloads its process-info hooks into every node child through NODE_OPTIONS; they
+// catch signals such as SIGHUP in the tasks, which must behave like plain programs here.
+delete process.env.NODE_OPTIONS;
+
+/** A process counts as gone once it no longer exists or is a zombie nobody reaped yet. */
+function isGone(pid: number): boolean {
+  const st = procStat(pid);
+  return st === null || st.state === 'Z';
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** pids the tests must not leave behind, killed (with their group) at the end whatever happened. */
+const watched = new Set<number>();
+t.teardown(() => {
+  for (const pid of watched) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Already gone: what we want.
+      }
+    }
+  }
+});
+
+function tmpdir(t: Tap): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-executor-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+type Tap = tap.Test;
+
+function harness(t: Tap, options: Partial<ProcessExecutorOptions> = {}, deps: Partial<ProcessExecutorDeps> = {}) {
+  const stateDir = tmpdir(t);
+  const ex = new ProcessExecutor({ logger, ...deps }, { stateDir, ...options });
+  const events: TaskEvent[] = [];
+  ex.onEvent((e) => {
+    events.push(e);
+    if (e.pid) watched.add(e.pid);
+  });
+  t.teardown(() => ex.close());
+  const run = (task: Task) => ex.start({ task, nodeId: 'node-1', dnsAddress: '127.0.1.1:5353' });
+  const final = async (taskId: string) => {
+    await until(`final event of ${taskId}`, () => events.some((e) => e.taskId === taskId && !['starting', 'running'].includes(e.state)));
+    return events.filter((e) => e.taskId === taskId);
+  };
+  const logLine = (taskId: string, text: string) => until(`"${text}" in the log of ${taskId}`, async () => (await ex.logs(taskId)).includes(text));
+  return { ex, events, stateDir, run, final, logLine };
+}
+
+const script = (js: string) => [node, '-e', js];
+const printEnv = script('process.stdout.write(JSON.stringify(process.env))');
+const forever = 'setInterval(() => {}, 1000);';
+
+t.test('env carries the task facts, spec env and chosen ports', async (t) => {
+  const h = harness(t, { privileged: true });
+  process.env.SHOAL_DAEMON_ONLY = 'secret';
+  t.teardown(() => delete process.env.SHOAL_DAEMON_ONLY);
+  const task = makeTask('env-1', printEnv, {
+    address: '127.100.0.5',
+    targetPorts: [{ protocol: 'tcp', port: 80 }, { protocol: 'udp', port: 80 }, { protocol: 'tcp', port: 8080 }],
+  }, { env: { GREETING: 'hi' } });
+  await h.run(task);
+  const evs = await h.final('env-1');
+  t.same(evs.map((e) => e.state), ['starting', 'running', 'complete']);
+  t.same(evs[1].ports, { 'tcp/80': 80, 'udp/80': 80, 'tcp/8080': 8080 });
+  t.equal(evs[2].message, 'finished');
+  t.equal(evs[2].exitCode, 0);
+  const env = JSON.parse(await h.ex.logs('env-1')) as Record<string, string>;
+  t.match(env, {
+    PORT: '80',
+    SHOAL_PORT_80: '80',
+    SHOAL_PORT_8080: '8080',
+    SHOAL_TASK_ADDR: '127.100.0.5',
+    SHOAL_TASK_ID: 'env-1',
+    SHOAL_TASK_SLOT: '2',
+    SHOAL_SERVICE_NAME: 'web',
+    SHOAL_SERVICE_ID: 'svc-1',
+    SHOAL_NODE_ID: 'node-1',
+    SHOAL_DNS: '127.0.1.1:5353',
+    GREETING: 'hi',
+    PATH: process.env.PATH,
+  });
+  t.notOk('SHOAL_DAEMON_ONLY' in env, 'daemon settings are not inherited');
+  t.same(h.ex.running(), []);
+});
+
+t.test('unprivileged: low target ports get a free port, shared by tcp and udp', async (t) => {
+  const h = harness(t, { privileged: false });
+  const task = makeTask('env-2', printEnv, {
+    targetPorts: [{ protocol: 'tcp', port: 80 }, { protocol: 'udp', port: 80 }, { protocol: 'tcp', port: 8080 }],
+  });
+  await h.run(task);
+  const evs = await h.final('env-2');
+  const ports = evs[1].ports!;
+  t.not(ports['tcp/80'], 80);
+  t.ok(ports['tcp/80'] >= 1024);
+  t.equal(ports['udp/80'], ports['tcp/80']);
+  t.equal(ports['tcp/8080'], 8080);
+  const env = JSON.parse(await h.ex.logs('env-2')) as Record<string, string>;
+  t.equal(env.PORT, String(ports['tcp/80']));
+  t.equal(env.SHOAL_PORT_80, String(ports['tcp/80']));
+});
+
+const server = script(`
+  const net = require('node:net');
+  net.createServer((s) => s.end('hello from ' + process.env.SHOAL_TASK_ID))
+    .listen(Number(process.env.PORT), process.env.SHOAL_TASK_ADDR, () => console.log('listening'));
+`);
+
+for (const [address, targetPort, privileged] of [
+  ['127.0.0.1', 80, false],
+  ['127.100.0.5', 8080, isRoot],
+] as const) {
+  t.test(`a server task listens on ${address} at its port for target ${targetPort}`, async (t) => {
+    const h = harness(t, { privileged });
+    const id = `srv-${targetPort}`;
+    await h.run(makeTask(id, server, { address, targetPorts: [{ protocol: 'tcp', port: targetPort }] }));
+    const port = h.events.find((e) => e.state === 'running')!.ports![`tcp/${targetPort}`];
+    await h.logLine(id, 'listening');
+    const reply = await new Promise<string>((resolve, reject) => {
+      let data = '';
+      net.connect(port, address).on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject);
+    });
+    t.equal(reply, `hello from ${id}`);
+    t.same(h.ex.running(), [id]);
+    await h.ex.stop(id);
+    t.same(h.ex.running(), []);
+    t.equal((await h.final(id)).at(-1)!.state, 'shutdown');
+  });
+}
+
+t.test('exit status becomes complete or failed', async (t) => {
+  const h = harness(t);
+  const cases = [
+    { id: 'exit-0', js: 'process.exit(0)', want: { state: 'complete', message: 'finished', exitCode: 0 } },
+    { id: 'exit-3', js: 'process.exit(3)', want: { state: 'failed', message: 'task: non-zero exit (3)', exitCode: 3 } },
+    { id: 'exit-hup', js: "process.kill(process.pid, 'SIGHUP')", want: { state: 'failed', message: 'killed by signal SIGHUP', exitCode: 129 } },
+  ];
+  await Promise.all(cases.map((c) => h.run(makeTask(c.id, script(c.js)))));
+  for (const c of cases) {
+    const evs = await h.final(c.id);
+    t.same(evs.map((e) => e.state), ['starting', 'running', c.want.state], c.id);
+    t.match(evs.at(-1), { ...c.want, pid: evs[1].pid }, c.id);
+  }
+});
+
+t.test('stdout and stderr land in one log, in order, and outlive the task', async (t) => {
+  const h = harness(t);
+  await h.run(makeTask('log-1', script("console.log('out1'); console.error('err1'); console.log('out2')")));
+  await h.final('log-1');
+  t.equal(await h.ex.logs('log-1'), 'out1\nerr1\nout2\n');
+  t.equal(await h.ex.logs('log-1', { tail: 2 }), 'err1\nout2\n');
+  t.ok(fs.existsSync(path.join(h.stateDir, 'tasks', 'log-1', 'output.log')));
+  t.notOk(fs.existsSync(path.join(h.stateDir, 'tasks', 'log-1', 'pid')), 'pid file removed on exit');
+  await h.ex.removeTask('log-1');
+  await t.rejects(h.ex.logs('log-1'), NotFoundError);
+  await t.rejects(h.ex.logs('../etc'), { code: 'SHOAL_ERR_INVALID_ARGUMENT' });
+});
+
+t.test('stop: a task that handles SIGTERM exits on it', async (t) => {
+  const h = harness(t);
+  const js = "process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); }); console.log('ready');" + forever;
+  await h.run(makeTask('term-1', script(js)));
+  await h.logLine('term-1', 'ready');
+  // A grace longer than the test timeout: only SIGTERM can end this task in time.
+  await h.ex.stop('term-1', 600_000);
+  const evs = await h.final('term-1');
+  t.match(evs.at(-1), { state: 'shutdown', message: 'shutdown', exitCode: 0 });
+  t.match(await h.ex.logs('term-1'), 'got SIGTERM');
+  t.ok(isGone(evs[1].pid!));
+});
+
+t.test('stop: a task that ignores SIGTERM is killed after the grace, with its whole process group', async (t) => {
+  const h = harness(t);
+  const js = `
+    const { spawn } = require('node:child_process');
+    const grandchild = spawn(process.execPath, ['-e', '${forever}'], { stdio: 'ignore' });
+    process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+    console.log('grandchild ' + grandchild.pid);
+    ${forever}`;
+  await h.run(makeTask('kill-1', script(js)));
+  await h.logLine('kill-1', 'grandchild ');
+  const grandchild = Number(/grandchild (\d+)/.exec(await h.ex.logs('kill-1'))![1]);
+  watched.add(grandchild);
+  const stops = [h.ex.stop('kill-1', 300), h.ex.stop('kill-1', 300)];
+  await Promise.all(stops);
+  await h.ex.stop('kill-1');
+  const evs = await h.final('kill-1');
+  t.same(evs.map((e) => e.state), ['starting', 'running', 'shutdown'], 'one shutdown for several stops');
+  t.equal(evs[2].exitCode, 137, 'ended by SIGKILL');
+  t.match(await h.ex.logs('kill-1'), 'ignoring SIGTERM');
+  t.ok(isGone(evs[1].pid!), 'task gone');
+  await until('grandchild gone', () => isGone(grandchild));
+  t.ok(isGone(grandchild), 'grandchild gone');
+});
+
+t.test('stop while starting: the process never runs', async (t) => {
+  const h = harness(t);
+  const starting = h.run(makeTask('early-1', script(forever)));
+  const stopping = h.ex.stop('early-1', 300);
+  await Promise.all([starting, stopping]);
+  t.same((await h.final('early-1')).map((e) => e.state), ['starting', 'shutdown']);
+  t.same(h.ex.running(), []);
+});
+
+t.test('a command that cannot run fails with a clear message', async (t) => {
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'run.sh'), '#!/bin/sh\necho "from script in $PWD"\n', { mode: 0o755 });
+  for (const wrapper of setpriv ? [setpriv, null] : [null]) {
+    t.test(`setpriv=${wrapper}`, async (t) => {
+      const h = harness(t, { setpriv: wrapper });
+      await h.run(makeTask('nx-1', ['shoal-no-such-command-xyz']));
+      await h.run(makeTask('nx-2', ['./missing.sh'], {}, { workdir: dir }));
+      await h.run(makeTask('nx-3', ['./run.sh'], {}, { workdir: path.join(dir, 'nope') }));
+      await h.run(makeTask('ok-1', ['./run.sh'], {}, { workdir: dir }));
+      t.match(await h.final('nx-1'), [{ state: 'starting' }, { state: 'failed', message: 'task: exec: "shoal-no-such-command-xyz": executable file not found in $PATH' }]);
+      t.match(await h.final('nx-2'), [{ state: 'starting' }, { state: 'failed', message: 'task: exec: "./missing.sh": no such file or directory' }]);
+      t.match(await h.final('nx-3'), [{ state: 'starting' }, { state: 'failed', message: `task: workdir "${dir}/nope": no such directory` }]);
+      t.match(await h.final('ok-1'), [{ state: 'starting' }, { state: 'running' }, { state: 'complete' }]);
+      t.equal(await h.ex.logs('ok-1'), `from script in ${dir}\n`, 'relative command and cwd from workdir');
+    });
+  }
+});
+
+t.test('a spawn error is reported as failed', async (t) => {
+  const h = harness(t, {}, {
+    spawn: ((_file: string, _args: string[], opts: child_process.SpawnOptions) =>
+      child_process.spawn('/nonexistent/shoal-binary', [], opts)) as unknown as typeof child_process.spawn,
+  });
+  await h.run(makeTask('spawn-err', script('0')));
+  t.match(await h.final('spawn-err'), [{ state: 'starting' }, { state: 'failed', message: /^task: spawn failed: .*ENOENT/ }]);
+});
+
+t.test('cleanupOrphans kills only the process its pid file names', async (t) => {
+  const h = harness(t);
+  const orphan = child_process.spawn(node, ['-e', forever], { detached: true, stdio: 'ignore' });
+  watched.add(orphan.pid!);
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => orphan.once('exit', (_code, signal) => resolve(signal)));
+  await new Promise((resolve) => orphan.once('spawn', resolve));
+  const startTime = procStat(orphan.pid!)!.startTime;
+  const pidFile = path.join(h.stateDir, 'tasks', 'old-1', 'pid');
+  fs.mkdirSync(path.dirname(pidFile), { recursive: true });
+
+  // Same pid, other start time: the pid was reused by an unrelated process.
+  fs.writeFileSync(pidFile, JSON.stringify({ pid: orphan.pid, startTime: startTime - 1 }));
+  t.same(await h.ex.cleanupOrphans(), []);
+  t.notOk(isGone(orphan.pid!), 'unrelated process left alone');
+  t.notOk(fs.existsSync(pidFile), 'stale pid file removed');
+
+  fs.writeFileSync(pidFile, JSON.stringify({ pid: orphan.pid, startTime }));
+  t.same(await h.ex.cleanupOrphans(), ['old-1']);
+  t.equal(await exited, 'SIGKILL');
+  t.notOk(fs.existsSync(pidFile));
+  t.same(await h.ex.cleanupOrphans(), [], 'nothing left the second time');
+});
+
+/** Runs an executor in a separate node process, starts one long task there, and returns both pids. */
+async function daemonWithTask(t: Tap, stateDir: string, useSetpriv: boolean): Promise<{ daemon: child_process.ChildProcess; taskPid: number }> {
+  const modulePath = path.resolve(__dirname, '../../../src/agent/executor/process-executor.js');
+  const js = `
+    const pino = require('pino');
+    const { ProcessExecutor } = require(${JSON.stringify(modulePath)});
+    const task = JSON.parse(process.argv[1]);
+    const ex = new ProcessExecutor({ logger: pino({ level: 'silent' }) }, { stateDir: ${JSON.stringify(stateDir)}${useSetpriv ? '' : ', setpriv: null'} });
+    ex.onEvent((e) => { if (e.state === 'running') console.log('task ' + e.pid); });
+    ex.start({ task, nodeId: 'n', dnsAddress: '127.0.0.1:53' });`;
+  const task = makeTask('daemon-task', script(forever));
+  const daemon = child_process.spawn(node, ['-e', js, JSON.stringify(task)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  watched.add(daemon.pid!);
+  t.teardown(() => void daemon.kill('SIGKILL'));
+  const taskPid = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    daemon.stdout!.on('data', (d) => {
+      out += d;
+      const m = /task (\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    daemon.once('exit', () => reject(new Error('daemon exited before its task ran')));
+  });
+  watched.add(taskPid);
+  // setpriv sets the parent-death signal only once it runs, so wait until it has exec'd the task.
+  await until('setpriv to exec the task', () => fs.readFileSync(`/proc/${taskPid}/cmdline`, 'utf8').startsWith(`${node}\0`));
+  return { daemon, taskPid };
+}
+
+t.test('a task dies with its daemon (parent-death signal)', { skip: setpriv ? false : 'no setpriv with --pdeathsig' }, async (t) => {
+  const stateDir = tmpdir(t);
+  const { daemon, taskPid } = await daemonWithTask(t, stateDir, true);
+  t.notOk(isGone(taskPid), 'task runs');
+  daemon.kill('SIGKILL');
+  await until('task gone after its daemon died', () => isGone(taskPid));
+  t.ok(isGone(taskPid));
+  // The restarted daemon finds the pid file but nothing to kill.
+  const ex = new ProcessExecutor({ logger }, { stateDir });
+  t.same(await ex.cleanupOrphans(), []);
+  t.notOk(fs.existsSync(path.join(stateDir, 'tasks', 'daemon-task', 'pid')));
+});
+
+t.test('without setpriv a restarted daemon kills what its crashed run left', async (t) => {
+  const stateDir = tmpdir(t);
+  const { daemon, taskPid } = await daemonWithTask(t, stateDir, false);
+  const daemonGone = new Promise((resolve) => daemon.once('exit', resolve));
+  daemon.kill('SIGKILL');
+  await daemonGone;
+  t.notOk(isGone(taskPid), 'task outlived its daemon');
+  const ex = new ProcessExecutor({ logger }, { stateDir, setpriv: null });
+  t.same(await ex.cleanupOrphans(), ['daemon-task']);
+  await until('orphan gone', () => isGone(taskPid));
+  t.ok(isGone(taskPid));
+});
+
+t.test('close stops every task and is safe twice', async (t) => {
+  const h = harness(t);
+  await h.run(makeTask('close-1', script(forever), {}, { stopGracePeriodMs: 300 }));
+  await h.run(makeTask('close-2', script("process.on('SIGTERM', () => {}); console.log('ready');" + forever), {}, { stopGracePeriodMs: 300 }));
+  await h.logLine('close-2', 'ready');
+  t.same(h.ex.running().sort(), ['close-1', 'close-2']);
+  await Promise.all([h.ex.close(), h.ex.close()]);
+  await h.ex.close();
+  t.same(h.ex.running(), []);
+  t.match((await h.final('close-1')).at(-1), { state: 'shutdown', exitCode: 143 });
+  t.match((await h.final('close-2')).at(-1), { state: 'shutdown', exitCode: 137 });
+  await t.rejects(h.run(makeTask('close-3', script('0'))), { code: 'SHOAL_ERR_UNAVAILABLE' });
+});
+
+t.test('starting a known task again does not run it twice', async (t) => {
+  const h = harness(t);
+  const task = makeTask('twice-1', script(forever), {}, { stopGracePeriodMs: 300 });
+  await Promise.all([h.run(task), h.run(task)]);
+  t.equal(h.events.filter((e) => e.state === 'running').length, 1);
+  await h.ex.stop('twice-1');
+});

@@ -1,0 +1,15 @@
+import t from 'tap';
+import { taskOutcome } from '../../../src/agent/executor/task-exit';
+
+const cases: { code: number | null; signal: NodeJS.Signals | null; stop: boolean; want: ReturnType<typeof taskOutcome> }[] = [
+  { code: 0, signal: null, stop: false, want: { state: 'complete', message: 'finished', exitCode: 0 } },
+  { code: 3, signal: null, stop: false, want: { state: 'failed', message: 'task: non-zero exit (3)', exitCode: 3 } },
+  { code: null, signal: 'SIGSEGV', stop: false, want: { state: 'failed', message: 'killed by signal SIGSEGV', exitCode: 139 } },
+  { code: null, signal: 'SIGKILL', stop: true, want: { state: 'shutdown', message: 'shutdown', exitCode: 137 } },
+  { code: 0, signal: null, stop: true, want: { state: 'shutdown', message: 'shutdown', exitCode: 0 } },
+  { code: 143, signal: null, stop: true, want: { state: 'shutdown', message: 'shutdown', exitCode: 143 } },
+];
+
+for (const c of cases) {
+  t.same(taskOutcome(c.code, c.signal, c.stop), c.want, `code=${c.code} signal=${c.signal} stop=${c.stop}`);
+}

@@ -1,0 +1,192 @@
+import t from 'tap';
+import { ASSIGNED_MESSAGE, schedule } from '../../../src/manager/scheduler/scheduler';
+import type { Node, Service, Task } from '../../../src/model/types';
+import { T0, at, makeNode, makeService, makeTask } from '../model-fixtures';
+
+const NOW = T0 + 60_000;
+
+/** A task waiting for the scheduler, as the orchestrator creates it. */
+function pending(id: string, service: Service, slot = 1, message = 'pending task scheduling'): Task {
+  return makeTask(id, service, { slot, nodeId: '', state: 'pending', message });
+}
+
+function placements(tasks: Task[], nodes: Node[], services: Service[]) {
+  const r = schedule({ nodes, services, tasks, now: NOW });
+  const byNode: Record<string, number> = {};
+  for (const d of r.decisions) if (d.nodeId) byNode[d.nodeId] = (byNode[d.nodeId] ?? 0) + 1;
+  return { r, byNode };
+}
+
+t.test('spreads one call’s tasks evenly: 6 over 3 nodes is 2/2/2', async (t) => {
+  const web = makeService('web', { replicas: 6 });
+  const tasks = [1, 2, 3, 4, 5, 6].map((s) => pending(`w${s}`, web, s));
+  const nodes = [makeNode('n1'), makeNode('n2'), makeNode('n3')];
+  const { r, byNode } = placements(tasks, nodes, [web]);
+  t.same(byNode, { n1: 2, n2: 2, n3: 2 });
+  t.equal(r.actions.length, 6);
+  for (const a of r.actions) {
+    t.equal(a.type, 'update');
+    if (a.type !== 'update') continue;
+    t.equal(a.task.status.state, 'assigned');
+    t.equal(a.task.status.message, ASSIGNED_MESSAGE);
+    t.equal(a.task.status.since, new Date(NOW).toISOString());
+    t.equal(a.task.updatedAt, new Date(NOW).toISOString());
+    t.ok(a.task.nodeId);
+  }
+});
+
+t.test('strategy: fewest of this service, then fewest overall, then node id', async (t) => {
+  const web = makeService('web', { replicas: 3 });
+  const db = makeService('db', { replicas: 3 });
+  const cases: { name: string; existing: Task[]; want: string[] }[] = [
+    { name: 'empty cluster: lowest id first', existing: [], want: ['n1'] },
+    {
+      name: 'fewest tasks in all breaks the tie between nodes without web',
+      existing: [makeTask('d1', db, { nodeId: 'n1' }), makeTask('d2', db, { nodeId: 'n1', slot: 2 }), makeTask('d3', db, { nodeId: 'n2', slot: 3 })],
+      want: ['n3'],
+    },
+    {
+      name: 'fewest of the service wins over fewest in all',
+      existing: [
+        makeTask('w1', web, { nodeId: 'n3' }),
+        makeTask('d1', db, { nodeId: 'n1' }),
+        makeTask('d2', db, { nodeId: 'n1', slot: 2 }),
+      ],
+      want: ['n2'],
+    },
+    {
+      name: 'terminal and stopping tasks are not load',
+      existing: [
+        makeTask('w1', web, { nodeId: 'n1', state: 'failed' }),
+        makeTask('w2', web, { nodeId: 'n1', slot: 2, state: 'running', desired: 'shutdown' }),
+        makeTask('d1', db, { nodeId: 'n2' }),
+        makeTask('d2', db, { nodeId: 'n3' }),
+      ],
+      want: ['n1'],
+    },
+  ];
+  const nodes = [makeNode('n3'), makeNode('n1'), makeNode('n2')];
+  for (const c of cases) {
+    const r = schedule({ nodes, services: [web, db], tasks: [...c.existing, pending('new', web, 9)], now: NOW });
+    t.same(
+      r.decisions.map((d) => d.nodeId),
+      c.want,
+      c.name,
+    );
+  }
+});
+
+t.test('a task nothing fits stays pending with the reason as its message', async (t) => {
+  const web = makeService('web', { constraints: ['node.labels.zone==east'] });
+  const nodes = [
+    makeNode('n1', { availability: 'drain', labels: { zone: 'east' } }),
+    makeNode('n2', { status: { state: 'down', since: at(0), message: '' } }),
+    makeNode('n3', { labels: { zone: 'west' } }),
+  ];
+  const why = 'no suitable node (1 node not ready; 1 node not available for new tasks; 1 node did not satisfy constraints)';
+  const task = pending('w1', web);
+  const r = schedule({ nodes, services: new Map([[web.id, web]]), tasks: [task], now: NOW });
+  t.same(r.decisions, [{ taskId: 'w1', nodeId: null, reason: why }]);
+  t.equal(r.actions.length, 1);
+  const a = r.actions[0];
+  t.equal(a.type, 'update');
+  if (a.type === 'update') {
+    t.equal(a.task.status.state, 'pending');
+    t.equal(a.task.status.message, why);
+    t.equal(a.task.status.since, task.status.since, 'still pending since the same time');
+    t.equal(a.task.nodeId, '');
+  }
+
+  const again = schedule({ nodes, services: [web], tasks: [pending('w1', web, 1, why)], now: NOW });
+  t.equal(again.actions.length, 0, 'no write when the message is already there');
+  t.equal(again.decisions[0].nodeId, null);
+
+  const empty = schedule({ nodes: [], services: [web], tasks: [pending('w1', web)], now: NOW });
+  t.equal(empty.decisions[0].reason, 'no suitable node');
+});
+
+t.test('host-mode ports: one task per node and port', async (t) => {
+  const web = makeService('web', {
+    replicas: 3,
+    ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }],
+  });
+  const other = makeService('other', { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }] });
+  const nodes = [makeNode('n1'), makeNode('n2')];
+  const tasks = [
+    makeTask('o1', other, { nodeId: 'n1' }),
+    makeTask('o2', other, { nodeId: 'n2', state: 'complete', desired: 'shutdown' }),
+    pending('w1', web, 1),
+    pending('w2', web, 2),
+  ];
+  const r = schedule({ nodes, services: [web, other], tasks, now: NOW });
+  t.same(r.decisions, [
+    { taskId: 'w1', nodeId: 'n2' },
+    { taskId: 'w2', nodeId: null, reason: 'no suitable node (2 nodes had no port 8080/tcp free)' },
+  ]);
+
+  const stopping = [makeTask('o1', other, { nodeId: 'n1', desired: 'shutdown' }), pending('w1', web)];
+  t.same(
+    schedule({ nodes: [makeNode('n1')], services: [web, other], tasks: stopping, now: NOW }).decisions[0].nodeId,
+    null,
+    'a task being stopped still holds its port',
+  );
+});
+
+t.test('tasks born on a node (global) are assigned when that node takes them', async (t) => {
+  const agent = makeService('agent', { mode: 'global', constraints: ['node.role==worker'] });
+  const nodes = [
+    makeNode('n1'),
+    makeNode('n2', { availability: 'pause' }),
+    makeNode('n3', { role: 'manager' }),
+    makeNode('n4', { status: { state: 'down', since: at(0), message: '' } }),
+  ];
+  const tasks = ['n1', 'n2', 'n3', 'n4', 'gone'].map((n) => makeTask(`a-${n}`, agent, { slot: 0, nodeId: n, state: 'pending' }));
+  const r = schedule({ nodes, services: [agent], tasks, now: NOW });
+  t.same(r.decisions, [
+    { taskId: 'a-n1', nodeId: 'n1' },
+    { taskId: 'a-n2', nodeId: null, reason: 'no suitable node (1 node not available for new tasks)' },
+    { taskId: 'a-n3', nodeId: null, reason: 'no suitable node (1 node did not satisfy constraints)' },
+    { taskId: 'a-n4', nodeId: null, reason: 'no suitable node (1 node not ready)' },
+    { taskId: 'a-gone', nodeId: null, reason: 'no suitable node (node gone is not in the cluster)' },
+  ]);
+  const assigned = r.actions.find((a) => a.type === 'update' && a.task.id === 'a-n1');
+  t.ok(assigned && assigned.type === 'update' && assigned.task.status.state === 'assigned');
+});
+
+t.test('leaves alone what is not waiting to be scheduled', async (t) => {
+  const web = makeService('web', { replicas: 3 });
+  const tasks = [
+    makeTask('running', web, { nodeId: 'n1' }),
+    makeTask('stopping', web, { nodeId: '', state: 'pending', desired: 'shutdown' }),
+    makeTask('orphan-of-deleted', makeService('gone'), { nodeId: '', state: 'pending' }),
+  ];
+  const r = schedule({ nodes: [makeNode('n1')], services: [web], tasks, now: NOW });
+  t.same(r.actions, []);
+  t.same(r.decisions, [{ taskId: 'orphan-of-deleted', nodeId: null, reason: 'service not found' }]);
+});
+
+t.test('each spec version is placed with its own constraints', async (t) => {
+  const v1 = makeService('web', { replicas: 2, constraints: ['node.labels.zone==east'] });
+  const v2 = makeService('web', { replicas: 2, version: 2, constraints: ['node.labels.zone==west'] });
+  const nodes = [makeNode('e', { labels: { zone: 'east' } }), makeNode('w', { labels: { zone: 'west' } })];
+  const tasks = [pending('old', v1, 1), { ...pending('new', v2, 2) }];
+  const r = schedule({ nodes, services: [v2], tasks, now: NOW });
+  t.same(r.decisions, [
+    { taskId: 'old', nodeId: 'e' },
+    { taskId: 'new', nodeId: 'w' },
+  ]);
+});
+
+t.test('input order does not change the outcome', async (t) => {
+  const a = makeService('a', { replicas: 4 });
+  const b = makeService('b', { replicas: 4 });
+  const tasks = [...[1, 2, 3, 4].map((s) => pending(`a${s}`, a, s)), ...[1, 2, 3, 4].map((s) => pending(`b${s}`, b, s))];
+  const nodes = [makeNode('n1'), makeNode('n2'), makeNode('n3')];
+  const forward = schedule({ nodes, services: [a, b], tasks, now: NOW });
+  const backward = schedule({ nodes: [...nodes].reverse(), services: [b, a], tasks: [...tasks].reverse(), now: NOW });
+  const sorted = (r: typeof forward) => [...r.decisions].sort((x, y) => (x.taskId < y.taskId ? -1 : 1));
+  t.same(sorted(backward), sorted(forward));
+  const load: Record<string, number> = {};
+  for (const d of forward.decisions) load[d.nodeId as string] = (load[d.nodeId as string] ?? 0) + 1;
+  t.same(Object.values(load).sort(), [2, 3, 3], 'total load spreads too');
+});

@@ -1,0 +1,218 @@
+/**
+ * The contract every Dataplane keeps (userspace, nftables, IPVS), checked
+ * with real sockets: one suite, run by each implementation's test file with a
+ * factory. Kernel dataplanes pass the addresses they can serve and say which
+ * userspace-only behaviours they lack.
+ */
+import type {} from 'tap';
+import type { Dataplane, Frontend, LbTable } from '../../../src/mesh/table/table';
+import {
+  askOnce,
+  asBackend,
+  converse,
+  expectNoService,
+  expectUdpRefused,
+  freePort,
+  frontendOf,
+  tcpBackend,
+  udpBackend,
+  udpClient,
+} from './loopback-fixtures';
+
+/** Where the suite listens and which optional behaviours the dataplane has. */
+export interface ComplianceOptions {
+  /** Address frontends are put on; default 127.0.0.1. */
+  frontendAddress?: string;
+  /** Address the backends listen on; default 127.0.0.1. */
+  backendAddress?: string;
+  /** Whether a refused backend connect is retried on the next backend (userspace: yes; kernel NAT cannot). */
+  retriesRefusedConnect?: boolean;
+  /** Whether a UDP flow whose backend left or drains moves to another backend (conntrack keeps it pinned). */
+  migratesUdpFlows?: boolean;
+}
+
+/** Makes a fresh dataplane for one subtest; the suite closes it at teardown. */
+export type MakeDataplane = (t: tap.Test) => Dataplane | Promise<Dataplane>;
+
+/** Run the dataplane contract against the implementation `makeDataplane` builds. */
+export function dataplaneCompliance(t: tap.Test, makeDataplane: MakeDataplane, options: ComplianceOptions = {}): void {
+  const feAddr = options.frontendAddress ?? '127.0.0.1';
+  const beAddr = options.backendAddress ?? '127.0.0.1';
+
+  async function setup(t: tap.Test): Promise<{ dp: Dataplane; apply: (frontends: Frontend[]) => Promise<void> }> {
+    const dp = await makeDataplane(t);
+    t.teardown(() => dp.close());
+    const apply = async (frontends: Frontend[]) => {
+      const table: LbTable = { frontends };
+      const result = await dp.apply(table);
+      t.same(result.failed, [], 'every frontend applied');
+    };
+    return { dp, apply };
+  }
+
+  t.test('tcp: new connections go round-robin over all backends', async (t) => {
+    const { apply } = await setup(t);
+    const backends = await Promise.all(['a', 'b', 'c'].map((n) => tcpBackend(t, n, beAddr)));
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, backends.map((b) => asBackend(b)))]);
+    const seen: Record<string, number> = {};
+    for (let i = 0; i < 6; i++) {
+      const name = await askOnce(t, feAddr, port);
+      seen[name] = (seen[name] ?? 0) + 1;
+    }
+    t.same(seen, { a: 2, b: 2, c: 2 });
+  });
+
+  t.test('tcp: bytes flow both ways and a half-close reaches the backend', async (t) => {
+    const { apply } = await setup(t);
+    const a = await tcpBackend(t, 'a', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(a)])]);
+    const c = await converse(t, feAddr, port);
+    t.equal(await c.ask(), 'a');
+    t.equal(await c.ask(), 'a');
+    t.equal(await c.finish(), 'bye 8\n', 'the backend saw our FIN after 8 bytes and answered before its own');
+  });
+
+  t.test('tcp: a new backend list re-routes new connections and keeps open ones', async (t) => {
+    const { apply } = await setup(t);
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => tcpBackend(t, n, beAddr)));
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(a), asBackend(b)])]);
+    const open = await converse(t, feAddr, port);
+    const first = await open.ask();
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(c)])]);
+    for (let i = 0; i < 3; i++) t.equal(await askOnce(t, feAddr, port), 'c', 'new connections go to the new backend');
+    t.equal(await open.ask(), first, 'the open connection still talks to its backend');
+  });
+
+  t.test('tcp: a weight 0 backend gets no new connections, its open ones keep working', async (t) => {
+    const { apply } = await setup(t);
+    const [a, b] = await Promise.all(['a', 'b'].map((n) => tcpBackend(t, n, beAddr)));
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(a), asBackend(b)])]);
+    const open = await converse(t, feAddr, port);
+    const draining = await open.ask();
+    const other = draining === 'a' ? 'b' : 'a';
+    await apply([frontendOf('tcp', feAddr, port, [a, b].map((x) => asBackend(x, x.name === draining ? 0 : 1)))]);
+    for (let i = 0; i < 4; i++) t.equal(await askOnce(t, feAddr, port), other);
+    t.equal(await open.ask(), draining, 'the connection through the draining backend still works');
+    t.equal(await open.finish(), 'bye 8\n');
+  });
+
+  t.test('tcp: a removed frontend stops accepting, the others keep serving', async (t) => {
+    const { apply } = await setup(t);
+    const a = await tcpBackend(t, 'a', beAddr);
+    const kept = await freePort('tcp', feAddr);
+    const removed = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, kept, [asBackend(a)]), frontendOf('tcp', feAddr, removed, [asBackend(a)])]);
+    t.equal(await askOnce(t, feAddr, removed), 'a');
+    await apply([frontendOf('tcp', feAddr, kept, [asBackend(a)])]);
+    t.equal(await expectNoService(feAddr, removed), 'refused');
+    t.equal(await askOnce(t, feAddr, kept), 'a');
+  });
+
+  t.test('tcp: without a backend taking connections the client is turned away', async (t) => {
+    const { apply } = await setup(t);
+    const a = await tcpBackend(t, 'a', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [])]);
+    t.ok(await expectNoService(feAddr, port), 'no backends');
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(a, 0)])]);
+    t.ok(await expectNoService(feAddr, port), 'only a draining backend');
+    t.equal(a.accepted, 0, 'the draining backend saw nothing');
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(a)])]);
+    t.equal(await askOnce(t, feAddr, port), 'a', 'serves again once a backend is back');
+  });
+
+  if (options.retriesRefusedConnect ?? true) {
+    t.test('tcp: a refused connect is retried on the next backend', async (t) => {
+      const { apply } = await setup(t);
+      const live = await tcpBackend(t, 'live', beAddr);
+      const deadPort = await freePort('tcp', beAddr);
+      const port = await freePort('tcp', feAddr);
+      const dead = { id: 'dead', address: beAddr, port: deadPort, weight: 1 };
+      await apply([frontendOf('tcp', feAddr, port, [dead, asBackend(live)])]);
+      for (let i = 0; i < 4; i++) t.equal(await askOnce(t, feAddr, port), 'live');
+    });
+  }
+
+  t.test('udp: replies reach the client that asked, from the frontend address', async (t) => {
+    const { apply } = await setup(t);
+    const [a, b] = await Promise.all(['a', 'b'].map((n) => udpBackend(t, n, beAddr)));
+    const port = await freePort('udp', feAddr);
+    await apply([frontendOf('udp', feAddr, port, [asBackend(a), asBackend(b)])]);
+    const clients = await Promise.all([0, 1, 2].map(() => udpClient(t, { address: feAddr, port })));
+    const replies = await Promise.all(clients.map((c, i) => c.request(`hello-${i}`)));
+    replies.forEach((r, i) => t.match(r, new RegExp(`^[ab]:hello-${i}$`), `client ${i} got its own reply`));
+    for (const c of clients) t.same(c.sources, [`${feAddr}:${port}`], 'reply comes from the frontend');
+  });
+
+  t.test('udp: flows go round-robin over backends and stick to theirs', async (t) => {
+    const { apply } = await setup(t);
+    const [a, b] = await Promise.all(['a', 'b'].map((n) => udpBackend(t, n, beAddr)));
+    const port = await freePort('udp', feAddr);
+    await apply([frontendOf('udp', feAddr, port, [asBackend(a), asBackend(b)])]);
+    const seen: Record<string, number> = {};
+    for (let i = 0; i < 4; i++) {
+      const client = await udpClient(t, { address: feAddr, port });
+      const name = (await client.request(`first-${i}`)).split(':')[0];
+      seen[name] = (seen[name] ?? 0) + 1;
+      for (let j = 0; j < 3; j++) {
+        t.equal((await client.request(`again-${i}-${j}`)).split(':')[0], name, 'the flow sticks to its backend');
+      }
+    }
+    t.same(seen, { a: 2, b: 2 });
+  });
+
+  t.test('udp: tcp and udp frontends on one port number are independent', async (t) => {
+    const { apply } = await setup(t);
+    const tcpA = await tcpBackend(t, 'tcp-a', beAddr);
+    const udpA = await udpBackend(t, 'udp-a', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(tcpA)]), frontendOf('udp', feAddr, port, [asBackend(udpA)])]);
+    t.equal(await askOnce(t, feAddr, port), 'tcp-a');
+    const client = await udpClient(t, { address: feAddr, port });
+    t.equal(await client.request('x'), 'udp-a:x');
+  });
+
+  if (options.migratesUdpFlows ?? true) {
+    for (const how of ['removed', 'drained'] as const) {
+      t.test(`udp: a flow whose backend is ${how} moves to a live backend`, async (t) => {
+        const { apply } = await setup(t);
+        const [a, b] = await Promise.all(['a', 'b'].map((n) => udpBackend(t, n, beAddr)));
+        const port = await freePort('udp', feAddr);
+        await apply([frontendOf('udp', feAddr, port, [asBackend(a), asBackend(b)])]);
+        const client = await udpClient(t, { address: feAddr, port });
+        const before = (await client.request('one')).split(':')[0];
+        const [gone, stays] = before === 'a' ? [a, b] : [b, a];
+        const next = how === 'removed' ? [asBackend(stays)] : [asBackend(gone, 0), asBackend(stays)];
+        await apply([frontendOf('udp', feAddr, port, next)]);
+        t.equal(await client.request('two'), `${stays.name}:two`);
+        t.equal(await client.request('three'), `${stays.name}:three`);
+      });
+    }
+  }
+
+  t.test('udp: a removed frontend stops answering', async (t) => {
+    const { apply } = await setup(t);
+    const a = await udpBackend(t, 'a', beAddr);
+    const port = await freePort('udp', feAddr);
+    await apply([frontendOf('udp', feAddr, port, [asBackend(a)])]);
+    const client = await udpClient(t, { address: feAddr, port });
+    t.equal(await client.request('one'), 'a:one');
+    await apply([]);
+    await t.resolves(expectUdpRefused(feAddr, port), 'the port is unreachable');
+  });
+
+  t.test('close stops every frontend and is safe twice', async (t) => {
+    const { dp, apply } = await setup(t);
+    const a = await tcpBackend(t, 'a', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(a)])]);
+    t.equal(await askOnce(t, feAddr, port), 'a');
+    await dp.close();
+    await dp.close();
+    t.equal(await expectNoService(feAddr, port), 'refused');
+  });
+}

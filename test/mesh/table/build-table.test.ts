@@ -1,0 +1,326 @@
+import t from 'tap';
+import { buildTable, frontendId } from '../../../src/mesh/table/build-table';
+import type { BuildTableInput } from '../../../src/mesh/table/build-table';
+import type { Frontend, LbTable } from '../../../src/mesh/table/table';
+import type { Node, PortConfig, Service, Task, TaskState } from '../../../src/model/types';
+
+const T0 = '2024-01-01T00:00:00.000Z';
+const T1 = '2024-01-02T00:00:00.000Z';
+
+function node(id: string, index: number, state: Node['status']['state'] = 'ready'): Node {
+  return {
+    id,
+    hostname: id,
+    role: 'worker',
+    availability: 'active',
+    labels: {},
+    address: `127.0.1.${index}`,
+    index,
+    platform: { os: 'linux', arch: 'x64' },
+    resources: { nanoCpus: 1e9, memoryBytes: 1 << 30 },
+    ports: { dns: 53, metrics: 9100 },
+    status: { state, since: T0, message: '' },
+    createdAt: T0,
+    updatedAt: T0,
+  };
+}
+
+function service(
+  id: string,
+  name: string,
+  ports: PortConfig[],
+  opts: { mode?: 'vip' | 'dnsrr'; vipIndex?: number | null; createdAt?: string } = {},
+): Service {
+  return {
+    id,
+    version: 1,
+    spec: {
+      name,
+      labels: {},
+      mode: 'replicated',
+      replicas: 1,
+      task: {
+        command: ['true'],
+        env: {},
+        restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
+        placement: { constraints: [] },
+        stopGracePeriodMs: 10_000,
+      },
+      endpoint: { mode: opts.mode ?? 'vip', ports },
+    },
+    endpoint: { vipIndex: opts.vipIndex === undefined ? 1 : opts.vipIndex },
+    createdAt: opts.createdAt ?? T0,
+    updatedAt: T0,
+  };
+}
+
+function task(
+  id: string,
+  serviceId: string,
+  nodeId: string,
+  address: string,
+  ports: Record<string, number> | undefined,
+  opts: { state?: TaskState; desired?: TaskState } = {},
+): Task {
+  return {
+    id,
+    serviceId,
+    serviceName: serviceId,
+    slot: 1,
+    nodeId,
+    specVersion: 1,
+    spec: service(serviceId, serviceId, []).spec.task,
+    targetPorts: [],
+    desiredState: opts.desired ?? 'running',
+    status: { state: opts.state ?? 'running', since: T0, message: '', ports },
+    address,
+    createdAt: T0,
+    updatedAt: T0,
+  };
+}
+
+const tcp80: PortConfig = { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' };
+const n1 = node('n1', 1);
+const n2 = node('n2', 2);
+const down = node('n3', 3, 'down');
+
+/** Shorthand for a frontend in the expected tables. */
+function fe(
+  kind: Frontend['kind'],
+  protocol: Frontend['protocol'],
+  address: string,
+  port: number,
+  serviceName: string,
+  backends: [string, string, number][],
+): Frontend {
+  return {
+    id: frontendId(kind, protocol, address, port),
+    kind,
+    protocol,
+    address,
+    port,
+    service: serviceName,
+    backends: backends.map(([id, addr, p]) => ({ id, address: addr, port: p, weight: 1 })),
+  };
+}
+
+interface Case {
+  name: string;
+  input: Omit<BuildTableInput, 'self'> & { self?: Node };
+  want: LbTable;
+}
+
+const cases: Case[] = [
+  {
+    name: 'empty cluster gives an empty table',
+    input: { nodes: [n1], services: [], tasks: [] },
+    want: { frontends: [] },
+  },
+  {
+    name: 'ingress port and VIP of one service share the running backends, sorted by task id',
+    input: {
+      nodes: [n1, n2],
+      services: [service('s1', 'web', [tcp80], { vipIndex: 3 })],
+      tasks: [
+        task('t2', 's1', 'n2', '127.100.0.2', { 'tcp/80': 31002 }),
+        task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }),
+      ],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 8080, 'web', [
+          ['t1', '127.100.0.1', 31001],
+          ['t2', '127.100.0.2', 31002],
+        ]),
+        fe('vip', 'tcp', '127.21.0.3', 80, 'web', [
+          ['t1', '127.100.0.1', 31001],
+          ['t2', '127.100.0.2', 31002],
+        ]),
+      ],
+    },
+  },
+  {
+    name: 'tasks not running, not desired running, on a node not ready, or without the port are left out',
+    input: {
+      nodes: [n1, down],
+      services: [service('s1', 'web', [tcp80])],
+      tasks: [
+        task('ok', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }),
+        task('starting', 's1', 'n1', '127.100.0.2', { 'tcp/80': 31002 }, { state: 'starting' }),
+        task('stopping', 's1', 'n1', '127.100.0.3', { 'tcp/80': 31003 }, { desired: 'shutdown' }),
+        task('on-down-node', 's1', 'n3', '127.100.0.4', { 'tcp/80': 31004 }),
+        task('unknown-node', 's1', 'n9', '127.100.0.5', { 'tcp/80': 31005 }),
+        task('other-port', 's1', 'n1', '127.100.0.6', { 'tcp/81': 31006 }),
+        task('udp-only', 's1', 'n1', '127.100.0.7', { 'udp/80': 31007 }),
+        task('no-ports', 's1', 'n1', '127.100.0.8', undefined),
+        task('no-address', 's1', 'n1', '', { 'tcp/80': 31009 }),
+      ],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 8080, 'web', [['ok', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'web', [['ok', '127.100.0.1', 31001]]),
+      ],
+    },
+  },
+  {
+    name: 'a service without running tasks still gets its frontends, with no backends',
+    input: { nodes: [n1], services: [service('s1', 'web', [tcp80])], tasks: [] },
+    want: {
+      frontends: [fe('ingress', 'tcp', '127.0.1.1', 8080, 'web', []), fe('vip', 'tcp', '127.21.0.1', 80, 'web', [])],
+    },
+  },
+  {
+    name: 'host-mode published ports get a VIP frontend but no ingress frontend',
+    input: {
+      nodes: [n1],
+      services: [service('s1', 'web', [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }])],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 8080 })],
+    },
+    want: { frontends: [fe('vip', 'tcp', '127.21.0.1', 80, 'web', [['t1', '127.100.0.1', 8080]])] },
+  },
+  {
+    name: 'an ingress port entry without a published port only has its VIP frontend',
+    input: {
+      nodes: [n1],
+      services: [service('s1', 'web', [{ protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }])],
+      tasks: [],
+    },
+    want: { frontends: [fe('vip', 'tcp', '127.21.0.1', 80, 'web', [])] },
+  },
+  {
+    name: 'dnsrr services and services without a VIP yet get no VIP frontend',
+    input: {
+      nodes: [n1],
+      services: [
+        service('s1', 'rr', [tcp80], { mode: 'dnsrr' }),
+        service('s2', 'novip', [{ ...tcp80, publishedPort: 9090 }], { vipIndex: null }),
+        service('s3', 'internal', [{ protocol: 'tcp', targetPort: 80, publishMode: 'ingress' }], { mode: 'dnsrr' }),
+      ],
+      tasks: [],
+    },
+    want: {
+      frontends: [fe('ingress', 'tcp', '127.0.1.1', 8080, 'rr', []), fe('ingress', 'tcp', '127.0.1.1', 9090, 'novip', [])],
+    },
+  },
+  {
+    name: 'tcp and udp on the same port are separate frontends with their own backends',
+    input: {
+      nodes: [n1],
+      services: [
+        service('s1', 'dns', [
+          { protocol: 'udp', targetPort: 53, publishedPort: 5353, publishMode: 'ingress' },
+          { protocol: 'tcp', targetPort: 53, publishedPort: 5353, publishMode: 'ingress' },
+        ]),
+      ],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'udp/53': 31053, 'tcp/53': 32053 })],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 5353, 'dns', [['t1', '127.100.0.1', 32053]]),
+        fe('ingress', 'udp', '127.0.1.1', 5353, 'dns', [['t1', '127.100.0.1', 31053]]),
+        fe('vip', 'tcp', '127.21.0.1', 53, 'dns', [['t1', '127.100.0.1', 32053]]),
+        fe('vip', 'udp', '127.21.0.1', 53, 'dns', [['t1', '127.100.0.1', 31053]]),
+      ],
+    },
+  },
+  {
+    name: 'a table for node 2 listens on node 2 address and VIP range',
+    input: {
+      self: n2,
+      nodes: [n1, n2],
+      services: [service('s1', 'web', [tcp80], { vipIndex: 258 })],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 })],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.2', 8080, 'web', [['t1', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.22.1.2', 80, 'web', [['t1', '127.100.0.1', 31001]]),
+      ],
+    },
+  },
+  {
+    name: 'two published ports to one target port share one VIP frontend',
+    input: {
+      nodes: [n1],
+      services: [service('s1', 'web', [tcp80, { ...tcp80, publishedPort: 8081 }])],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 })],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 8080, 'web', [['t1', '127.100.0.1', 31001]]),
+        fe('ingress', 'tcp', '127.0.1.1', 8081, 'web', [['t1', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'web', [['t1', '127.100.0.1', 31001]]),
+      ],
+    },
+  },
+  {
+    name: 'a published port claimed twice goes to the older service',
+    input: {
+      nodes: [n1],
+      services: [
+        service('s-new', 'newer', [tcp80], { vipIndex: 2, createdAt: T1 }),
+        service('s-old', 'older', [tcp80], { vipIndex: 1, createdAt: T0 }),
+      ],
+      tasks: [
+        task('a', 's-old', 'n1', '127.100.0.1', { 'tcp/80': 31001 }),
+        task('b', 's-new', 'n1', '127.100.0.2', { 'tcp/80': 31002 }),
+      ],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 8080, 'older', [['a', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'older', [['a', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.21.0.2', 80, 'newer', [['b', '127.100.0.2', 31002]]),
+      ],
+    },
+  },
+  {
+    name: 'tasks of other services never leak into a frontend',
+    input: {
+      nodes: [n1],
+      services: [
+        service('s1', 'a', [{ ...tcp80, publishedPort: 8001 }], { vipIndex: 1 }),
+        service('s2', 'b', [{ ...tcp80, publishedPort: 8002 }], { vipIndex: 2 }),
+      ],
+      tasks: [
+        task('ta', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }),
+        task('tb', 's2', 'n1', '127.100.0.2', { 'tcp/80': 31002 }),
+        task('orphan', 's9', 'n1', '127.100.0.3', { 'tcp/80': 31003 }),
+      ],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 8001, 'a', [['ta', '127.100.0.1', 31001]]),
+        fe('ingress', 'tcp', '127.0.1.1', 8002, 'b', [['tb', '127.100.0.2', 31002]]),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'a', [['ta', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.21.0.2', 80, 'b', [['tb', '127.100.0.2', 31002]]),
+      ],
+    },
+  },
+];
+
+for (const c of cases) {
+  t.test(c.name, async (t) => {
+    const input: BuildTableInput = { self: c.input.self ?? n1, ...c.input };
+    t.same(buildTable(input), c.want);
+  });
+}
+
+t.test('the table does not depend on input order and does not share backend arrays', async (t) => {
+  const services = [service('s1', 'web', [tcp80, { protocol: 'udp', targetPort: 53, publishMode: 'host' }])];
+  const tasks = [
+    task('t3', 's1', 'n1', '127.100.0.3', { 'tcp/80': 31003, 'udp/53': 31053 }),
+    task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }),
+    task('t2', 's1', 'n2', '127.100.0.2', { 'tcp/80': 31002 }),
+  ];
+  const a = buildTable({ self: n1, nodes: [n1, n2], services, tasks });
+  const b = buildTable({ self: n1, nodes: [n2, n1], services: [...services].reverse(), tasks: [...tasks].reverse() });
+  t.same(a, b);
+  t.same(
+    a.frontends.map((f) => f.id),
+    ['ingress/tcp/127.0.1.1:8080', 'vip/tcp/127.21.0.1:80', 'vip/udp/127.21.0.1:53'],
+  );
+  a.frontends[0].backends[0].weight = 0;
+  t.equal(a.frontends[1].backends[0].weight, 1, 'frontends of one port entry do not alias backends');
+});
