@@ -69,9 +69,10 @@ export function buildProgram(): Command {
     .option('--heartbeat <duration>', 'Heartbeat period', `${DEFAULT_HEARTBEAT_PERIOD_MS}ms`)
     .option('--init', 'Initialise a new swarm on first start')
     .option('--join <manager>', 'Join the swarm at host:port on first start (needs --token)')
+    .option('--token <token>', 'Join token for --join (env SHOAL_TOKEN)')
     .option('--log-level <level>', 'Log level', 'info')
     .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
-      const token = globals().token ?? process.env.SHOAL_TOKEN;
+      const token = (f.token as string | undefined) ?? globals().token ?? process.env.SHOAL_TOKEN;
       if (f.join && !token) throw new InvalidArgumentError('--join needs --token');
       if (f.join && f.init) throw new InvalidArgumentError('--init and --join cannot be used together');
       const addr = address(f.addr as string);

@@ -27,6 +27,7 @@ export async function readLog(file: string, tail?: number): Promise<string> {
       await fh.read(chunk, 0, len, start);
       buf = Buffer.concat([chunk, buf]);
     }
+    if (buf.length === 0) return '';
     const lines = buf.toString('utf8').split('\n');
     const trailing = lines[lines.length - 1] === '' ? lines.pop() : undefined;
     return lines.slice(-tail).join('\n') + (trailing === undefined ? '' : '\n');

@@ -21,5 +21,5 @@ export function trimHistory(tasks: readonly Task[], plan: TaskPlan, keep: number
     .map((t) => plan.current(t))
     .filter(isHistory)
     .sort(newestFirst);
-  for (const t of history.slice(limit)) plan.delete(t);
+  for (const t of history.slice(limit).reverse()) plan.delete(t);
 }
