@@ -250,7 +250,7 @@ export class Daemon {
   }
 
   private async startManager(managerAddr: string) {
-    this.store = await WalStore.open(path.join(this.options.stateDir, 'store'));
+    this.store = await WalStore.open(path.join(this.options.stateDir, 'store'), {}, { logger: this.logger.child({ component: 'store' }), registry: this.registry });
     this.manager = new Manager(
       { store: this.store, logger: this.logger, registry: this.registry, now: this.deps.now },
       { heartbeatPeriodMs: this.options.heartbeatMs, probePorts: true },
@@ -329,7 +329,7 @@ export class Daemon {
     this.agent = this.view = this.mesh = this.manager = this.managerRouter = this.store = this.client = null;
     this.apiServer = null;
     // A new mesh needs a fresh dataplane: the old one is closed.
-    this.dataplane = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: new Registry(), now: this.deps.now });
+    this.dataplane = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
   }
 
   /** Stop every task, loop and listener; safe twice. */

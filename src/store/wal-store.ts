@@ -81,10 +81,10 @@ export class WalStore extends MemoryStore {
   private snapshotRev = 0;
   private nextSnapshotAt = 0;
   private closing: Promise<void> | undefined;
-  /** What recovery found when the store was opened. */
-  recovery!: RecoveryInfo;
+  private recovered!: RecoveryInfo;
 
   private constructor(
+    /** The state directory. */
     readonly dir: string,
     options: WalStoreOptions,
     deps: WalStoreDeps,
@@ -97,6 +97,11 @@ export class WalStore extends MemoryStore {
     this.fsync = options.fsync ?? true;
     this.logger = (deps.logger ?? pino({ level: 'silent' })).child({ component: 'store' });
     this.metrics = deps.registry ? walMetrics(deps.registry) : undefined;
+  }
+
+  /** What recovery found when the store was opened (torn tail, snapshot used, records replayed). */
+  get recovery(): RecoveryInfo {
+    return this.recovered;
   }
 
   /** Open (creating if needed) the store in dir: lock it, recover, and be ready for writes. */
@@ -194,7 +199,7 @@ export class WalStore extends MemoryStore {
       last && lastScan
         ? await SegmentWriter.openAt(path.join(this.walDir, last.name), lastScan.validBytes, this.fsync)
         : await SegmentWriter.create(path.join(this.walDir, segmentFileName(rev + 1)), this.fsync);
-    this.recovery = { revision: rev, snapshotRevision: snapshot.revision, skippedSnapshots, replayedRecords, tornTail };
+    this.recovered = { revision: rev, snapshotRevision: snapshot.revision, skippedSnapshots, replayedRecords, tornTail };
     if (tornTail) this.logger.warn({ tornTail }, 'cut torn tail off the write-ahead log');
     this.logger.info({ revision: rev, snapshotRevision: snapshot.revision, replayedRecords }, 'store recovered');
     await this.prune();

@@ -240,7 +240,12 @@ export class ProcessExecutor {
 
     const argv = withDeathSignal(this.setpriv, file, task.spec.command.slice(1));
     // O_APPEND, and one fd for both streams, keeps stdout and stderr lines in order.
-    const out = openSync(path.join(entry.dir, LOG_FILE), 'a');
+    let out: number;
+    try {
+      out = openSync(path.join(entry.dir, LOG_FILE), 'a');
+    } catch (err) {
+      return this.finish(entry, fail(`task: opening its log failed: ${(err as Error).message}`));
+    }
     let child: child_process.ChildProcess;
     try {
       child = this.spawn(argv.file, argv.args, { cwd, env, detached: true, stdio: ['ignore', out, out] });
@@ -257,7 +262,12 @@ export class ProcessExecutor {
         spawned = true;
         entry.pid = child.pid!;
         entry.spawnedAt = this.now();
-        writePidFile(path.join(entry.dir, PID_FILE), entry.pid);
+        try {
+          writePidFile(path.join(entry.dir, PID_FILE), entry.pid);
+        } catch (err) {
+          // The task runs all the same; only a restarted daemon would miss it if this one crashed.
+          this.log.error({ err, taskId: task.id }, 'writing pid file failed');
+        }
         this.log.info({ taskId: task.id, pid: entry.pid, ports: ports.byKey }, 'task running');
         this.emit({ taskId: task.id, state: 'running', message: 'started', pid: entry.pid, ports: ports.byKey });
         resolve();

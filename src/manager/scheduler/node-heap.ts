@@ -6,15 +6,29 @@
  */
 import type { NodeInfo } from './node-info';
 
+// Keys are read once per push: comparisons run millions of times per pass and
+// must not go through NodeInfo's per-service map.
+interface Entry {
+  info: NodeInfo;
+  serviceTasks: number;
+  activeTasks: number;
+}
+
+function before(a: Entry, b: Entry): boolean {
+  if (a.serviceTasks !== b.serviceTasks) return a.serviceTasks < b.serviceTasks;
+  if (a.activeTasks !== b.activeTasks) return a.activeTasks < b.activeTasks;
+  return a.info.id < b.info.id;
+}
+
 /** Min-heap of candidate nodes for one service, least loaded first. */
 export class NodeHeap {
-  private readonly items: NodeInfo[] = [];
+  private readonly items: Entry[] = [];
 
   constructor(
     private readonly serviceId: string,
     nodes: Iterable<NodeInfo> = [],
   ) {
-    for (const n of nodes) this.items.push(n);
+    for (const n of nodes) this.items.push(this.entry(n));
     for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
@@ -23,18 +37,9 @@ export class NodeHeap {
     return this.items.length;
   }
 
-  /** Whether `a` should take a task before `b`. */
-  before(a: NodeInfo, b: NodeInfo): boolean {
-    const sa = a.serviceTasks(this.serviceId);
-    const sb = b.serviceTasks(this.serviceId);
-    if (sa !== sb) return sa < sb;
-    if (a.activeTasks !== b.activeTasks) return a.activeTasks < b.activeTasks;
-    return a.id < b.id;
-  }
-
   /** Add a candidate (again, after its counts changed). */
   push(n: NodeInfo): void {
-    this.items.push(n);
+    this.items.push(this.entry(n));
     this.up(this.items.length - 1);
   }
 
@@ -43,19 +48,23 @@ export class NodeHeap {
     const items = this.items;
     if (items.length === 0) return undefined;
     const top = items[0];
-    const last = items.pop() as NodeInfo;
+    const last = items.pop() as Entry;
     if (items.length > 0) {
       items[0] = last;
       this.down(0);
     }
-    return top;
+    return top.info;
+  }
+
+  private entry(info: NodeInfo): Entry {
+    return { info, serviceTasks: info.serviceTasks(this.serviceId), activeTasks: info.activeTasks };
   }
 
   private up(i: number): void {
     const items = this.items;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.before(items[i], items[parent])) break;
+      if (!before(items[i], items[parent])) break;
       [items[i], items[parent]] = [items[parent], items[i]];
       i = parent;
     }
@@ -67,8 +76,8 @@ export class NodeHeap {
       const l = 2 * i + 1;
       const r = l + 1;
       let best = i;
-      if (l < items.length && this.before(items[l], items[best])) best = l;
-      if (r < items.length && this.before(items[r], items[best])) best = r;
+      if (l < items.length && before(items[l], items[best])) best = l;
+      if (r < items.length && before(items[r], items[best])) best = r;
       if (best === i) return;
       [items[i], items[best]] = [items[best], items[i]];
       i = best;

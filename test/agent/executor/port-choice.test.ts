@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import t from 'tap';
 import { choosePorts, findFreeTcpPort } from '../../../src/agent/executor/port-choice';
 import type { Protocol } from '../../../src/model/types';
-import { makeTask } from './task-fixture';
+import { makeTask } from './fixtures/task';
 
 const FREE = 40_000;
 

@@ -1,87 +1,16 @@
 import * as child_process from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import pino from 'pino';
 import t from 'tap';
 import { findSetpriv } from '../../../src/agent/executor/death-signal';
-import { procStat } from '../../../src/agent/executor/pid-file';
-import {
-  ProcessExecutor,
-  type ProcessExecutorDeps,
-  type ProcessExecutorOptions,
-  type TaskEvent,
-} from '../../../src/agent/executor/process-executor';
 import { NotFoundError } from '../../../src/errors';
-import type { Task } from '../../../src/model/types';
-import { makeTask } from './task-fixture';
+import { forever, harness, isGone, script, tmpdir, until, watched } from './fixtures/harness';
+import { makeTask } from './fixtures/task';
 
-const logger = pino({ level: 'silent' });
-/** Upper bound for anything the tests wait for; only hit when something is broken. */
-const WAIT_MS = 10_000;
-const POLL_MS = 20;
-const node = process.execPath;
 const setpriv = findSetpriv();
 const isRoot = process.getuid?.() === 0;
-
-/** A process counts as gone once it no longer exists or is a zombie nobody reaped yet. */
-function isGone(pid: number): boolean {
-  const st = procStat(pid);
-  return st === null || st.state === 'Z';
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, POLL_MS));
-  }
-}
-
-/** pids the tests must not leave behind, killed (with their group) at the end whatever happened. */
-const watched = new Set<number>();
-t.teardown(() => {
-  for (const pid of watched) {
-    for (const target of [-pid, pid]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        // Already gone: what we want.
-      }
-    }
-  }
-});
-
-function tmpdir(t: Tap): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shoal-executor-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-type Tap = tap.Test;
-
-function harness(t: Tap, options: Partial<ProcessExecutorOptions> = {}, deps: Partial<ProcessExecutorDeps> = {}) {
-  const stateDir = tmpdir(t);
-  const ex = new ProcessExecutor({ logger, ...deps }, { stateDir, ...options });
-  const events: TaskEvent[] = [];
-  ex.onEvent((e) => {
-    events.push(e);
-    if (e.pid) watched.add(e.pid);
-  });
-  t.teardown(() => ex.close());
-  const run = (task: Task) => ex.start({ task, nodeId: 'node-1', dnsAddress: '127.0.1.1:5353' });
-  const final = async (taskId: string) => {
-    await until(`final event of ${taskId}`, () => events.some((e) => e.taskId === taskId && !['starting', 'running'].includes(e.state)));
-    return events.filter((e) => e.taskId === taskId);
-  };
-  const logLine = (taskId: string, text: string) => until(`"${text}" in the log of ${taskId}`, async () => (await ex.logs(taskId)).includes(text));
-  return { ex, events, stateDir, run, final, logLine };
-}
-
-const script = (js: string) => [node, '-e', js];
 const printEnv = script('process.stdout.write(JSON.stringify(process.env))');
-const forever = 'setInterval(() => {}, 1000);';
 
 t.test('env carries the task facts, spec env and chosen ports', async (t) => {
   const h = harness(t, { privileged: true });
@@ -262,84 +191,6 @@ t.test('a spawn error is reported as failed', async (t) => {
   });
   await h.run(makeTask('spawn-err', script('0')));
   t.match(await h.final('spawn-err'), [{ state: 'starting' }, { state: 'failed', message: /^task: spawn failed: .*ENOENT/ }]);
-});
-
-t.test('cleanupOrphans kills only the process its pid file names', async (t) => {
-  const h = harness(t);
-  const orphan = child_process.spawn(node, ['-e', forever], { detached: true, stdio: 'ignore' });
-  watched.add(orphan.pid!);
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => orphan.once('exit', (_code, signal) => resolve(signal)));
-  await new Promise((resolve) => orphan.once('spawn', resolve));
-  const startTime = procStat(orphan.pid!)!.startTime;
-  const pidFile = path.join(h.stateDir, 'tasks', 'old-1', 'pid');
-  fs.mkdirSync(path.dirname(pidFile), { recursive: true });
-
-  // Same pid, other start time: the pid was reused by an unrelated process.
-  fs.writeFileSync(pidFile, JSON.stringify({ pid: orphan.pid, startTime: startTime - 1 }));
-  t.same(await h.ex.cleanupOrphans(), []);
-  t.notOk(isGone(orphan.pid!), 'unrelated process left alone');
-  t.notOk(fs.existsSync(pidFile), 'stale pid file removed');
-
-  fs.writeFileSync(pidFile, JSON.stringify({ pid: orphan.pid, startTime }));
-  t.same(await h.ex.cleanupOrphans(), ['old-1']);
-  t.equal(await exited, 'SIGKILL');
-  t.notOk(fs.existsSync(pidFile));
-  t.same(await h.ex.cleanupOrphans(), [], 'nothing left the second time');
-});
-
-/** Runs an executor in a separate node process, starts one long task there, and returns both pids. */
-async function daemonWithTask(t: Tap, stateDir: string, useSetpriv: boolean): Promise<{ daemon: child_process.ChildProcess; taskPid: number }> {
-  const modulePath = path.resolve(__dirname, '../../../src/agent/executor/process-executor.js');
-  const js = `
-    const pino = require('pino');
-    const { ProcessExecutor } = require(${JSON.stringify(modulePath)});
-    const task = JSON.parse(process.argv[1]);
-    const ex = new ProcessExecutor({ logger: pino({ level: 'silent' }) }, { stateDir: ${JSON.stringify(stateDir)}${useSetpriv ? '' : ', setpriv: null'} });
-    ex.onEvent((e) => { if (e.state === 'running') console.log('task ' + e.pid); });
-    ex.start({ task, nodeId: 'n', dnsAddress: '127.0.0.1:53' });`;
-  const task = makeTask('daemon-task', script(forever));
-  const daemon = child_process.spawn(node, ['-e', js, JSON.stringify(task)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  watched.add(daemon.pid!);
-  t.teardown(() => void daemon.kill('SIGKILL'));
-  const taskPid = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    daemon.stdout!.on('data', (d) => {
-      out += d;
-      const m = /task (\d+)\n/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    daemon.once('exit', () => reject(new Error('daemon exited before its task ran')));
-  });
-  watched.add(taskPid);
-  // setpriv sets the parent-death signal only once it runs, so wait until it has exec'd the task.
-  await until('setpriv to exec the task', () => fs.readFileSync(`/proc/${taskPid}/cmdline`, 'utf8').startsWith(`${node}\0`));
-  return { daemon, taskPid };
-}
-
-t.test('a task dies with its daemon (parent-death signal)', { skip: setpriv ? false : 'no setpriv with --pdeathsig' }, async (t) => {
-  const stateDir = tmpdir(t);
-  const { daemon, taskPid } = await daemonWithTask(t, stateDir, true);
-  t.notOk(isGone(taskPid), 'task runs');
-  daemon.kill('SIGKILL');
-  await until('task gone after its daemon died', () => isGone(taskPid));
-  t.ok(isGone(taskPid));
-  // The restarted daemon finds the pid file but nothing to kill.
-  const ex = new ProcessExecutor({ logger }, { stateDir });
-  t.same(await ex.cleanupOrphans(), []);
-  t.notOk(fs.existsSync(path.join(stateDir, 'tasks', 'daemon-task', 'pid')));
-});
-
-t.test('without setpriv a restarted daemon kills what its crashed run left', async (t) => {
-  const stateDir = tmpdir(t);
-  const { daemon, taskPid } = await daemonWithTask(t, stateDir, false);
-  const daemonGone = new Promise((resolve) => daemon.once('exit', resolve));
-  daemon.kill('SIGKILL');
-  await daemonGone;
-  t.notOk(isGone(taskPid), 'task outlived its daemon');
-  const ex = new ProcessExecutor({ logger }, { stateDir, setpriv: null });
-  t.same(await ex.cleanupOrphans(), ['daemon-task']);
-  await until('orphan gone', () => isGone(taskPid));
-  t.ok(isGone(taskPid));
 });
 
 t.test('close stops every task and is safe twice', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { taskEnvironment } from '../../../src/agent/executor/task-env';
-import { makeTask } from './task-fixture';
+import { makeTask } from './fixtures/task';
 
 const ctx = (over: Parameters<typeof makeTask>[2] = {}, env: Record<string, string> = {}) => ({
   task: makeTask('task-1', ['x'], { address: '127.100.0.7', ...over }, { env }),

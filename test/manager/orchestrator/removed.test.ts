@@ -1,7 +1,7 @@
 import t from 'tap';
 import { reconcileRemoved } from '../../../src/manager/orchestrator/removed';
-import { T0, at, makeNode, makeService, makeTask } from '../model-fixtures';
-import { summarize } from './action-summary';
+import { T0, at, makeNode, makeService, makeTask } from '../fixtures/model';
+import { summarize } from '../fixtures/action-summary';
 
 t.test('a removed service’s tasks are stopped, then deleted once finished', async (t) => {
   const svc = makeService('gone');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { InvalidArgumentError } from '../../../src/errors';
 import { matchConstraints, parseConstraint, parseConstraints } from '../../../src/manager/scheduler/constraint';
-import { makeNode } from '../model-fixtures';
+import { makeNode } from '../fixtures/model';
 
 t.test('parses valid expressions', async (t) => {
   const cases: [string, { key: string; op: '==' | '!='; value: string }][] = [

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ASSIGNED_MESSAGE, schedule } from '../../../src/manager/scheduler/scheduler';
 import type { Node, Service, Task } from '../../../src/model/types';
-import { T0, at, makeNode, makeService, makeTask } from '../model-fixtures';
+import { T0, at, makeNode, makeService, makeTask } from '../fixtures/model';
 
 const NOW = T0 + 60_000;
 
@@ -51,8 +51,11 @@ t.test('strategy: fewest of this service, then fewest overall, then node id', as
         makeTask('w1', web, { nodeId: 'n3' }),
         makeTask('d1', db, { nodeId: 'n1' }),
         makeTask('d2', db, { nodeId: 'n1', slot: 2 }),
+        makeTask('d3', db, { nodeId: 'n2', slot: 3 }),
+        makeTask('d4', db, { nodeId: 'n2', slot: 4 }),
+        makeTask('d5', db, { nodeId: 'n2', slot: 5 }),
       ],
-      want: ['n2'],
+      want: ['n1'],
     },
     {
       name: 'terminal and stopping tasks are not load',

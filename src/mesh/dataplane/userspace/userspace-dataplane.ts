@@ -74,7 +74,8 @@ export class UserspaceDataplane implements Dataplane {
   private closed = false;
 
   constructor(deps: UserspaceDataplaneDeps, options: UserspaceDataplaneOptions = {}) {
-    this.log = deps.logger.child({ component: 'dataplane', dataplane: 'userspace' });
+    // The caller names the component; this only says which dataplane it is.
+    this.log = deps.logger.child({ dataplane: 'userspace' });
     this.now = deps.now ?? (() => performance.now());
     this.metrics = meshMetrics(deps.registry);
     this.udpIdleTimeoutMs = options.udpIdleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;

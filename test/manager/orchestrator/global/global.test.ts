@@ -1,9 +1,9 @@
 import t from 'tap';
 import { reconcileGlobal } from '../../../../src/manager/orchestrator/global/global';
 import type { Node, RestartPolicy, Task } from '../../../../src/model/types';
-import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../model-fixtures';
-import type { ServiceOptions, TaskOptions } from '../../model-fixtures';
-import { summarize } from '../action-summary';
+import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../fixtures/model';
+import type { ServiceOptions, TaskOptions } from '../../fixtures/model';
+import { summarize } from '../../fixtures/action-summary';
 
 const NOW = T0 + 100_000;
 const down = { state: 'down' as const, since: at(0), message: '' };

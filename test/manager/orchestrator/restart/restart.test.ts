@@ -1,8 +1,8 @@
 import t from 'tap';
 import { decideRestart, restartAttempts } from '../../../../src/manager/orchestrator/restart/restart';
 import type { RestartPolicy, TaskState } from '../../../../src/model/types';
-import { T0, makeService, makeTask } from '../../model-fixtures';
-import type { TaskOptions } from '../../model-fixtures';
+import { T0, makeService, makeTask } from '../../fixtures/model';
+import type { TaskOptions } from '../../fixtures/model';
 
 t.test('decides per condition, attempts, window and delay', async (t) => {
   const now = T0 + 100_000;

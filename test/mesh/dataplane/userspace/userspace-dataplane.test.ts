@@ -264,3 +264,17 @@ t.test('udp: a migrated flow keeps its client and count', async (t) => {
   client.send('three');
   await eventually(async () => (await metric('shoal_mesh_active_connections', labels)) === 0, 'the flow to end with no backend left');
 });
+
+t.test('a second dataplane on the same registry reuses the metrics', async (t) => {
+  const registry = new Registry();
+  const logger = pino({ level: 'silent' });
+  const first = new UserspaceDataplane({ logger, registry });
+  await first.close();
+  const second = new UserspaceDataplane({ logger, registry });
+  t.teardown(() => second.close());
+  const a = await tcpBackend(t, 'a');
+  const port = await freePort('tcp');
+  await second.apply({ frontends: [frontendOf('tcp', ADDR, port, [asBackend(a)])] });
+  t.equal(await askOnce(t, ADDR, port), 'a');
+  t.match(await registry.getSingleMetricAsString('shoal_mesh_connections_total'), /service="svc",protocol="tcp"} 1/);
+});

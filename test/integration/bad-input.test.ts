@@ -1,0 +1,62 @@
+import t from 'tap';
+import net from 'node:net';
+import { DEMO_DIR, runningTasks, tempDir, TestCluster, waitFor } from './cluster-fixture';
+
+const PORT = 18082;
+const HELD_PORT = 18083;
+
+t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t) => {
+  const c = new TestCluster(t, tempDir(t, 'badinput'), 12);
+  await c.up(1);
+  const ok = await c.cli('service', 'create', '--name', 'web', '--replicas', '2', '-p', `${PORT}:80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
+  t.equal(ok.code, 0, ok.stderr);
+  await waitFor('2 running', async () => (await runningTasks(c, 'web')).length === 2);
+
+  // Another process holds a port on the node's address.
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(HELD_PORT, c.address(1), () => r()));
+  t.teardown(() => new Promise<void>((r) => holder.close(() => r())));
+
+  const snapshot = async () => JSON.stringify({ ls: await c.json('service', 'ls'), inspect: JSON.parse((await c.cli('service', 'inspect', 'web')).stdout) });
+  const before = await snapshot();
+
+  const cases: { name: string; args: string[]; message: RegExp }[] = [
+    { name: 'unknown flag', args: ['service', 'create', '--bogus', 'x', '--name', 'a', '--', 'node', 'x'], message: /unknown option '--bogus'/ },
+    { name: 'replicas -1', args: ['service', 'create', '--name', 'a', '--replicas', '-1', '--', 'node', 'x'], message: /invalid replica count -1/ },
+    { name: 'port 70000', args: ['service', 'create', '--name', 'a', '-p', '70000:80', '--', 'node', 'x'], message: /port 70000 is out of range/ },
+    { name: 'constraint syntax', args: ['service', 'create', '--name', 'a', '--constraint', 'node.role=manager', '--', 'node', 'x'], message: /invalid constraint "node\.role=manager"/ },
+    { name: 'constraint unknown key', args: ['service', 'create', '--name', 'a', '--constraint', 'foo==bar', '--', 'node', 'x'], message: /constraint/ },
+    { name: 'duplicate name', args: ['service', 'create', '--name', 'web', '--', 'node', 'x'], message: /service web already exists/ },
+    { name: 'port published by another service', args: ['service', 'create', '--name', 'b', '-p', `${PORT}:81`, '--', 'node', 'x'], message: new RegExp(`port ${PORT}/tcp is already published by service web`) },
+    { name: 'port held by another process', args: ['service', 'create', '--name', 'c', '-p', `${HELD_PORT}:80`, '--', 'node', 'x'], message: new RegExp(`port ${HELD_PORT}/tcp is already in use on node`) },
+    { name: 'update to a held port', args: ['service', 'update', '--publish-add', `${HELD_PORT}:80`, 'web'], message: new RegExp(`port ${HELD_PORT}/tcp is already in use`) },
+    { name: 'scale to -1', args: ['service', 'scale', 'web=-1'], message: /invalid replica count -1/ },
+    { name: 'scale without =', args: ['service', 'scale', 'web'], message: /invalid scale specifier/ },
+    { name: 'bad service name', args: ['service', 'create', '--name', 'no_underscores!', '--', 'node', 'x'], message: /invalid service name/ },
+    { name: 'no command', args: ['service', 'create', '--name', 'a'], message: /a command to run is required/ },
+    { name: 'bad protocol', args: ['service', 'create', '--name', 'a', '-p', '80:80/sctp', '--', 'node', 'x'], message: /protocol "sctp" must be tcp or udp/ },
+    { name: 'bad duration', args: ['service', 'create', '--name', 'a', '--restart-delay', '5 parsecs', '--', 'node', 'x'], message: /invalid restart delay/ },
+    { name: 'bad restart condition', args: ['service', 'create', '--name', 'a', '--restart-condition', 'sometimes', '--', 'node', 'x'], message: /invalid restart condition/ },
+    { name: 'unknown service', args: ['service', 'rm', 'web', 'nope'], message: /service nope not found/ },
+    { name: 'bad availability', args: ['node', 'update', '--availability', 'gone', 'node-1'], message: /invalid availability "gone"/ },
+    { name: 'unknown node', args: ['node', 'update', '--availability', 'drain', 'node-9'], message: /node node-9 not found/ },
+    { name: 'bad format', args: ['service', 'ls', '--format', 'xml'], message: /invalid format "xml"/ },
+    { name: 'unknown command', args: ['servise', 'ls'], message: /unknown command 'servise'/ },
+  ];
+  for (const tc of cases) {
+    const r = await c.cli(...tc.args);
+    t.equal(r.code, 1, `${tc.name}: exit 1`);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    t.equal(lines.length, 1, `${tc.name}: one line on stderr (${r.stderr.trim()})`);
+    t.match(r.stderr, tc.message, `${tc.name}: says what is wrong`);
+    t.equal(r.stdout, '', `${tc.name}: nothing on stdout`);
+  }
+  t.equal(await snapshot(), before, 'nothing changed: services and the web spec are as before');
+
+  // A wrong join token is refused and the node does not join.
+  const bad = c.start(2, 'SHOAL-1-abc-wnotthetoken');
+  await bad.exited;
+  t.not(bad.child.exitCode, 0, 'a daemon joining with a wrong token exits with an error');
+  const nodes = await c.json<unknown[]>('node', 'ls');
+  t.equal(nodes.length, 1, 'no node joined with a wrong token');
+});
