@@ -26,6 +26,8 @@ export interface AgentOptions {
 
 /** Wait between status flush retries and registration attempts. */
 const RETRY_MS = 500;
+/** How long a clean shutdown tries to deliver the tasks' final states. */
+const FINAL_REPORT_TIMEOUT_MS = 3_000;
 
 /**
  * The node's agent: registers with the dispatcher, heartbeats, runs the
@@ -44,6 +46,8 @@ export class Agent {
   private pending = new Map<string, TaskStatus>();
   private flushing = false;
   private flushTimer: NodeJS.Timeout | null = null;
+  /** Set on clean shutdown: tasks are being stopped on purpose, not lost. */
+  private quiescing = false;
   private readonly logger: Logger;
 
   constructor(
@@ -65,7 +69,22 @@ export class Agent {
     this.scheduleHeartbeat();
   }
 
-  /** Stop heartbeats and every task; safe twice. */
+  /**
+   * Clean shutdown of the node: stop acting on the view, stop every task
+   * (reported as shutdown, so the manager replaces them at once instead of
+   * after missed heartbeats), and deliver the last reports.
+   */
+  async shutdownTasks(): Promise<void> {
+    this.quiescing = true;
+    await this.deps.executor.close();
+    const deadline = this.deps.now() + FINAL_REPORT_TIMEOUT_MS;
+    while ((this.pending.size > 0 || this.flushing) && this.deps.now() < deadline) {
+      if (!this.flushing && !this.flushTimer) await this.flush();
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Stop heartbeats and reports; safe twice. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
@@ -109,7 +128,7 @@ export class Agent {
 
   /** Bring this node's processes in line with the tasks assigned to it. */
   reconcile(): void {
-    if (!this.nodeId || !this.deps.view.synced || this.stopped) return;
+    if (!this.nodeId || !this.deps.view.synced || this.stopped || this.quiescing) return;
     const mine = new Map<string, Task>();
     for (const t of this.deps.view.tasks.values()) if (t.nodeId === this.nodeId) mine.set(t.id, t);
     for (const t of mine.values()) {
@@ -162,6 +181,7 @@ export class Agent {
     if (e.pid !== undefined) status.pid = e.pid;
     if (e.ports) status.ports = e.ports;
     if (e.state === 'failed') status.err = e.message;
+    if (e.state === 'shutdown' && this.quiescing) status.message = 'node shut down';
     if (isTerminal(e.state)) this.started.delete(e.taskId);
     this.report(e.taskId, status as Omit<TaskStatus, 'since'>);
   }

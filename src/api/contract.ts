@@ -21,7 +21,7 @@ import type { Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, Task
  *   DELETE /v1/services/:idOrName               -> {}
  *   GET    /v1/services/:idOrName/logs?tail=N   -> LogsResponse
  *   GET    /v1/tasks?service=idOrName           -> Task[]
- *   GET    /v1/watch?prefix=P[&prefix=P2]       -> NDJSON: WatchLine per line (first a 'list')
+ *   GET    /v1/watch?prefix=P[&prefix=P2][&rev=N] -> NDJSON: WatchLine per line (a 'list' first unless rev=N replays from N)
  *   POST   /v1/dispatcher/register RegisterRequest -> RegisterResponse
  *   POST   /v1/dispatcher/heartbeat { nodeId }  -> { periodMs }
  *   POST   /v1/dispatcher/status StatusRequest  -> {}

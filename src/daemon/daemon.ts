@@ -318,8 +318,9 @@ export class Daemon {
   }
 
   private async deactivate(): Promise<void> {
+    if (this.agent) await this.agent.shutdownTasks();
+    else await this.executor.close();
     await this.agent?.stop();
-    await this.executor.close();
     await this.view?.stop();
     await this.mesh?.stop();
     await this.manager?.stop();
@@ -328,7 +329,8 @@ export class Daemon {
     await this.client?.close();
     this.agent = this.view = this.mesh = this.manager = this.managerRouter = this.store = this.client = null;
     this.apiServer = null;
-    // A new mesh needs a fresh dataplane: the old one is closed.
+    // A later init/join needs a fresh executor and dataplane: the old ones are closed.
+    this.executor = new ProcessExecutor({ logger: this.logger.child({ component: 'executor' }), now: this.deps.now }, { stateDir: this.options.stateDir });
     this.dataplane = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
   }
 

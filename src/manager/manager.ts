@@ -22,7 +22,7 @@ import {
   UnauthorizedError,
 } from '../errors';
 import { newId } from '../model/ids';
-import { KEYS, isTerminal, type Cluster, type Node, type NodeRole, type Service, type ServiceSpec, type Task } from '../model/types';
+import { KEYS, type Cluster, type Node, type NodeRole, type Service, type ServiceSpec, type Task } from '../model/types';
 import type { Store, WatchEvent, Watcher } from '../store/store';
 import { newIngressPorts, probeBindable, publishedPortConflicts } from './allocator/ports';
 import { ControlLoop } from './control-loop';
@@ -375,20 +375,26 @@ export class Manager {
       if (![KEYS.nodes, KEYS.services, KEYS.tasks].includes(p as never)) throw new InvalidArgumentError(`cannot watch prefix ${p}`);
     }
     const res: ServerResponse = c.res;
-    const lists = await Promise.all(prefixes.map((p) => this.deps.store.range(p)));
-    const revision = Math.min(...lists.map((l) => l.revision));
-    const kvs = lists.flatMap((l) => l.kvs.map((kv) => ({ key: kv.key, value: kv.value, modRevision: kv.modRevision })));
+    const revParam = c.query.get('rev');
+    const fromRev = revParam === null ? undefined : Number(revParam);
+    if (fromRev !== undefined && (!Number.isInteger(fromRev) || fromRev < 1)) throw new InvalidArgumentError('rev must be a positive integer');
+    // With ?rev=N the stream replays changes from revision N (410-style error line if compacted); without, it lists first.
+    const lists = fromRev === undefined ? await Promise.all(prefixes.map((p) => this.deps.store.range(p))) : undefined;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const send = (line: WatchLine) => res.write(JSON.stringify(line) + '\n');
-    send({ type: 'list', revision, kvs });
+    if (lists) {
+      const revision = Math.min(...lists.map((l) => l.revision));
+      const kvs = lists.flatMap((l) => l.kvs.map((kv) => ({ key: kv.key, value: kv.value, modRevision: kv.modRevision })));
+      send({ type: 'list', revision, kvs });
+    }
     const watchers: Watcher[] = [];
     const onEvents = (events: WatchEvent[]) =>
       send({ type: 'events', events: events.map((e) => ({ type: e.type, key: e.kv.key, value: e.kv.value, revision: e.revision })) });
     try {
       for (const p of prefixes) {
         // Ranges may have read at different revisions; events at or below what the list showed are skipped per prefix.
-        const listRev = lists[prefixes.indexOf(p)].revision;
-        watchers.push(this.deps.store.watch(p, listRev + 1, { onEvents, onError: () => res.end() }));
+        const from = lists ? lists[prefixes.indexOf(p)].revision + 1 : fromRev!;
+        watchers.push(this.deps.store.watch(p, from, { onEvents, onError: () => res.end() }));
       }
     } catch (err) {
       for (const w of watchers) w.cancel();
@@ -417,7 +423,3 @@ function makeToken(clusterId: string, role: NodeRole): string {
   return `SHOAL-1-${clusterId}-${role === 'manager' ? 'm' : 'w'}${newId()}`;
 }
 
-/** Whether a task still counts against its slot. */
-export function isActiveTask(t: Task): boolean {
-  return t.desiredState === 'running' && !isTerminal(t.status.state);
-}

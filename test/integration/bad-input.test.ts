@@ -1,5 +1,7 @@
 import t from 'tap';
 import net from 'node:net';
+import path from 'node:path';
+import { Agent, request } from 'undici';
 import { DEMO_DIR, runningTasks, tempDir, TestCluster, waitFor } from './cluster-fixture';
 
 const PORT = 18082;
@@ -52,6 +54,38 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
     t.equal(r.stdout, '', `${tc.name}: nothing on stdout`);
   }
   t.equal(await snapshot(), before, 'nothing changed: services and the web spec are as before');
+
+  // The manager API on TCP: no token or a wrong one is 401 with a JSON error, and nothing changes.
+  const api = `http://${c.address(1)}:2377`;
+  const spec = { name: 'sneaky', task: { command: ['node', 'x'] } };
+  const workerToken = (await c.cli('swarm', 'join-token', '-q', 'worker')).stdout.trim();
+  for (const [what, headers] of [
+    ['no token', {}],
+    ['a wrong token', { authorization: 'Bearer SHOAL-1-x-wnope' }],
+    ['the worker token (node operations only)', { authorization: `Bearer ${workerToken}` }],
+  ] as const) {
+    const res = await request(`${api}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ spec }) });
+    const body = (await res.body.json()) as { error: { code: string } };
+    t.equal(res.statusCode, 401, `POST /v1/services with ${what}: 401`);
+    t.equal(body.error.code, 'SHOAL_ERR_UNAUTHORIZED', `with ${what}: stable error code`);
+  }
+  t.equal(await snapshot(), before, 'nothing changed by unauthorised calls');
+
+  // Watch from a revision: NDJSON events replayed from revision 1 include the service's creation.
+  const local = new Agent({ connect: { socketPath: path.join(c.daemons[0].stateDir, 'shoal.sock') } });
+  t.teardown(() => local.close());
+  const ac = new AbortController();
+  const res = await request('http://localhost/v1/watch?prefix=/services/&rev=1', { dispatcher: local, signal: ac.signal });
+  t.equal(res.headers['content-type'], 'application/x-ndjson');
+  let buf = '';
+  for await (const chunk of res.body) {
+    buf += chunk.toString();
+    if (buf.includes('\n')) break;
+  }
+  ac.abort();
+  const first = JSON.parse(buf.split('\n')[0]) as { type: string; events: { type: string; value: { spec: { name: string } } }[] };
+  t.equal(first.type, 'events', 'with rev=N the stream starts with changes, not a list');
+  t.equal(first.events[0].value.spec.name, 'web', 'the first change is the web service being created');
 
   // A wrong join token is refused and the node does not join.
   const bad = c.start(2, 'SHOAL-1-abc-wnotthetoken');

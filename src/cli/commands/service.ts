@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { LogsResponse } from '../../api/contract';
 import { InvalidArgumentError } from '../../errors';
-import { isTerminal, type Node, type Service, type Task } from '../../model/types';
+import type { Node, Service, Task } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
 import { formatPort } from '../publish';
 import { applyUpdateFlags, collect, parseCount, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../service-flags';
@@ -277,9 +277,4 @@ export function registerService(program: Command, globals: Globals): void {
         process.stdout.write(`${s.spec.name}\n`);
       }
     });
-}
-
-/** Whether a task still runs or will run. */
-export function isLive(t: Task): boolean {
-  return t.desiredState === 'running' && !isTerminal(t.status.state);
 }
