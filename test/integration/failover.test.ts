@@ -10,6 +10,12 @@ t.test('a node killed with SIGKILL: its tasks move and leave the mesh; a restart
   await c.up(3);
   const r = await c.cli('service', 'create', '--name', 'api', '--replicas', '6', '-p', `${PORT}:80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
   t.equal(r.code, 0, r.stderr);
+  t.equal((await c.cli('service', 'create', '--name', 'agentd', '--mode', 'global', '-w', DEMO_DIR, '--', 'node', 'demo/web.js')).code, 0);
+  const globalTasks = await waitFor('a global task on each node', async () => {
+    const rt = await runningTasks(c, 'agentd');
+    return rt.length === 3 ? rt : undefined;
+  });
+  t.same(globalTasks.map((x) => x.Node).sort(), ['node-1', 'node-2', 'node-3'], 'global service: one task per node');
   const before = await waitFor('6 running', async () => ((await runningTasks(c, 'api')).length === 6 ? runningTasks(c, 'api') : undefined));
   const onDead = before.filter((x) => x.Node === 'node-3');
   t.equal(onDead.length, 2, 'node-3 runs 2 of the 6 tasks');
@@ -36,6 +42,11 @@ t.test('a node killed with SIGKILL: its tasks move and leave the mesh; a restart
   }
   const nodes = await c.json<{ hostname: string; status: { state: string } }[]>('node', 'ls');
   t.equal(nodes.find((n) => n.hostname === 'node-3')?.status.state, 'down', 'node-3 is down');
+  const globalAfter = await waitFor('global task of node-3 gone', async () => {
+    const rows = await c.json<PsRow[]>('service', 'ps', 'agentd');
+    return rows.every((x) => x.Node !== 'node-3' || x.DesiredState !== 'Running') ? runningTasks(c, 'agentd') : undefined;
+  });
+  t.same(globalAfter.map((x) => x.Node).sort(), ['node-1', 'node-2'], 'global service: the dead node\'s task is not replaced elsewhere');
 
   // Restart the manager: services and tasks come back from the store, no slot runs twice.
   await c.kill(1, 'SIGKILL');
@@ -45,11 +56,20 @@ t.test('a node killed with SIGKILL: its tasks move and leave the mesh; a restart
     return rt.length === 6 ? rt : undefined;
   }, 30_000);
   const services = await c.json<{ Name: string }[]>('service', 'ls');
-  t.same(services.map((s) => s.Name), ['api'], 'the service came back from the store');
+  t.same(services.map((s) => s.Name).sort(), ['agentd', 'api'], 'the services came back from the store');
   const rows = await c.json<PsRow[]>('service', 'ps', 'api');
   const liveSlots = rows.filter((x) => x.DesiredState === 'Running').map((x) => x.Slot).sort();
   t.same(liveSlots, [1, 2, 3, 4, 5, 6], 'exactly one task per slot wants to run: no duplicates');
   t.equal(new Set(back.map((x) => x.Slot)).size, 6, 'six distinct slots running');
   const seen = await collectHttpTasks(c.address(2), PORT, new Set(back.map((x) => x.ID)));
   t.same([...seen].sort(), back.map((x) => x.ID).sort(), 'the mesh serves the tasks after the manager restart');
+
+  // A node that joins later gets a task of the global service.
+  const token = (await c.cli('swarm', 'join-token', '-q', 'worker')).stdout.trim();
+  c.start(4, token);
+  const withNew = await waitFor('a global task on the new node', async () => {
+    const rt = await runningTasks(c, 'agentd');
+    return rt.some((x) => x.Node === 'node-4') ? rt : undefined;
+  });
+  t.same(withNew.map((x) => x.Node).sort(), ['node-1', 'node-2', 'node-4'], 'global service: the node that joined later runs one');
 });
