@@ -32,8 +32,8 @@ export interface Node {
   updatedAt: string;
 }
 
-/** Service mode, as in Docker. Jobs arrive with issue 3. */
-export type ServiceModeName = 'replicated' | 'global';
+/** Service mode, as in Docker: long-running (replicated, global) or run-to-completion jobs. */
+export type ServiceModeName = 'replicated' | 'global' | 'replicated-job' | 'global-job';
 
 /** Transport protocol of a published or target port. */
 export type Protocol = 'tcp' | 'udp';
@@ -67,6 +67,37 @@ export interface Constraint {
   value: string;
 }
 
+/**
+ * A health check of a task (Docker's HEALTHCHECK plus HTTP and TCP probes).
+ * `cmd` runs `command` (argv; a single string runs through `sh -c`) in the
+ * task's environment; `http` GETs `path` on the task's first target port and
+ * wants 2xx/3xx; `tcp` connects to it. Durations in milliseconds.
+ */
+export interface HealthCheck {
+  kind: 'cmd' | 'http' | 'tcp';
+  command?: string[];
+  path?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+/** CPU in nano-CPUs (1e9 = one CPU) and memory in bytes, as Docker counts them. */
+export interface Resources {
+  nanoCpus: number;
+  memoryBytes: number;
+}
+
+/** Where tasks may go (`--constraint`, `--placement-pref`, `--replicas-max-per-node`). */
+export interface Placement {
+  constraints: string[];
+  /** Spread preferences, outermost first: `[{ spread: 'node.labels.zone' }]`. */
+  preferences?: { spread: string }[];
+  /** At most this many tasks of the service per node; 0 = no limit. */
+  maxReplicas?: number;
+}
+
 /** What each task of a service runs and how. */
 export interface TaskTemplate {
   /** argv of the process: the "image and args" of Docker. */
@@ -75,8 +106,36 @@ export interface TaskTemplate {
   /** Working directory of the process; defaults to the daemon's cwd. */
   workdir?: string;
   restartPolicy: RestartPolicy;
-  placement: { constraints: string[] };
+  placement: Placement;
   stopGracePeriodMs: number;
+  /** Absent: no check, the task gets traffic once running. */
+  healthcheck?: HealthCheck;
+  /** Reservations are checked by the scheduler; limits are applied to the process where possible. */
+  resources?: { reservations?: Partial<Resources>; limits?: Partial<Resources> };
+}
+
+/** How an update (or a rollback) walks the tasks; Docker's flags and defaults. */
+export interface UpdateConfig {
+  /** Tasks updated at once; 0 = all at once. Default 1. */
+  parallelism: number;
+  /** Wait between batches. Default 0. */
+  delayMs: number;
+  /** On too many failures: pause (default), continue, or rollback (update only). */
+  failureAction: 'pause' | 'continue' | 'rollback';
+  /** How long a new task is watched after it starts running. Default 5 s. */
+  monitorMs: number;
+  /** Failures tolerated, as a fraction of tasks updated (0..1). Default 0. */
+  maxFailureRatio: number;
+  /** stop-first (default) or start-first. */
+  order: 'stop-first' | 'start-first';
+}
+
+/** Progress of the last update or rollback, as `service inspect` shows it. */
+export interface UpdateStatus {
+  state: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+  startedAt: string;
+  completedAt?: string;
+  message: string;
 }
 
 /** What the operator asked for. */
@@ -84,9 +143,13 @@ export interface ServiceSpec {
   name: string;
   labels: Record<string, string>;
   mode: ServiceModeName;
-  /** Replica count, for replicated mode. */
+  /** Replica count, for replicated mode; for replicated-job, the total completions wanted. */
   replicas: number;
+  /** Jobs: at most this many tasks run at once (0 = replicas for replicated-job, every node for global-job). */
+  maxConcurrent?: number;
   task: TaskTemplate;
+  updateConfig?: UpdateConfig;
+  rollbackConfig?: UpdateConfig;
   endpoint: {
     mode: 'vip' | 'dnsrr';
     ports: PortConfig[];
@@ -104,6 +167,8 @@ export interface Service {
   endpoint: { vipIndex: number | null };
   /** Bumped by `service update --force`: every task is redeployed (Docker's ForceUpdate). */
   forceUpdate?: number;
+  /** State of the last update or rollback. */
+  updateStatus?: UpdateStatus;
   createdAt: string;
   updatedAt: string;
 }
@@ -140,6 +205,8 @@ export interface Task {
   specVersion: number;
   /** Spec the task was created from: tasks do not change under a running process. */
   spec: TaskTemplate;
+  /** The service's forceUpdate counter when the task was created (`--force` makes every task dirty). */
+  forceUpdate?: number;
   /** Ports the task's process must listen on (target ports). */
   targetPorts: { protocol: Protocol; port: number }[];
   desiredState: TaskState;
@@ -160,6 +227,8 @@ export interface TaskStatus {
   pid?: number;
   /** Port the process listens on for each target port ("tcp/80" -> 80 or an allocated one). */
   ports?: Record<string, number>;
+  /** Result of the task's health check, when its spec has one. */
+  health?: 'starting' | 'healthy' | 'unhealthy';
 }
 
 /** Cluster-wide settings and secrets, at key `/cluster`. */
