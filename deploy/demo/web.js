@@ -8,9 +8,10 @@ const task = process.env.SHOAL_TASK_ID || 'local';
 const slot = process.env.SHOAL_TASK_SLOT || '0';
 const node = process.env.SHOAL_NODE_ID || 'none';
 const service = process.env.SHOAL_SERVICE_NAME || 'web';
+const version = process.env.VERSION || '1';
 
 const server = http.createServer((req, res) => {
-  const body = JSON.stringify({ service, task, slot, node, path: req.url }) + '\n';
+  const body = JSON.stringify({ service, version, task, slot, node, path: req.url }) + '\n';
   res.writeHead(200, { 'content-type': 'application/json', 'x-shoal-task': task });
   res.end(body);
 });

@@ -1,11 +1,43 @@
 import { InvalidArgumentError } from '../errors';
 import { parseConstraint } from '../manager/scheduler/constraint';
-import type { PortConfig, RestartCondition, ServiceSpec } from '../model/types';
+import type { HealthCheck, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseDuration } from './duration';
 import { parsePublish } from './publish';
 
+/** Flags `service create` and `service update` share (health, placement, resources, update/rollback config). */
+export interface SharedSpecFlags {
+  healthCmd?: string;
+  healthHttp?: string;
+  healthTcp?: boolean;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string;
+  healthStartPeriod?: string;
+  /** commander's --no-healthcheck sets healthcheck: false. */
+  healthcheck?: boolean;
+  replicasMaxPerNode?: string;
+  reserveCpu?: string;
+  reserveMemory?: string;
+  limitCpu?: string;
+  limitMemory?: string;
+  maxConcurrent?: string;
+  updateParallelism?: string;
+  updateDelay?: string;
+  updateFailureAction?: string;
+  updateMonitor?: string;
+  updateMaxFailureRatio?: string;
+  updateOrder?: string;
+  rollbackParallelism?: string;
+  rollbackDelay?: string;
+  rollbackFailureAction?: string;
+  rollbackMonitor?: string;
+  rollbackMaxFailureRatio?: string;
+  rollbackOrder?: string;
+}
+
 /** Flags of `service create`, as commander hands them over. */
-export interface CreateFlags {
+export interface CreateFlags extends SharedSpecFlags {
+  placementPref: string[];
   name?: string;
   replicas?: string;
   mode?: string;
@@ -23,7 +55,10 @@ export interface CreateFlags {
 }
 
 /** Flags of `service update`. */
-export interface UpdateFlags {
+export interface UpdateFlags extends SharedSpecFlags {
+  placementPrefAdd: string[];
+  placementPrefRm: string[];
+  rollback?: boolean;
   replicas?: string;
   publishAdd: string[];
   publishRm: string[];
@@ -86,12 +121,14 @@ function checkConstraints(list: string[]): string[] {
 export function specFromCreateFlags(flags: CreateFlags, command: string[]): ServiceSpec {
   if (!flags.name) throw new InvalidArgumentError('--name is required');
   if (command.length === 0) throw new InvalidArgumentError('a command to run is required: shoal service create --name NAME [OPTIONS] -- COMMAND [ARG...]');
-  const mode = flags.mode ?? 'replicated';
-  if (mode !== 'replicated' && mode !== 'global') throw new InvalidArgumentError(`invalid mode "${mode}": use replicated or global`);
-  if (mode === 'global' && flags.replicas !== undefined) throw new InvalidArgumentError('--replicas can only be used with replicated mode');
+  const mode = (flags.mode ?? 'replicated') as ServiceModeName;
+  if (!['replicated', 'global', 'replicated-job', 'global-job'].includes(mode)) {
+    throw new InvalidArgumentError(`invalid mode "${mode}": use replicated, global, replicated-job or global-job`);
+  }
+  if (mode.startsWith('global') && flags.replicas !== undefined) throw new InvalidArgumentError('--replicas can only be used with replicated modes');
   const endpointMode = flags.endpointMode ?? 'vip';
   if (endpointMode !== 'vip' && endpointMode !== 'dnsrr') throw new InvalidArgumentError(`invalid endpoint mode "${endpointMode}": use vip or dnsrr`);
-  return {
+  const spec: ServiceSpec = {
     name: flags.name,
     labels: parseKeyValues(flags.label, 'label'),
     mode,
@@ -101,7 +138,7 @@ export function specFromCreateFlags(flags: CreateFlags, command: string[]): Serv
       env: parseKeyValues(flags.env, 'environment variable', true),
       workdir: flags.workdir,
       restartPolicy: {
-        condition: restartCondition(flags.restartCondition ?? 'any'),
+        condition: restartCondition(flags.restartCondition ?? (mode.endsWith('-job') ? 'on-failure' : 'any')),
         delayMs: flags.restartDelay === undefined ? 5_000 : parseDuration(flags.restartDelay, 'restart delay'),
         maxAttempts: flags.restartMaxAttempts === undefined ? 0 : parseCount(flags.restartMaxAttempts, 'restart max attempts'),
         windowMs: flags.restartWindow === undefined ? 0 : parseDuration(flags.restartWindow, 'restart window'),
@@ -111,6 +148,110 @@ export function specFromCreateFlags(flags: CreateFlags, command: string[]): Serv
     },
     endpoint: { mode: endpointMode, ports: flags.publish.map(parsePublish) },
   };
+  const prefs = flags.placementPref.map(parsePlacementPref);
+  if (prefs.length > 0) spec.task.placement.preferences = prefs;
+  applySharedFlags(spec, flags);
+  return spec;
+}
+
+/** `spread=node.labels.zone` into a preference. */
+export function parsePlacementPref(v: string): { spread: string } {
+  const m = /^spread=(node\.labels\.[^\s=]+)$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`invalid placement preference "${v}": use spread=node.labels.<label>`);
+  return { spread: m[1] };
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
+
+/** Docker's memory sizes: `512M`, `1g`, `256MiB`, plain bytes. */
+export function parseMemory(v: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(v.trim());
+  const unit = m ? MEMORY_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError(`invalid ${what} "${v}": use a size such as 512M or 1G`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** CPUs as a decimal (`0.5`) into nano-CPUs. */
+export function parseCpus(v: string, what: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new InvalidArgumentError(`invalid ${what} "${v}": use a number of CPUs such as 0.5`);
+  return Math.round(Number(v) * 1e9);
+}
+
+function parseRatio(v: string, what: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`invalid ${what} "${v}": must be a number from 0 to 1`);
+  return n;
+}
+
+function applyUpdateConfig(cur: UpdateConfig | undefined, f: { parallelism?: string; delay?: string; failureAction?: string; monitor?: string; maxFailureRatio?: string; order?: string }, what: 'update' | 'rollback'): UpdateConfig | undefined {
+  if (Object.values(f).every((x) => x === undefined)) return cur;
+  const c: UpdateConfig = { ...(cur ?? { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5_000, maxFailureRatio: 0, order: 'stop-first' }) };
+  if (f.parallelism !== undefined) c.parallelism = parseCount(f.parallelism, `${what} parallelism`);
+  if (f.delay !== undefined) c.delayMs = parseDuration(f.delay, `${what} delay`);
+  if (f.monitor !== undefined) c.monitorMs = parseDuration(f.monitor, `${what} monitor`);
+  if (f.maxFailureRatio !== undefined) c.maxFailureRatio = parseRatio(f.maxFailureRatio, `${what} max failure ratio`);
+  if (f.failureAction !== undefined) {
+    const ok = what === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
+    if (!ok.includes(f.failureAction)) throw new InvalidArgumentError(`invalid ${what} failure action "${f.failureAction}": use ${ok.join(', ')}`);
+    c.failureAction = f.failureAction as UpdateConfig['failureAction'];
+  }
+  if (f.order !== undefined) {
+    if (f.order !== 'stop-first' && f.order !== 'start-first') throw new InvalidArgumentError(`invalid ${what} order "${f.order}": use stop-first or start-first`);
+    c.order = f.order;
+  }
+  return c;
+}
+
+/** Apply the flags create and update share to a spec in place. */
+export function applySharedFlags(spec: ServiceSpec, f: SharedSpecFlags): void {
+  // Health check: a kind flag sets a new check; the others tune it.
+  const kinds = [f.healthCmd !== undefined, f.healthHttp !== undefined, !!f.healthTcp].filter(Boolean).length;
+  if (kinds > 1) throw new InvalidArgumentError('use only one of --health-cmd, --health-http, --health-tcp');
+  const tuning = [f.healthInterval, f.healthTimeout, f.healthRetries, f.healthStartPeriod].some((x) => x !== undefined);
+  if (f.healthcheck === false) {
+    if (kinds > 0 || tuning) throw new InvalidArgumentError('--no-healthcheck conflicts with --health-* options');
+    delete spec.task.healthcheck;
+  } else if (kinds > 0 || tuning) {
+    const base: HealthCheck = spec.task.healthcheck ?? { kind: 'tcp', intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 };
+    if (kinds === 0 && !spec.task.healthcheck) throw new InvalidArgumentError('--health-interval/--health-timeout/--health-retries/--health-start-period need --health-cmd, --health-http or --health-tcp');
+    const hc: HealthCheck = { ...base };
+    if (f.healthCmd !== undefined) {
+      if (!f.healthCmd.trim()) throw new InvalidArgumentError('--health-cmd must not be empty');
+      Object.assign(hc, { kind: 'cmd', command: [f.healthCmd], path: undefined });
+    }
+    if (f.healthHttp !== undefined) {
+      if (!f.healthHttp.startsWith('/')) throw new InvalidArgumentError(`invalid --health-http "${f.healthHttp}": a path starting with /`);
+      Object.assign(hc, { kind: 'http', path: f.healthHttp, command: undefined });
+    }
+    if (f.healthTcp) Object.assign(hc, { kind: 'tcp', path: undefined, command: undefined });
+    if (f.healthInterval !== undefined) hc.intervalMs = parseDuration(f.healthInterval, 'health interval');
+    if (f.healthTimeout !== undefined) hc.timeoutMs = parseDuration(f.healthTimeout, 'health timeout');
+    if (f.healthRetries !== undefined) hc.retries = parseCount(f.healthRetries, 'health retries');
+    if (f.healthStartPeriod !== undefined) hc.startPeriodMs = parseDuration(f.healthStartPeriod, 'health start period');
+    for (const k of ['command', 'path'] as const) if (hc[k] === undefined) delete hc[k];
+    spec.task.healthcheck = hc;
+  }
+  if (f.replicasMaxPerNode !== undefined) spec.task.placement.maxReplicas = parseCount(f.replicasMaxPerNode, 'replicas max per node');
+  const res = structuredClone(spec.task.resources ?? {});
+  if (f.reserveCpu !== undefined) (res.reservations ??= {}).nanoCpus = parseCpus(f.reserveCpu, 'reserve CPU');
+  if (f.reserveMemory !== undefined) (res.reservations ??= {}).memoryBytes = parseMemory(f.reserveMemory, 'reserve memory');
+  if (f.limitCpu !== undefined) (res.limits ??= {}).nanoCpus = parseCpus(f.limitCpu, 'limit CPU');
+  if (f.limitMemory !== undefined) (res.limits ??= {}).memoryBytes = parseMemory(f.limitMemory, 'limit memory');
+  if (res.reservations || res.limits) spec.task.resources = res;
+  if (f.maxConcurrent !== undefined) {
+    if (!spec.mode.endsWith('-job')) throw new InvalidArgumentError('--max-concurrent can only be used with job modes');
+    spec.maxConcurrent = parseCount(f.maxConcurrent, 'max concurrent');
+  }
+  spec.updateConfig = applyUpdateConfig(spec.updateConfig, {
+    parallelism: f.updateParallelism, delay: f.updateDelay, failureAction: f.updateFailureAction,
+    monitor: f.updateMonitor, maxFailureRatio: f.updateMaxFailureRatio, order: f.updateOrder,
+  }, 'update');
+  spec.rollbackConfig = applyUpdateConfig(spec.rollbackConfig, {
+    parallelism: f.rollbackParallelism, delay: f.rollbackDelay, failureAction: f.rollbackFailureAction,
+    monitor: f.rollbackMonitor, maxFailureRatio: f.rollbackMaxFailureRatio, order: f.rollbackOrder,
+  }, 'rollback');
+  if (spec.updateConfig === undefined) delete spec.updateConfig;
+  if (spec.rollbackConfig === undefined) delete spec.rollbackConfig;
 }
 
 function samePort(a: PortConfig, b: PortConfig): boolean {
@@ -157,5 +298,14 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags, comma
   if (flags.restartWindow !== undefined) rp.windowMs = parseDuration(flags.restartWindow, 'restart window');
   if (flags.stopGracePeriod !== undefined) spec.task.stopGracePeriodMs = parseDuration(flags.stopGracePeriod, 'stop grace period');
   if (flags.workdir !== undefined) spec.task.workdir = flags.workdir;
+  for (const p of flags.placementPrefRm) {
+    const rm = parsePlacementPref(p);
+    const prefs = spec.task.placement.preferences ?? [];
+    if (!prefs.some((x) => x.spread === rm.spread)) throw new InvalidArgumentError(`placement preference "${p}" is not set on this service`);
+    spec.task.placement.preferences = prefs.filter((x) => x.spread !== rm.spread);
+  }
+  const add = flags.placementPrefAdd.map(parsePlacementPref);
+  if (add.length > 0) spec.task.placement.preferences = [...(spec.task.placement.preferences ?? []), ...add];
+  applySharedFlags(spec, flags);
   return spec;
 }

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors';
-import type { PortConfig, RestartCondition, ServiceSpec } from '../model/types';
+import type { HealthCheck, Placement, PortConfig, Resources, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseConstraint } from './scheduler/constraint';
 
 /** Docker's defaults for what a spec leaves out. */
@@ -7,7 +7,23 @@ export const SPEC_DEFAULTS = {
   replicas: 1,
   restartDelayMs: 5_000,
   stopGracePeriodMs: 10_000,
+  healthIntervalMs: 30_000,
+  healthTimeoutMs: 30_000,
+  healthRetries: 3,
 } as const;
+
+/** Docker's default update and rollback config. */
+export const DEFAULT_UPDATE_CONFIG: UpdateConfig = {
+  parallelism: 1,
+  delayMs: 0,
+  failureAction: 'pause',
+  monitorMs: 5_000,
+  maxFailureRatio: 0,
+  order: 'stop-first',
+};
+
+const MODES: ServiceModeName[] = ['replicated', 'global', 'replicated-job', 'global-job'];
+const MAX_MS = 2 ** 31;
 
 const NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -67,9 +83,13 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
     fail(`invalid service name "${name}": use letters, digits and '-', at most 63, starting and ending with a letter or digit`);
   }
   if (RESERVED_NAMES.has(name.toLowerCase())) fail(`invalid service name "${name}": reserved`);
-  const mode = s.mode ?? 'replicated';
-  if (mode !== 'replicated' && mode !== 'global') fail(`invalid mode "${String(mode)}": use replicated or global`);
-  const replicas = mode === 'global' ? 0 : int(s.replicas, 'replica count', 0, 100_000, SPEC_DEFAULTS.replicas);
+  const mode = (s.mode ?? 'replicated') as ServiceModeName;
+  if (!MODES.includes(mode)) fail(`invalid mode "${String(mode)}": use ${MODES.join(', ')}`);
+  const global = mode === 'global' || mode === 'global-job';
+  const replicas = global ? 0 : int(s.replicas, 'replica count', 0, 100_000, SPEC_DEFAULTS.replicas);
+  const isJob = mode === 'replicated-job' || mode === 'global-job';
+  if (!isJob && s.maxConcurrent !== undefined && s.maxConcurrent !== null) fail('max concurrent can only be used with job modes');
+  const maxConcurrent = isJob ? int(s.maxConcurrent, 'max concurrent', 0, 100_000, 0) : undefined;
 
   const t = (s.task ?? {}) as Record<string, unknown>;
   const command = t.command;
@@ -78,12 +98,15 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
   }
   const env = strRecord(t.env, 'environment variable', ENV_KEY_RE);
   const rp = (t.restartPolicy ?? {}) as Record<string, unknown>;
-  const condition = (rp.condition ?? 'any') as RestartCondition;
+  // Jobs restart on failure only by default, as Docker's.
+  const condition = (rp.condition ?? (isJob ? 'on-failure' : 'any')) as RestartCondition;
   if (!['any', 'on-failure', 'none'].includes(condition)) fail(`invalid restart condition "${String(condition)}": use any, on-failure or none`);
   const placement = (t.placement ?? {}) as Record<string, unknown>;
   const constraints = placement.constraints ?? [];
   if (!Array.isArray(constraints) || !constraints.every((c) => typeof c === 'string')) fail('constraints must be a list of strings');
   for (const c of constraints as string[]) parseConstraint(c);
+  const preferences = validatePreferences(placement.preferences);
+  const maxReplicas = int(placement.maxReplicas, 'max replicas per node', 0, 100_000, 0);
   if (t.workdir !== undefined && typeof t.workdir !== 'string') fail('workdir must be a string');
 
   const ep = (s.endpoint ?? {}) as Record<string, unknown>;
@@ -103,7 +126,10 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
     seen.add(k);
   }
 
-  return {
+  const placementOut: Placement = { constraints: constraints as string[] };
+  if (preferences.length > 0) placementOut.preferences = preferences;
+  if (maxReplicas > 0) placementOut.maxReplicas = maxReplicas;
+  const spec: ServiceSpec = {
     name,
     labels: strRecord(s.labels, 'label'),
     mode,
@@ -118,9 +144,98 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
         maxAttempts: int(rp.maxAttempts, 'restart max attempts', 0, 2 ** 31, 0),
         windowMs: int(rp.windowMs, 'restart window', 0, 2 ** 31, 0),
       },
-      placement: { constraints: constraints as string[] },
+      placement: placementOut,
       stopGracePeriodMs: int(t.stopGracePeriodMs, 'stop grace period', 0, 2 ** 31, SPEC_DEFAULTS.stopGracePeriodMs),
     },
     endpoint: { mode: epMode, ports },
+    updateConfig: validateUpdateConfig(s.updateConfig, 'update'),
+    rollbackConfig: validateUpdateConfig(s.rollbackConfig, 'rollback'),
   };
+  if (maxConcurrent !== undefined) spec.maxConcurrent = maxConcurrent;
+  const healthcheck = validateHealthCheck(t.healthcheck);
+  if (healthcheck) spec.task.healthcheck = healthcheck;
+  const resources = validateResources(t.resources);
+  if (resources) spec.task.resources = resources;
+  return spec;
+}
+
+function validatePreferences(v: unknown): { spread: string }[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) fail('placement preferences must be a list');
+  return v.map((p) => {
+    const spread = (p as { spread?: unknown })?.spread;
+    if (typeof spread !== 'string' || !/^node\.labels\.[^\s=]+$/.test(spread)) {
+      fail(`invalid placement preference ${JSON.stringify(p)}: use spread=node.labels.<label>`);
+    }
+    return { spread };
+  });
+}
+
+/** Check an update or rollback config and fill Docker's defaults. */
+export function validateUpdateConfig(v: unknown, what: 'update' | 'rollback'): UpdateConfig {
+  if (v === undefined || v === null) return { ...DEFAULT_UPDATE_CONFIG };
+  if (typeof v !== 'object') fail(`${what} config must be an object`);
+  const o = v as Record<string, unknown>;
+  const d = DEFAULT_UPDATE_CONFIG;
+  const failureAction = (o.failureAction ?? d.failureAction) as UpdateConfig['failureAction'];
+  const actions = what === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
+  if (!actions.includes(failureAction)) fail(`invalid ${what} failure action "${String(failureAction)}": use ${actions.join(', ')}`);
+  const order = (o.order ?? d.order) as UpdateConfig['order'];
+  if (order !== 'stop-first' && order !== 'start-first') fail(`invalid ${what} order "${String(order)}": use stop-first or start-first`);
+  const ratio = o.maxFailureRatio ?? d.maxFailureRatio;
+  if (typeof ratio !== 'number' || !(ratio >= 0 && ratio <= 1)) fail(`invalid ${what} max failure ratio ${JSON.stringify(ratio)}: must be from 0 to 1`);
+  return {
+    parallelism: int(o.parallelism, `${what} parallelism`, 0, 100_000, d.parallelism),
+    delayMs: int(o.delayMs, `${what} delay`, 0, MAX_MS, d.delayMs),
+    failureAction,
+    monitorMs: int(o.monitorMs, `${what} monitor`, 0, MAX_MS, d.monitorMs),
+    maxFailureRatio: ratio,
+    order,
+  };
+}
+
+function validateHealthCheck(v: unknown): HealthCheck | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object') fail('healthcheck must be an object');
+  const o = v as Record<string, unknown>;
+  const kind = o.kind;
+  if (kind !== 'cmd' && kind !== 'http' && kind !== 'tcp') fail(`invalid health check kind "${String(kind)}": use cmd, http or tcp`);
+  const hc: HealthCheck = {
+    kind,
+    intervalMs: int(o.intervalMs, 'health interval', 1, MAX_MS, SPEC_DEFAULTS.healthIntervalMs),
+    timeoutMs: int(o.timeoutMs, 'health timeout', 1, MAX_MS, SPEC_DEFAULTS.healthTimeoutMs),
+    retries: int(o.retries, 'health retries', 1, 1_000, SPEC_DEFAULTS.healthRetries),
+    startPeriodMs: int(o.startPeriodMs, 'health start period', 0, MAX_MS, 0),
+  };
+  if (kind === 'cmd') {
+    const c = o.command;
+    if (!Array.isArray(c) || c.length === 0 || !c.every((x) => typeof x === 'string') || !c[0]) fail('health check command must not be empty');
+    hc.command = c as string[];
+  }
+  if (kind === 'http') {
+    const p = o.path ?? '/';
+    if (typeof p !== 'string' || !p.startsWith('/')) fail(`invalid health check path ${JSON.stringify(p)}: must start with /`);
+    hc.path = p;
+  }
+  return hc;
+}
+
+function validateResources(v: unknown): { reservations?: Partial<Resources>; limits?: Partial<Resources> } | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const one = (x: unknown, what: string): Partial<Resources> | undefined => {
+    if (x === undefined || x === null) return undefined;
+    const r = x as Record<string, unknown>;
+    const out: Partial<Resources> = {};
+    if (r.nanoCpus !== undefined) out.nanoCpus = int(r.nanoCpus, `${what} CPUs`, 0, 1e15);
+    if (r.memoryBytes !== undefined) out.memoryBytes = int(r.memoryBytes, `${what} memory`, 0, Number.MAX_SAFE_INTEGER);
+    return out;
+  };
+  const reservations = one(o.reservations, 'reserved');
+  const limits = one(o.limits, 'limit');
+  if (limits?.memoryBytes !== undefined && limits.memoryBytes > 0 && limits.memoryBytes < 4 * 1024 * 1024) {
+    fail('invalid memory limit: the minimum is 4MiB');
+  }
+  if (!reservations && !limits) return undefined;
+  return { ...(reservations ? { reservations } : {}), ...(limits ? { limits } : {}) };
 }

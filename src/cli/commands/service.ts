@@ -6,6 +6,7 @@ import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context
 import { formatPort } from '../publish';
 import { applyUpdateFlags, collect, parseCount, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../service-flags';
 import { humanAge, renderTable } from '../table';
+import { runsCurrentSpec, waitForConvergence, type ProgressAction } from '../progress';
 
 type Globals = () => GlobalFlags;
 
@@ -41,7 +42,36 @@ export function registerService(program: Command, globals: Globals): void {
       .option('--restart-max-attempts <n>', 'Maximum number of restarts before giving up')
       .option('--restart-window <duration>', 'Window used to evaluate the restart policy')
       .option('--stop-grace-period <duration>', 'Time to wait before force killing a task (default 10s)')
-      .option('-w, --workdir <dir>', 'Working directory of the task process');
+      .option('-w, --workdir <dir>', 'Working directory of the task process')
+      .option('--health-cmd <command>', 'Command to run to check health (run with sh -c in the task environment)')
+      .option('--health-http <path>', 'HTTP GET this path on the task port to check health (2xx/3xx = healthy)')
+      .option('--health-tcp', 'Check health by connecting to the task port')
+      .option('--health-interval <duration>', 'Time between running the check (default 30s)')
+      .option('--health-timeout <duration>', 'Maximum time to allow one check to run (default 30s)')
+      .option('--health-retries <n>', 'Consecutive failures needed to report unhealthy (default 3)')
+      .option('--health-start-period <duration>', 'Start period for the task to initialize before failures count (default 0s)')
+      .option('--no-healthcheck', 'Disable any health check')
+      .option('--replicas-max-per-node <n>', 'Maximum number of tasks per node (default 0 = unlimited)')
+      .option('--reserve-cpu <cpus>', 'Reserve CPUs')
+      .option('--reserve-memory <bytes>', 'Reserve memory (e.g. 512M)')
+      .option('--limit-cpu <cpus>', 'Limit CPUs')
+      .option('--limit-memory <bytes>', 'Limit memory (e.g. 512M)')
+      .option('--max-concurrent <n>', 'Number of job tasks to run concurrently (default equal to --replicas)')
+      .option('--update-parallelism <n>', 'Maximum number of tasks updated simultaneously (0 to update all at once)')
+      .option('--update-delay <duration>', 'Delay between updates (ns|us|ms|s|m|h)')
+      .option('--update-failure-action <action>', 'Action on update failure ("pause", "continue", "rollback")')
+      .option('--update-monitor <duration>', 'Duration after each task update to monitor for failure (default 5s)')
+      .option('--update-max-failure-ratio <ratio>', 'Failure rate to tolerate during an update')
+      .option('--update-order <order>', 'Update order ("start-first", "stop-first")')
+      .option('--rollback-parallelism <n>', 'Maximum number of tasks rolled back simultaneously (0 to roll back all at once)')
+      .option('--rollback-delay <duration>', 'Delay between task rollbacks')
+      .option('--rollback-failure-action <action>', 'Action on rollback failure ("pause", "continue")')
+      .option('--rollback-monitor <duration>', 'Duration after each task rollback to monitor for failure')
+      .option('--rollback-max-failure-ratio <ratio>', 'Failure rate to tolerate during a rollback')
+      .option('--rollback-order <order>', 'Rollback order ("start-first", "stop-first")');
+
+  const progress = (client: ReturnType<typeof clientFor>, id: string, action: ProgressAction, detach?: boolean) =>
+    detach ? Promise.resolve() : waitForConvergence(client, id, action, { out: process.stdout, tty: !!process.stdout.isTTY });
 
   addSpecFlags(
     svc
@@ -49,20 +79,22 @@ export function registerService(program: Command, globals: Globals): void {
       .description('Create a new service: shoal service create [OPTIONS] -- COMMAND [ARG...]')
       .option('--name <name>', 'Service name')
       .option('--replicas <n>', 'Number of tasks')
-      .option('--mode <mode>', 'Service mode ("replicated" or "global")')
+      .option('--mode <mode>', 'Service mode ("replicated", "global", "replicated-job", "global-job")')
+      .option('--placement-pref <pref>', 'Add a placement preference (spread=node.labels.<label>)', collect, [])
       .option('-p, --publish <spec>', 'Publish a port as a node port (PUBLISHED:TARGET[/udp] or published=,target=,protocol=,mode=)', collect, [])
       .option('--endpoint-mode <mode>', 'Endpoint mode ("vip" or "dnsrr")')
       .option('--constraint <expr>', 'Placement constraint, e.g. node.labels.zone==east', collect, [])
       .option('-e, --env <KEY=VALUE>', 'Set an environment variable', collect, [])
       .option('-l, --label <KEY=VALUE>', 'Service label', collect, [])
       .option('-q, --quiet', 'Print only the service id')
-      .option('-d, --detach', 'Return at once (the default for now)')
+      .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
       .argument('[command...]', 'command and arguments of each task'),
-  ).action(async (command: string[], flags: CreateFlags) => {
+  ).action(async (command: string[], flags: CreateFlags & { detach?: boolean; quiet?: boolean }) => {
     const spec = specFromCreateFlags(flags, command);
     const client = clientFor(globals());
     const s = await client.call<Service>('POST', '/v1/services', { spec });
     process.stdout.write(`${s.id}\n`);
+    await progress(client, s.id, 'create', flags.detach || flags.quiet);
   });
 
   addSpecFlags(
@@ -78,24 +110,52 @@ export function registerService(program: Command, globals: Globals): void {
       .option('--env-rm <KEY>', 'Remove an environment variable', collect, [])
       .option('--label-add <KEY=VALUE>', 'Add or update a service label', collect, [])
       .option('--label-rm <KEY>', 'Remove a label', collect, [])
+      .option('--placement-pref-add <pref>', 'Add a placement preference', collect, [])
+      .option('--placement-pref-rm <pref>', 'Remove a placement preference', collect, [])
       .option('--force', 'Force update even if no changes require it')
-      .option('-d, --detach', 'Return at once (the default for now)')
+      .option('--rollback', 'Roll back to the previous specification')
+      .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
+      .option('-q, --quiet', 'Suppress progress output')
       .argument('<service>')
       .argument('[command...]', 'new command and arguments'),
-  ).action(async (name: string, command: string[], flags: UpdateFlags) => {
+  ).action(async (name: string, command: string[], flags: UpdateFlags & { detach?: boolean; quiet?: boolean }) => {
     const client = clientFor(globals());
     const cur = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`);
+    if (flags.rollback) {
+      await rollback(client, cur, flags.detach || flags.quiet);
+      return;
+    }
     const spec = applyUpdateFlags(cur.spec, flags, command);
     await client.call<Service>('POST', `/v1/services/${cur.id}/update`, { spec, version: cur.version, force: !!flags.force });
     process.stdout.write(`${cur.spec.name}\n`);
+    await progress(client, cur.id, 'update', flags.detach || flags.quiet);
   });
+
+  const rollback = async (client: ReturnType<typeof clientFor>, cur: Service, detach?: boolean) => {
+    await client.call<Service>('POST', `/v1/services/${cur.id}/rollback`, { version: cur.version });
+    process.stdout.write(`${cur.spec.name}\n`);
+    if (!detach) process.stdout.write('rollback: manually requested rollback\n');
+    await progress(client, cur.id, 'rollback', detach);
+  };
+
+  svc
+    .command('rollback')
+    .description('Revert changes to a service\'s configuration')
+    .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
+    .option('-q, --quiet', 'Suppress progress output')
+    .argument('<service>')
+    .action(async (name: string, flags: { detach?: boolean; quiet?: boolean }) => {
+      const client = clientFor(globals());
+      const cur = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`);
+      await rollback(client, cur, flags.detach || flags.quiet);
+    });
 
   svc
     .command('scale')
     .description('Scale one or more replicated services: shoal service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]')
-    .option('-d, --detach', 'Return at once (the default for now)')
+    .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
     .argument('<service=replicas...>')
-    .action(async (pairs: string[]) => {
+    .action(async (pairs: string[], flags: { detach?: boolean }) => {
       const wanted = pairs.map((p) => {
         const m = /^([^=]+)=(.*)$/.exec(p);
         if (!m) throw new InvalidArgumentError(`invalid scale specifier "${p}": use SERVICE=REPLICAS`);
@@ -104,9 +164,12 @@ export function registerService(program: Command, globals: Globals): void {
       const client = clientFor(globals());
       for (const w of wanted) {
         const cur = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(w.name)}`);
-        if (cur.spec.mode !== 'replicated') throw new InvalidArgumentError(`${w.name}: scale can only be used with replicated mode`);
+        if (cur.spec.mode !== 'replicated' && cur.spec.mode !== 'replicated-job') {
+          throw new InvalidArgumentError(`${w.name}: scale can only be used with replicated or replicated-job mode`);
+        }
         await client.call('POST', `/v1/services/${cur.id}/update`, { spec: { ...cur.spec, replicas: w.replicas }, version: cur.version });
         process.stdout.write(`${w.name} scaled to ${w.replicas}\n`);
+        await progress(client, cur.id, 'scale', flags.detach);
       }
     });
 
@@ -165,7 +228,12 @@ export function registerService(program: Command, globals: Globals): void {
       const client = clientFor(globals());
       const nodes = new Map((await client.call<Node[]>('GET', '/v1/nodes')).map((n) => [n.id, n]));
       const tasks: Task[] = [];
-      for (const name of names) tasks.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`)));
+      const services = new Map<string, Service>();
+      for (const name of names) {
+        const sv = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`);
+        services.set(sv.id, sv);
+        tasks.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${sv.id}`)));
+      }
       // Docker's order: by service, slot (or node), then the current task before its history, newest first.
       const groupKey = (t: Task) => `${t.serviceName}\0${String(t.slot).padStart(8, '0')}\0${t.slot === 0 ? t.nodeId : ''}`;
       const current = (t: Task) => (t.desiredState === 'running' ? 0 : 1);
@@ -182,6 +250,9 @@ export function registerService(program: Command, globals: Globals): void {
             NodeID: t.nodeId,
             DesiredState: capital(t.desiredState),
             CurrentState: capital(t.status.state),
+            Health: t.status.health ?? '',
+            UpToDate: runsCurrentSpec(t, services.get(t.serviceId)!),
+            Pid: t.status.pid ?? null,
             Since: t.status.since,
             Error: t.status.err ?? '',
             Message: t.status.message,
@@ -206,7 +277,7 @@ export function registerService(program: Command, globals: Globals): void {
           commandText(t.spec.command),
           nodes.get(t.nodeId)?.hostname ?? '',
           capital(t.desiredState),
-          `${capital(t.status.state)} ${humanAge(t.status.since, now).toLowerCase()}`,
+          `${capital(t.status.state)} ${humanAge(t.status.since, now).toLowerCase()}${t.status.health ? ` (${t.status.health})` : ''}`,
           errText,
           '',
         ];
