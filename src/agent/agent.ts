@@ -1,20 +1,37 @@
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { ApiClient } from '../api/client';
 import type { RegisterRequest, RegisterResponse, StatusRequest } from '../api/contract';
 import { NotFoundError } from '../errors';
-import { isTerminal, stateRank, type Task, type TaskStatus } from '../model/types';
+import { isTerminal, portKey, stateRank, type Task, type TaskState, type TaskStatus } from '../model/types';
 import type { ClusterView } from './cluster-view';
 import type { ProcessExecutor, TaskEvent } from './executor/process-executor';
+import { HealthChecker } from './health/health-checker';
+import type { HealthStatus } from './health/health-state';
+import { runProbe, type Prober, type ProbeTarget } from './health/probe';
+
+/** The calls the agent makes to the manager API. */
+export type AgentClient = Pick<ApiClient, 'call'>;
+/** What the agent reads of the cluster view. */
+export type AgentView = Pick<ClusterView, 'tasks' | 'synced' | 'onChange'>;
+/** The executor operations the agent uses. */
+export type AgentExecutor = Pick<ProcessExecutor, 'onEvent' | 'start' | 'stop' | 'removeTask' | 'cleanupOrphans' | 'close' | 'environment'>;
 
 /** Dependencies of the agent. */
 export interface AgentDeps {
-  client: ApiClient;
-  view: ClusterView;
-  executor: ProcessExecutor;
+  client: AgentClient;
+  view: AgentView;
+  executor: AgentExecutor;
   logger: Logger;
   now: () => number;
   /** Called with the node id the manager gave, to persist it. */
   onRegistered(res: RegisterResponse): void;
+  /** Waits out the drain delay; default a timer (tests pass one they release themselves). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Runs one health probe; default the real cmd/http/tcp probes. */
+  probe?: Prober;
+  /** Where the health probe counter is registered. */
+  registry?: Registry;
 }
 
 /** Agent settings. */
@@ -22,12 +39,43 @@ export interface AgentOptions {
   registration: RegisterRequest;
   /** "ip:port" of this node's DNS server, given to tasks as SHOAL_DNS. */
   dnsAddress: string;
+  /** Wait between a task leaving rotation and its stop (SIGTERM); default DRAIN_DELAY_MS. */
+  drainDelayMs?: number;
 }
+
+/**
+ * How long a task that may be receiving traffic keeps running, untouched,
+ * after it leaves rotation (desired state no longer running, deleted, or found
+ * unhealthy) and before its SIGTERM: every node's mesh watches the same store
+ * and drops it from new connections as soon as it sees the change, so this is
+ * the time for the slowest mesh to see it. In-flight connections then get the
+ * stop grace period.
+ */
+export const DRAIN_DELAY_MS = 1_000;
+/** Status message (and err) of a task stopped because its health check failed. */
+export const UNHEALTHY_MESSAGE = 'task: unhealthy';
 
 /** Wait between status flush retries and registration attempts. */
 const RETRY_MS = 500;
 /** How long a clean shutdown tries to deliver the tasks' final states. */
 const FINAL_REPORT_TIMEOUT_MS = 3_000;
+
+/** A status update: the state, and whichever fields change; the rest is kept from the last report. */
+type StatusReport = Pick<TaskStatus, 'state'> & Partial<Omit<TaskStatus, 'state' | 'since'>>;
+
+/** What the agent keeps about a task this process started. */
+interface LocalTask {
+  task: Task;
+  /** A stop is under way: draining, then the executor's SIGTERM/SIGKILL. */
+  stopping: boolean;
+  /** Delete the task's files once stopped (the manager forgot the task). */
+  remove: boolean;
+  /** Some mesh may be routing to it (it ran, and was healthy when checked), so its stop drains first. */
+  routed: boolean;
+  /** Being stopped because its health check failed: its end is reported as failed. */
+  unhealthy: boolean;
+  health?: HealthChecker;
+}
 
 /**
  * The node's agent: registers with the dispatcher, heartbeats, runs the
@@ -41,14 +89,17 @@ export class Agent {
   private periodMs = 1_000;
   private stopped = true;
   /** Tasks this process started (or is starting); anything else "running" here was lost. */
-  private started = new Set<string>();
-  private stopping = new Set<string>();
+  private local = new Map<string, LocalTask>();
   private pending = new Map<string, TaskStatus>();
+  /** Last status built for each task (pending or delivered): a health change reports it again with only health changed. */
+  private last = new Map<string, TaskStatus>();
   private flushing = false;
   private flushTimer: NodeJS.Timeout | null = null;
   /** Set on clean shutdown: tasks are being stopped on purpose, not lost. */
   private quiescing = false;
   private readonly logger: Logger;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly drainDelayMs: number;
 
   constructor(
     private readonly deps: AgentDeps,
@@ -56,6 +107,8 @@ export class Agent {
   ) {
     this.logger = deps.logger.child({ component: 'agent' });
     this.nodeId = options.registration.nodeId;
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.drainDelayMs = options.drainDelayMs ?? DRAIN_DELAY_MS;
     deps.executor.onEvent((e) => this.onExecutorEvent(e));
     deps.view.onChange(() => this.reconcile());
   }
@@ -76,6 +129,7 @@ export class Agent {
    */
   async shutdownTasks(): Promise<void> {
     this.quiescing = true;
+    for (const lt of this.local.values()) lt.health?.stop();
     await this.deps.executor.close();
     const deadline = this.deps.now() + FINAL_REPORT_TIMEOUT_MS;
     while ((this.pending.size > 0 || this.flushing) && this.deps.now() < deadline) {
@@ -84,9 +138,10 @@ export class Agent {
     }
   }
 
-  /** Stop heartbeats and reports; safe twice. */
+  /** Stop heartbeats, health checks and reports; safe twice. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const lt of this.local.values()) lt.health?.stop();
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.heartbeatTimer = this.flushTimer = null;
@@ -132,68 +187,140 @@ export class Agent {
     const mine = new Map<string, Task>();
     for (const t of this.deps.view.tasks.values()) if (t.nodeId === this.nodeId) mine.set(t.id, t);
     for (const t of mine.values()) {
-      const state = this.pending.get(t.id)?.state ?? t.status.state;
+      const state = this.knownState(t);
+      const lt = this.local.get(t.id);
       if (t.desiredState === 'running') {
-        if (state === 'assigned' && !this.started.has(t.id)) this.start(t);
-        else if (!isTerminal(state) && stateRank(state) > stateRank('assigned') && !this.started.has(t.id)) {
+        if (state === 'assigned' && !lt) this.start(t);
+        else if (!isTerminal(state) && stateRank(state) > stateRank('assigned') && !lt) {
           // Running according to the store, but not started by this process: lost in a node restart.
           this.report(t.id, { state: 'failed', message: 'task lost: node restarted', err: 'node restarted' });
         }
       } else if (stateRank(t.desiredState) > stateRank('running')) {
-        if (this.started.has(t.id)) this.stopTask(t);
+        if (lt) this.stopTask(lt);
         else if (!isTerminal(state) && stateRank(state) >= stateRank('assigned')) {
           this.report(t.id, { state: 'shutdown', message: 'shutdown before start' });
         }
       }
     }
     // Tasks the manager deleted while this node still runs them.
-    for (const id of this.started) {
-      if (!mine.has(id)) {
-        const t = this.deps.view.tasks.get(id);
-        if (!t) void this.deps.executor.stop(id).then(() => this.deps.executor.removeTask(id));
-      }
+    for (const [id, lt] of this.local) {
+      if (!mine.has(id) && !this.deps.view.tasks.has(id)) this.stopTask(lt, { remove: true });
     }
+    for (const id of this.last.keys()) if (!this.deps.view.tasks.has(id) && !this.pending.has(id)) this.last.delete(id);
+  }
+
+  /**
+   * The furthest state known for a task: the view lags behind what this agent
+   * already reported (a task that just ended still shows running there until
+   * the watch catches up), and acting on the stale state would report a task
+   * it stopped as lost, or overwrite its final status.
+   */
+  private knownState(t: Task): TaskState {
+    const reported = this.pending.get(t.id)?.state ?? this.last.get(t.id)?.state;
+    return reported && stateRank(reported) > stateRank(t.status.state) ? reported : t.status.state;
   }
 
   private start(t: Task): void {
-    this.started.add(t.id);
+    this.local.set(t.id, { task: t, stopping: false, remove: false, routed: false, unhealthy: false });
     this.report(t.id, { state: 'accepted', message: 'accepted' });
     this.deps.executor
       .start({ task: t, nodeId: this.nodeId!, dnsAddress: this.options.dnsAddress })
       .catch((err) => this.report(t.id, { state: 'failed', message: `start failed: ${(err as Error).message}`, err: (err as Error).message }));
   }
 
-  private stopTask(t: Task): void {
-    if (this.stopping.has(t.id)) return;
-    this.stopping.add(t.id);
-    void this.deps.executor
-      .stop(t.id, t.spec.stopGracePeriodMs)
-      .catch((err) => this.logger.error({ err, taskId: t.id }, 'stop failed'))
+  /**
+   * Takes a task out of service: a task some mesh may route to first drains
+   * (every mesh already stops sending it new connections, having seen the same
+   * change; the delay lets the slowest one catch up while open connections
+   * go on), then the executor stops it (SIGTERM, grace period, SIGKILL).
+   */
+  private stopTask(lt: LocalTask, opts: { remove?: boolean } = {}): void {
+    if (opts.remove) lt.remove = true;
+    if (lt.stopping) return;
+    lt.stopping = true;
+    lt.health?.stop();
+    const id = lt.task.id;
+    void (async () => {
+      if (lt.routed) {
+        this.logger.debug({ taskId: id, drainDelayMs: this.drainDelayMs }, 'draining task before stopping it');
+        await this.sleep(this.drainDelayMs);
+      }
+      await this.deps.executor.stop(id, lt.task.spec.stopGracePeriodMs);
+      if (lt.remove) await this.deps.executor.removeTask(id);
+    })()
+      .catch((err) => this.logger.error({ err, taskId: id }, 'stop failed'))
       .finally(() => {
-        this.started.delete(t.id);
-        this.stopping.delete(t.id);
+        if (this.local.get(id) === lt) this.local.delete(id);
       });
   }
 
+  /** Starts the task's health check once its process runs; the first status is `starting`. */
+  private watchHealth(lt: LocalTask, ports: Record<string, number> | undefined): void {
+    const check = lt.task.spec.healthcheck!;
+    const { task } = lt;
+    const first = task.targetPorts[0];
+    const port = first ? ports?.[portKey(first.protocol, first.port)] : undefined;
+    const target = (): ProbeTarget | undefined => {
+      const exec = this.deps.executor.environment(task.id);
+      return exec && { address: task.address, port, env: exec.env, cwd: exec.cwd };
+    };
+    lt.health = new HealthChecker(
+      { now: this.deps.now, probe: this.deps.probe ?? runProbe, logger: this.logger, registry: this.deps.registry },
+      { taskId: task.id, check, startedAt: this.deps.now(), target, onChange: (health) => this.onHealth(lt, health) },
+    );
+    lt.health.run();
+  }
+
+  /** A health change: reported with the task still running; an unhealthy task then leaves rotation and is stopped. */
+  private onHealth(lt: LocalTask, health: HealthStatus): void {
+    if (lt.stopping || this.local.get(lt.task.id) !== lt) return;
+    this.report(lt.task.id, { state: 'running', health });
+    if (health === 'healthy') lt.routed = true;
+    if (health === 'unhealthy') {
+      this.logger.warn({ taskId: lt.task.id }, 'task unhealthy; stopping it');
+      lt.unhealthy = true;
+      this.stopTask(lt);
+    }
+  }
+
   private onExecutorEvent(e: TaskEvent): void {
-    const status: Partial<TaskStatus> = { state: e.state, message: e.message };
+    const lt = this.local.get(e.taskId);
+    const status: StatusReport = { state: e.state, message: e.message };
     if (e.exitCode !== undefined) status.exitCode = e.exitCode;
     if (e.pid !== undefined) status.pid = e.pid;
     if (e.ports) status.ports = e.ports;
     if (e.state === 'failed') status.err = e.message;
-    if (e.state === 'shutdown' && this.quiescing) status.message = 'node shut down';
-    if (isTerminal(e.state)) this.started.delete(e.taskId);
-    this.report(e.taskId, status as Omit<TaskStatus, 'since'>);
+    if (e.state === 'running' && lt && !lt.stopping) {
+      if (lt.task.spec.healthcheck) {
+        status.health = 'starting';
+        this.watchHealth(lt, e.ports);
+      } else {
+        lt.routed = true;
+      }
+    }
+    if (isTerminal(e.state)) {
+      lt?.health?.stop();
+      if (lt?.unhealthy && e.state === 'shutdown') {
+        // The stop was ours, but the task's fault: failed, so the orchestrator replaces it per its restart policy.
+        Object.assign(status, { state: 'failed', message: UNHEALTHY_MESSAGE, err: UNHEALTHY_MESSAGE });
+      }
+      if (lt) this.local.delete(e.taskId);
+    }
+    if (status.state === 'shutdown' && this.quiescing) status.message = 'node shut down';
+    this.report(e.taskId, status);
   }
 
-  private report(taskId: string, status: Omit<TaskStatus, 'since'> & { since?: string }): void {
-    const prev = this.pending.get(taskId);
+  private report(taskId: string, status: StatusReport): void {
+    const prev = this.pending.get(taskId) ?? this.last.get(taskId);
     // Keep the furthest state; a later event never moves a task back.
     if (prev && stateRank(prev.state) > stateRank(status.state)) return;
     const task = this.deps.view.tasks.get(taskId);
-    const merged: TaskStatus = { ...(prev ?? {}), ...status, since: new Date(this.deps.now()).toISOString() };
+    // `since` is when the state changed: a health change within running keeps it.
+    const since = prev && prev.state === status.state ? prev.since : new Date(this.deps.now()).toISOString();
+    const merged: TaskStatus = { ...(prev ?? {}), ...status, message: status.message ?? prev?.message ?? '', since };
     if (!merged.ports && task?.status.ports) merged.ports = task.status.ports;
     this.pending.set(taskId, merged);
+    this.last.set(taskId, merged);
     this.scheduleFlush(0);
   }
 

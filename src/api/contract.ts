@@ -18,6 +18,7 @@ import type { Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, Task
  *   POST   /v1/services        { spec }         -> Service
  *   GET    /v1/services/:idOrName               -> Service
  *   POST   /v1/services/:id/update { spec, version } -> Service
+ *   POST   /v1/services/:id/rollback { version } -> Service (spec := previous spec)
  *   DELETE /v1/services/:idOrName               -> {}
  *   GET    /v1/services/:idOrName/logs?tail=N   -> LogsResponse
  *   GET    /v1/tasks?service=idOrName           -> Task[]

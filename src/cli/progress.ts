@@ -1,5 +1,7 @@
 import type { ApiClient } from '../api/client';
 import { ShoalError } from '../errors';
+import { isDirty } from '../manager/orchestrator/update/dirty';
+import { isReady } from '../manager/orchestrator/update/readiness';
 import { stateRank, type Service, type Task, type TaskState } from '../model/types';
 
 /** What the CLI is waiting for. */
@@ -19,21 +21,9 @@ const BAR_WIDTH = 50;
 /** States a task walks through on its way to running, for the bar (Docker's order). */
 const BAR_STATES: TaskState[] = ['new', 'pending', 'assigned', 'accepted', 'preparing', 'starting', 'running'];
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 /** Whether a task runs the service's current spec (what `service update` waits for). */
 export function runsCurrentSpec(task: Task, service: Service): boolean {
-  return canonical(task.spec) === canonical(service.spec.task) && (task.forceUpdate ?? 0) === (service.forceUpdate ?? 0);
+  return !isDirty(task, service);
 }
 
 /** One line of progress: a slot (replicated) or a node (global). */
@@ -46,7 +36,6 @@ interface Line {
 /** Work out per-slot progress and whether the service converged. */
 export function progressOf(service: Service, tasks: Task[]): { lines: Line[]; done: number; total: number } {
   const mine = tasks.filter((t) => t.serviceId === service.id);
-  const healthyEnough = (t: Task) => !t.spec.healthcheck || t.status.health === 'healthy';
   const mode = service.spec.mode;
   const lines: Line[] = [];
   if (mode === 'replicated' || mode === 'replicated-job') {
@@ -60,7 +49,7 @@ export function progressOf(service: Service, tasks: Task[]): { lines: Line[]; do
       const current = mine
         .filter((t) => t.slot === slot && t.desiredState === 'running')
         .sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-      const done = !!current && current.status.state === 'running' && runsCurrentSpec(current, service) && healthyEnough(current);
+      const done = !!current && isReady(current) && runsCurrentSpec(current, service);
       lines.push({ label: `${slot}/${n}`, state: current?.status.state ?? '', done });
     }
   } else {
@@ -74,7 +63,7 @@ export function progressOf(service: Service, tasks: Task[]): { lines: Line[]; do
       const done =
         mode === 'global-job'
           ? t.status.state === 'complete'
-          : t.status.state === 'running' && runsCurrentSpec(t, service) && healthyEnough(t);
+          : isReady(t) && runsCurrentSpec(t, service);
       lines.push({ label: nodeId.slice(0, 12), state: t.status.state, done });
     }
   }

@@ -8,6 +8,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { Agent } from '../agent/agent';
 import { ClusterView } from '../agent/cluster-view';
 import { ProcessExecutor } from '../agent/executor/process-executor';
+import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
 import { ApiClient, parseEndpoint } from '../api/client';
 import type { Info, RegisterResponse, SwarmInitRequest, SwarmInitResponse, SwarmJoinRequest } from '../api/contract';
 import { Router, sendJson } from '../api/router';
@@ -86,8 +87,19 @@ export class Daemon {
     this.logger = deps.logger;
     this.socketPath = options.socketPath ?? path.join(options.stateDir, 'shoal.sock');
     collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' });
-    this.executor = new ProcessExecutor({ logger: this.logger.child({ component: 'executor' }), now: deps.now }, { stateDir: options.stateDir });
-    this.dataplane = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: deps.now });
+    this.executor = this.newExecutor();
+    this.dataplane = this.newDataplane();
+  }
+
+  private newExecutor(): ProcessExecutor {
+    return new ProcessExecutor(
+      { logger: this.logger.child({ component: 'executor' }), now: this.deps.now },
+      { stateDir: this.options.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS },
+    );
+  }
+
+  private newDataplane(): UserspaceDataplane {
+    return new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
   }
 
   /** Addresses this node serves, for `GET /v1/info`. */
@@ -290,6 +302,7 @@ export class Daemon {
         executor: this.executor,
         logger: this.logger,
         now: this.deps.now,
+        registry: this.registry,
         onRegistered: (res: RegisterResponse) => {
           if (res.logToken) this.logToken = res.logToken;
           if (this.swarm && this.swarm.nodeId !== res.nodeId) {
@@ -330,8 +343,8 @@ export class Daemon {
     this.agent = this.view = this.mesh = this.manager = this.managerRouter = this.store = this.client = null;
     this.apiServer = null;
     // A later init/join needs a fresh executor and dataplane: the old ones are closed.
-    this.executor = new ProcessExecutor({ logger: this.logger.child({ component: 'executor' }), now: this.deps.now }, { stateDir: this.options.stateDir });
-    this.dataplane = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
+    this.executor = this.newExecutor();
+    this.dataplane = this.newDataplane();
   }
 
   /** Stop every task, loop and listener; safe twice. */

@@ -1,12 +1,17 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { KEYS, TASK_STATES, type Node, type Service, type Task } from '../model/types';
-import type { KeyValue, Store, Watcher } from '../store/store';
-import type { TaskAction } from './actions';
+import type { KeyValue, Op, Store, Watcher } from '../store/store';
+import type { ReconcileResult, TaskAction } from './actions';
 import { reconcileGlobal } from './orchestrator/global/global';
+import { reconcileJobs } from './orchestrator/jobs/jobs';
 import { reconcileRemoved } from './orchestrator/removed';
 import { reconcileReplicated } from './orchestrator/replicated/replicated';
+import type { ReplicatedInput } from './orchestrator/replicated/replicated';
 import { makeAddressAllocator } from './orchestrator/task-factory';
+import type { TaskFactoryDeps } from './orchestrator/task-factory';
+import { reconcileUpdate } from './orchestrator/update/updater';
+import type { UpdateObservations, UpdateResult } from './orchestrator/update/updater';
 import { schedule } from './scheduler/scheduler';
 
 /** Dependencies of the control loop. */
@@ -35,13 +40,23 @@ interface Snapshot {
   services: Service[];
   tasks: Task[];
   taskRevs: Map<string, number>;
+  serviceRevs: Map<string, number>;
+}
+
+/** One service's updater decision, written in one transaction. */
+interface UpdateWrite {
+  service: Service;
+  result: UpdateResult;
 }
 
 /**
  * The manager's reconciliation shell: on every change to nodes, services or
- * tasks it runs the pure orchestrators, writes their actions, then runs the
- * pure scheduler and writes its assignments ("decide, then apply in one
+ * tasks it runs the pure orchestrators and writes their actions, then the
+ * pure updater (rolling updates and rollbacks) over what that left, then the
+ * pure scheduler, writing its assignments ("decide, then apply in one
  * place"). Passes never overlap; a change during a pass queues one more.
+ * The orchestrators go first so that the updater walks slots that are
+ * already the right number, on nodes that are still there.
  */
 export class ControlLoop {
   private watcher: Watcher | null = null;
@@ -52,10 +67,13 @@ export class ControlLoop {
   private again = false;
   private stopped = true;
   private idle: Promise<void> = Promise.resolve();
+  /** What the updater remembers between passes, per service with a walk in progress. */
+  private readonly walks = new Map<string, UpdateObservations>();
   private readonly m: {
     tasks: Gauge;
     decisions: Counter;
     latency: Histogram;
+    updateStates: Counter;
   };
 
   constructor(
@@ -74,6 +92,12 @@ export class ControlLoop {
         name: 'shoal_scheduler_latency_seconds',
         help: 'Time one scheduler run takes to decide',
         buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+        registers: [deps.registry],
+      }),
+      updateStates: new Counter({
+        name: 'shoal_updater_status_changes_total',
+        help: 'Update status changes the updater wrote, by new state',
+        labelNames: ['state'],
         registers: [deps.registry],
       }),
     };
@@ -122,9 +146,13 @@ export class ControlLoop {
     try {
       const snap = await this.read();
       const now = this.deps.now();
-      const { actions, nextWakeMs } = this.orchestrate(snap, now);
+      const { actions, nextWakeMs: orchestratorWake } = this.orchestrate(snap, now);
       conflicts += await this.apply(actions, snap.taskRevs);
-      const after = actions.length > 0 ? await this.read() : snap;
+      const orchestrated = actions.length > 0 ? await this.read() : snap;
+      const { writes, nextWakeMs: updaterWake } = this.update(orchestrated, now);
+      conflicts += await this.applyUpdates(writes, orchestrated);
+      const after = writes.length > 0 ? await this.read() : orchestrated;
+      const nextWakeMs = earliest(orchestratorWake, updaterWake);
       const started = process.hrtime.bigint();
       const sched = schedule({ nodes: after.nodes, services: after.services, tasks: after.tasks, now });
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
@@ -156,17 +184,13 @@ export class ControlLoop {
       services: services.kvs.map((kv) => kv.value),
       tasks: tasks.kvs.map((kv) => kv.value),
       taskRevs: new Map(tasks.kvs.map((kv: KeyValue<Task>) => [kv.value.id, kv.modRevision])),
+      serviceRevs: new Map(services.kvs.map((kv: KeyValue<Service>) => [kv.value.id, kv.modRevision])),
     };
   }
 
   /** Run every orchestrator over one consistent read. */
   private orchestrate(snap: Snapshot, now: number): { actions: TaskAction[]; nextWakeMs?: number } {
-    const byService = new Map<string, Task[]>();
-    for (const t of snap.tasks) {
-      const list = byService.get(t.serviceId);
-      if (list) list.push(t);
-      else byService.set(t.serviceId, [t]);
-    }
+    const byService = groupByService(snap.tasks);
     const allocateAddress = makeAddressAllocator(snap.tasks);
     const deps = { newId: this.deps.newId, allocateAddress };
     const actions: TaskAction[] = [];
@@ -174,14 +198,65 @@ export class ControlLoop {
     for (const service of snap.services) {
       const tasks = byService.get(service.id) ?? [];
       byService.delete(service.id);
-      const input = { service, tasks, nodes: snap.nodes, now, historyLimit: this.options.historyLimit };
-      const r = service.spec.mode === 'global' ? reconcileGlobal(input, deps) : reconcileReplicated(input, deps);
+      const r = orchestratorFor(service)({ service, tasks, nodes: snap.nodes, now, historyLimit: this.options.historyLimit }, deps);
       actions.push(...r.actions);
-      if (r.nextWakeMs !== undefined) nextWakeMs = nextWakeMs === undefined ? r.nextWakeMs : Math.min(nextWakeMs, r.nextWakeMs);
+      nextWakeMs = earliest(nextWakeMs, r.nextWakeMs);
     }
     // What is left belongs to removed services.
     for (const tasks of byService.values()) actions.push(...reconcileRemoved(tasks, now).actions);
     return { actions, nextWakeMs };
+  }
+
+  /** Run the updater over every service; returns the writes it asks for. */
+  private update(snap: Snapshot, now: number): { writes: UpdateWrite[]; nextWakeMs?: number } {
+    const byService = groupByService(snap.tasks);
+    const deps = { newId: this.deps.newId, allocateAddress: makeAddressAllocator(snap.tasks) };
+    const writes: UpdateWrite[] = [];
+    let nextWakeMs: number | undefined;
+    for (const service of snap.services) {
+      const input = { service, tasks: byService.get(service.id) ?? [], nodes: snap.nodes, now, observations: this.walks.get(service.id) };
+      const result = reconcileUpdate(input, deps);
+      nextWakeMs = earliest(nextWakeMs, result.nextWakeMs);
+      if (result.actions.length > 0 || result.service) writes.push({ service, result });
+      else this.remember(service.id, result.observations);
+    }
+    for (const id of this.walks.keys()) if (!snap.serviceRevs.has(id)) this.walks.delete(id);
+    return { writes, nextWakeMs };
+  }
+
+  /**
+   * Write each service's update decision in one transaction, guarded by the
+   * revisions read: a stop-first retire and its replacement land together,
+   * and nothing lands if the operator changed the service meanwhile.
+   */
+  private async applyUpdates(writes: UpdateWrite[], snap: Snapshot): Promise<number> {
+    const results = await Promise.all(
+      writes.map(async ({ service, result }) => {
+        const compare = [{ key: KEYS.service(service.id), modRevision: snap.serviceRevs.get(service.id) ?? 0 }];
+        const success: Op[] = [];
+        if (result.service) success.push({ type: 'put', key: KEYS.service(service.id), value: result.service });
+        for (const a of result.actions) {
+          const id = a.type === 'delete' ? a.taskId : a.task.id;
+          compare.push({ key: KEYS.task(id), modRevision: a.type === 'create' ? 0 : (snap.taskRevs.get(id) ?? 0) });
+          success.push(a.type === 'delete' ? { type: 'delete', key: KEYS.task(id) } : { type: 'put', key: KEYS.task(id), value: a.task });
+        }
+        const r = await this.deps.store.txn({ compare, success });
+        if (!r.succeeded) return false;
+        this.remember(service.id, result.observations);
+        const status = result.service?.updateStatus;
+        if (status && status !== service.updateStatus) {
+          this.m.updateStates.inc({ state: status.state });
+          this.deps.logger.info({ service: service.spec.name, state: status.state, message: status.message }, 'update status changed');
+        }
+        return true;
+      }),
+    );
+    return results.filter((ok) => !ok).length;
+  }
+
+  private remember(serviceId: string, observations: UpdateObservations | undefined): void {
+    if (observations) this.walks.set(serviceId, observations);
+    else this.walks.delete(serviceId);
   }
 
   /** Write actions with compare-and-swap on what was read; returns how many lost a race. */
@@ -207,4 +282,32 @@ export class ControlLoop {
     for (const t of tasks) counts.set(t.status.state, (counts.get(t.status.state) ?? 0) + 1);
     for (const [state, n] of counts) this.m.tasks.set({ state }, n);
   }
+}
+
+/** The orchestrator of a service's mode. */
+function orchestratorFor(service: Service): (input: ReplicatedInput, deps: TaskFactoryDeps) => ReconcileResult {
+  switch (service.spec.mode) {
+    case 'global':
+      return reconcileGlobal;
+    case 'replicated-job':
+    case 'global-job':
+      return reconcileJobs;
+    default:
+      return reconcileReplicated;
+  }
+}
+
+function groupByService(tasks: readonly Task[]): Map<string, Task[]> {
+  const out = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const list = out.get(t.serviceId);
+    if (list) list.push(t);
+    else out.set(t.serviceId, [t]);
+  }
+  return out;
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.min(a, b);
 }

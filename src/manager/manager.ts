@@ -27,6 +27,9 @@ import type { Store, WatchEvent, Watcher } from '../store/store';
 import { newIngressPorts, probeBindable, publishedPortConflicts } from './allocator/ports';
 import { ControlLoop } from './control-loop';
 import { DEFAULT_MISSED_HEARTBEATS, Dispatcher } from './dispatcher/dispatcher';
+import { isRunnable } from './orchestrator/task-lifecycle';
+import { isDirty } from './orchestrator/update/dirty';
+import { MANUAL_ROLLBACK_MESSAGE, rollbackBlocker, rolledBack, updatingStatus } from './orchestrator/update/update-status';
 import { validateServiceSpec } from './service-spec';
 
 /** Dependencies of the manager. */
@@ -144,6 +147,7 @@ export class Manager {
       .on('POST', '/v1/services', (c) => this.createService((c.body as { spec?: unknown })?.spec))
       .on('GET', '/v1/services/:id', (c) => this.findService(c.params.id).then((kv) => kv.value))
       .on('POST', '/v1/services/:id/update', (c) => this.updateService(c.params.id, c.body as ServiceUpdateRequest))
+      .on('POST', '/v1/services/:id/rollback', (c) => this.rollbackService(c.params.id, c.body))
       .on('DELETE', '/v1/services/:id', (c) => this.removeService(c.params.id))
       .on('GET', '/v1/services/:id/logs', (c) => this.serviceLogs(c.params.id, Number(c.query.get('tail') ?? DEFAULT_LOG_TAIL)))
       .on('GET', '/v1/tasks', (c) => this.listTasks(c.query.get('service') ?? undefined))
@@ -310,9 +314,38 @@ export class Manager {
       forceUpdate: (cur.forceUpdate ?? 0) + (req.force ? 1 : 0),
       updatedAt: new Date(this.deps.now()).toISOString(),
     };
+    // Any update that leaves tasks on an older spec starts a new walk, which also resumes a paused one (as Docker).
+    if (await this.makesTasksDirty(service)) service.updateStatus = updatingStatus(this.deps.now());
     const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: service }] });
     if (!r.succeeded) throw new ConflictError(`service ${cur.spec.name} was updated meanwhile; try again`);
     return service;
+  }
+
+  /** `service rollback` and `service update --rollback`: the previous spec comes back, walked with the rollback config. */
+  private async rollbackService(idOrName: string, body: unknown): Promise<Service> {
+    if (body !== undefined && body !== null && typeof body !== 'object') throw new InvalidArgumentError('service rollback body must be an object');
+    const version = (body as { version?: unknown } | null | undefined)?.version;
+    if (version !== undefined && (typeof version !== 'number' || !Number.isInteger(version))) throw new InvalidArgumentError('version must be an integer');
+    const kv = await this.findService(idOrName);
+    const cur = kv.value;
+    if (version !== undefined && version !== cur.version) {
+      throw new ConflictError(`service ${cur.spec.name} was updated meanwhile (version ${cur.version}, rollback based on ${version}); try again`);
+    }
+    const blocker = rollbackBlocker(cur);
+    if (blocker) throw new InvalidArgumentError(blocker);
+    await this.checkPorts(cur.previousSpec as ServiceSpec, cur);
+    const service = rolledBack(cur, this.deps.now(), MANUAL_ROLLBACK_MESSAGE);
+    const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: service }] });
+    if (!r.succeeded) throw new ConflictError(`service ${cur.spec.name} was updated meanwhile; try again`);
+    this.logger.info({ service: cur.spec.name, version: service.version }, 'service rollback requested');
+    return service;
+  }
+
+  /** Whether some live task of `service` runs an older spec than the one it is about to get. */
+  private async makesTasksDirty(service: Service): Promise<boolean> {
+    if (service.spec.mode !== 'replicated' && service.spec.mode !== 'global') return false;
+    const tasks = (await this.deps.store.range<Task>(KEYS.tasks)).kvs.map((kv) => kv.value);
+    return tasks.some((t) => t.serviceId === service.id && isRunnable(t) && isDirty(t, service));
   }
 
   private async removeService(idOrName: string): Promise<void> {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type pino from 'pino';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
 import type { Task } from '../../model/types';
+import { CgroupLimits, hasLimits, joinCgroupArgv, type LimitsSetup } from './cgroup-limits';
 import { lookupCommand } from './command-path';
 import { findSetpriv, withDeathSignal } from './death-signal';
 import { isRecordedProcessAlive, readPidFile, writePidFile, type PidRecord } from './pid-file';
@@ -11,6 +12,7 @@ import { choosePorts, findFreeTcpPort, type FreePortFinder, type PortChoice } fr
 import { taskEnvironment } from './task-env';
 import { taskOutcome, type TaskOutcome } from './task-exit';
 import { readLog } from './task-log';
+import { waitForTcpPorts } from './port-readiness';
 
 /** Grace between SIGTERM and SIGKILL when the task spec gives none (Docker's 10 s). */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
@@ -32,6 +34,8 @@ export interface ProcessExecutorDeps {
   spawn?: typeof child_process.spawn;
   /** Finds a free port on a task address for target ports the task may not bind. */
   findFreePort?: FreePortFinder;
+  /** Applies resource limits; default: cgroup v2 under the daemon's own cgroup. */
+  cgroups?: CgroupLimits;
 }
 
 /** Configuration of the executor. */
@@ -42,6 +46,12 @@ export interface ProcessExecutorOptions {
   privileged?: boolean;
   /** setpriv used to give tasks a parent-death signal; null runs tasks unwrapped; default: found on the host. */
   setpriv?: string | null;
+  /**
+   * Report 'running' only once the task's TCP ports accept connections, for
+   * at most this long (0, the default: at spawn). The daemon sets it so the
+   * mesh and start-first updates never send work to a task still booting.
+   */
+  portReadyTimeoutMs?: number;
 }
 
 /** What the executor needs to run one task. */
@@ -75,6 +85,17 @@ interface TaskProcess {
   exited: Promise<void>;
   markExited: () => void;
   spawnedAt?: number;
+  /** The environment and cwd the process got, for health commands run "in" the task. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** The task's cgroup when its limits were applied. */
+  limits?: LimitsSetup;
+}
+
+/** The environment a task's process runs with, so a health command can run alongside it. */
+export interface TaskExecEnvironment {
+  env: Record<string, string>;
+  cwd: string;
 }
 
 /** Task ids become directory names; refuse anything that could leave the tasks dir. */
@@ -91,6 +112,7 @@ export class ProcessExecutor {
   private readonly now: () => number;
   private readonly spawn: typeof child_process.spawn;
   private readonly findFreePort: FreePortFinder;
+  private readonly cgroups: CgroupLimits;
   private readonly privileged: boolean;
   private readonly setpriv: string | null;
   private readonly tasksDir: string;
@@ -98,14 +120,18 @@ export class ProcessExecutor {
   private readonly listeners: ((e: TaskEvent) => void)[] = [];
   private closing?: Promise<void>;
 
+  private readonly portReadyTimeoutMs: number;
+
   constructor(deps: ProcessExecutorDeps, options: ProcessExecutorOptions) {
     this.log = deps.logger.child({ component: 'executor' });
     this.now = deps.now ?? Date.now;
     this.spawn = deps.spawn ?? child_process.spawn;
     this.findFreePort = deps.findFreePort ?? findFreeTcpPort;
+    this.cgroups = deps.cgroups ?? new CgroupLimits({ logger: this.log });
     this.privileged = options.privileged ?? process.getuid?.() === 0;
     this.setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
     this.tasksDir = path.join(options.stateDir, 'tasks');
+    this.portReadyTimeoutMs = options.portReadyTimeoutMs ?? 0;
     if (!this.setpriv) this.log.warn('setpriv with --pdeathsig not found: tasks outlive a crashed daemon until its restart');
   }
 
@@ -149,6 +175,13 @@ export class ProcessExecutor {
     return entry.stopping;
   }
 
+  /** The environment and cwd of a task whose process runs; undefined otherwise. */
+  environment(taskId: string): TaskExecEnvironment | undefined {
+    const entry = this.tasks.get(taskId);
+    if (entry?.pid === undefined || !entry.env || entry.cwd === undefined) return undefined;
+    return { env: entry.env, cwd: entry.cwd };
+  }
+
   /** Ids of the tasks whose process is alive. */
   running(): string[] {
     return [...this.tasks].filter(([, e]) => e.pid !== undefined).map(([id]) => id);
@@ -190,6 +223,7 @@ export class ProcessExecutor {
         killed.push(taskId);
       }
       await fs.rm(pidFile, { force: true });
+      await this.cgroups.remove(taskId);
     }
     return killed;
   }
@@ -218,7 +252,7 @@ export class ProcessExecutor {
     return path.join(this.tasksDir, taskId);
   }
 
-  /** prepare + start: choose ports, build the environment, find the command, spawn. Never throws. */
+  /** prepare + start: choose ports, build the environment, find the command, set up limits, spawn. Never throws. */
   private async launch(entry: TaskProcess): Promise<void> {
     const { task } = entry.ctx;
     let ports: PortChoice;
@@ -233,12 +267,20 @@ export class ProcessExecutor {
       const found = await lookupCommand(task.spec.command[0] ?? '', cwd, env.PATH);
       if (!found.ok) return this.finish(entry, fail(found.message));
       file = found.path;
+      const limits = task.spec.resources?.limits;
+      if (hasLimits(limits)) entry.limits = await this.cgroups.prepare(task.id, limits);
     } catch (err) {
       return this.finish(entry, fail(`task: preparing failed: ${(err as Error).message}`));
     }
     if (entry.stopRequested) return this.finish(entry, { state: 'shutdown', message: 'shutdown' });
+    entry.env = env;
+    entry.cwd = cwd;
 
-    const argv = withDeathSignal(this.setpriv, file, task.spec.command.slice(1));
+    let inner = { file, args: task.spec.command.slice(1) };
+    if (entry.limits?.applied) inner = joinCgroupArgv(entry.limits.procsFile, inner.file, inner.args);
+    const argv = withDeathSignal(this.setpriv, inner.file, inner.args);
+    // Where limits cannot be applied the task runs anyway, and its status says so (service ps / inspect).
+    const startedMessage = entry.limits && !entry.limits.applied ? `started; limits not applied: ${entry.limits.reason}` : 'started';
     // O_APPEND, and one fd for both streams, keeps stdout and stderr lines in order.
     let out: number;
     try {
@@ -256,6 +298,7 @@ export class ProcessExecutor {
       closeSync(out);
     }
     entry.child = child;
+    let exited = false;
     await new Promise<void>((resolve) => {
       let spawned = false;
       child.once('spawn', () => {
@@ -268,9 +311,14 @@ export class ProcessExecutor {
           // The task runs all the same; only a restarted daemon would miss it if this one crashed.
           this.log.error({ err, taskId: task.id }, 'writing pid file failed');
         }
-        this.log.info({ taskId: task.id, pid: entry.pid, ports: ports.byKey }, 'task running');
-        this.emit({ taskId: task.id, state: 'running', message: 'started', pid: entry.pid, ports: ports.byKey });
         resolve();
+        const tcpPorts = this.portReadyTimeoutMs > 0 ? Object.entries(ports.byKey).filter(([k]) => k.startsWith('tcp/')).map(([, p]) => p) : [];
+        void waitForTcpPorts(task.address, tcpPorts, { gone: () => exited || entry.stopRequested, timeoutMs: this.portReadyTimeoutMs }).then((r) => {
+          if (r === 'gone') return;
+          const message = r === 'timeout' ? `${startedMessage}; port ${tcpPorts.join(', ')} not accepting connections yet` : startedMessage;
+          this.log.info({ taskId: task.id, pid: entry.pid, ports: ports.byKey }, 'task running');
+          this.emit({ taskId: task.id, state: 'running', message, pid: entry.pid, ports: ports.byKey });
+        });
       });
       child.on('error', (err) => {
         if (spawned) return this.log.warn({ taskId: task.id, err }, 'task process error');
@@ -278,6 +326,7 @@ export class ProcessExecutor {
         resolve();
       });
       child.once('exit', (code, signal) => {
+        exited = true;
         if (spawned) this.onExit(entry, code, signal);
       });
     });
@@ -303,6 +352,7 @@ export class ProcessExecutor {
     const taskId = entry.ctx.task.id;
     if (this.tasks.get(taskId) !== entry) return;
     this.tasks.delete(taskId);
+    if (entry.limits?.applied) void this.cgroups.remove(taskId);
     if (outcome.state === 'failed' && entry.pid === undefined) this.log.warn({ taskId, message: outcome.message }, 'task failed to start');
     this.emit({ taskId, ...outcome });
     entry.markExited();

@@ -7,6 +7,7 @@
 import type { Task } from '../../model/types';
 import type { EvictionReason } from './node-fitness';
 import { decideRestart } from './restart/restart';
+import { isReady } from './update/readiness';
 import { awaitsRestart, bestFirst, endedOnItsOwn, isHistory, isRunnable, newestFirst, retire } from './task-lifecycle';
 import type { TaskPlan } from './task-plan';
 
@@ -19,6 +20,8 @@ export interface SlotContext {
   evictionOf(t: Task): EvictionReason | null;
   /** Whether the task's node is down or gone (its tasks become orphaned). */
   nodeDown(t: Task): boolean;
+  /** Whether the task runs an older spec than the service's (update/dirty.ts); absent, none is (jobs are not updated in place). */
+  isDirty?(t: Task): boolean;
   /** Whether a new task may be created for this slot now (global: the node takes new tasks). */
   canPlace: boolean;
   /** Whether dead tasks are dropped without asking the restart policy (global: the node no longer hosts the service). */
@@ -42,11 +45,9 @@ export function reconcileSlot(tasks: readonly Task[], ctx: SlotContext): boolean
     }
   }
 
-  // Two live tasks in one slot (a crash between create and retire, a
-  // partition): keep the one furthest along so the slot never runs twice.
-  healthy.sort(bestFirst);
-  for (const t of healthy.slice(1)) plan.update(t, retire(t, ctx.nodeDown(t), plan.at));
-  let occupied = healthy.length > 0;
+  const keep = survivors(healthy, ctx);
+  for (const t of healthy) if (!keep.includes(t)) plan.update(t, retire(t, ctx.nodeDown(t), plan.at));
+  let occupied = keep.length > 0;
 
   // Eviction is not the task's fault: replace at once, no policy, no delay.
   if (!occupied && evicted > 0 && ctx.canPlace) {
@@ -81,6 +82,23 @@ export function reconcileSlot(tasks: readonly Task[], ctx: SlotContext): boolean
   if (evicted > 0 || !ctx.canPlace || gaveUp(tasks, ctx.serviceVersion)) return false;
   plan.create(ctx.spawn());
   return true;
+}
+
+/**
+ * Which of a slot's live tasks stay. One dirty and one clean task side by
+ * side is a start-first update handing the slot over (update/updater.ts):
+ * the old one serves until the new one is ready, then goes. Any other
+ * pair (a crash between create and retire, a partition) keeps the task
+ * furthest along, so the slot never runs twice.
+ */
+function survivors(live: readonly Task[], ctx: SlotContext): Task[] {
+  const sorted = [...live].sort(bestFirst);
+  const dirtyOf = (t: Task) => ctx.isDirty?.(t) ?? false;
+  const clean = sorted.filter((t) => !dirtyOf(t));
+  const dirty = sorted.filter(dirtyOf);
+  if (clean.length === 0 || dirty.length === 0) return sorted.slice(0, 1);
+  const ready = clean.find(isReady);
+  return ready ? [ready] : [clean[0], dirty[0]];
 }
 
 /**

@@ -28,6 +28,8 @@ export function newTask(service: Service, slot: number, nodeId: string, now: num
     // The task keeps its own copy: a later service update must not change what a running process was started with.
     spec: structuredClone(service.spec.task),
     targetPorts: targetPorts(service),
+    // Recorded so that a later `service update --force` (a bump) makes this task dirty.
+    ...(service.forceUpdate !== undefined && { forceUpdate: service.forceUpdate }),
     desiredState: 'running',
     status: { state: 'pending', since: at, message: PENDING_MESSAGE },
     address: deps.allocateAddress(),
@@ -36,8 +38,8 @@ export function newTask(service: Service, slot: number, nodeId: string, now: num
   };
 }
 
-// Two published ports may forward to one target port; the process listens once.
-function targetPorts(service: Service): { protocol: Protocol; port: number }[] {
+/** Ports a task of `service` listens on: two published ports may forward to one target port, the process listens once. */
+export function targetPorts(service: Service): { protocol: Protocol; port: number }[] {
   const seen = new Set<string>();
   const out: { protocol: Protocol; port: number }[] = [];
   for (const p of service.spec.endpoint.ports) {

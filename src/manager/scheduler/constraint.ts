@@ -4,11 +4,12 @@
  * matching follow swarmkit's `manager/constraint`, restricted to the keys
  * shoal knows.
  */
+import { BlockList, isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors';
 import type { Constraint, Node } from '../../model/types';
 
 const LABEL_PREFIX = 'node.labels.';
-const NODE_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch'] as const;
+const NODE_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch', 'node.ip'] as const;
 const KNOWN_KEYS_HINT = `${NODE_KEYS.join(', ')} or ${LABEL_PREFIX}<name>`;
 
 // Same character classes as Docker's daemon/cluster/convert and swarmkit's constraint.go.
@@ -36,6 +37,9 @@ export function parseConstraint(expr: string): Constraint {
     if (lower === 'node.role' && !['manager', 'worker'].includes(value.toLowerCase())) {
       throw invalid(expr, `node.role must be manager or worker, not "${value}"`);
     }
+    if (lower === 'node.ip' && !ipRange(value)) {
+      throw invalid(expr, `node.ip wants an IP address or a CIDR like 10.0.0.0/24, not "${value}"`);
+    }
     return { key: lower, op, value };
   }
   if (lower.startsWith(LABEL_PREFIX)) {
@@ -62,7 +66,12 @@ export function matchConstraints(constraints: readonly Constraint[], node: Node)
 
 function matchOne(c: Constraint, node: Node): boolean {
   let equal: boolean;
-  if (c.key.startsWith(LABEL_PREFIX)) {
+  if (c.key === 'node.ip') {
+    const range = ipRange(c.value);
+    const family = isIP(node.address ?? '');
+    // A node without a usable address is in no range: `==` fails, `!=` holds.
+    equal = !!range && family !== 0 && range.check(node.address, family === 4 ? 'ipv4' : 'ipv6');
+  } else if (c.key.startsWith(LABEL_PREFIX)) {
     const actual = node.labels[c.key.slice(LABEL_PREFIX.length)];
     equal = actual !== undefined && actual === c.value;
   } else {
@@ -88,6 +97,40 @@ function nodeField(key: string, node: Node): string | undefined {
       // A key parseConstraint would have rejected: match nothing rather than everything.
       return undefined;
   }
+}
+
+// Constraints are matched against every node for every task group; the
+// compiled ranges are cached by their text. Specs hold few distinct ranges,
+// and the cache is dropped wholesale should something feed it many.
+const IP_RANGE_CACHE_LIMIT = 1024;
+const ipRanges = new Map<string, BlockList | null>();
+
+/** `10.0.0.5`, `10.0.0.0/24` or an IPv6 form as a matcher, or null when the text is neither. */
+function ipRange(value: string): BlockList | null {
+  const cached = ipRanges.get(value);
+  if (cached !== undefined) return cached;
+  const range = compileIpRange(value);
+  if (ipRanges.size >= IP_RANGE_CACHE_LIMIT) ipRanges.clear();
+  ipRanges.set(value, range);
+  return range;
+}
+
+function compileIpRange(value: string): BlockList | null {
+  const slash = value.indexOf('/');
+  const addr = slash < 0 ? value : value.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return null;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  const list = new BlockList();
+  if (slash < 0) {
+    list.addAddress(addr, type);
+    return list;
+  }
+  const bits = value.slice(slash + 1);
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return null;
+  list.addSubnet(addr, Number(bits), type);
+  return list;
 }
 
 function foldEqual(key: string, a: string, b: string): boolean {

@@ -7,10 +7,13 @@ import type { Constraint, Service, Task } from '../../model/types';
 import { hostPortKeys } from './node-info';
 import type { NodeInfo } from './node-info';
 import { matchConstraints, parseConstraints } from './constraint';
+import { formatCpus, formatMemory } from './resource-units';
 
 /** One reason a node may not take a task. */
 export interface Filter {
   readonly name: string;
+  /** Whether placing a task on a node can change the verdict (ports, resources, replica counts). */
+  readonly dependsOnLoad: boolean;
   /** Prepare for a task; false means the filter does not apply to it and is skipped. */
   setTask(task: Task, service: Service): boolean;
   /** Whether the node passes for the task given to setTask. */
@@ -27,6 +30,7 @@ export function nodeCount(count: number): string {
 /** Rejects nodes whose heartbeats say they are not ready. */
 export class ReadyFilter implements Filter {
   readonly name = 'ReadyFilter';
+  readonly dependsOnLoad = false;
   setTask(): boolean {
     return true;
   }
@@ -41,6 +45,7 @@ export class ReadyFilter implements Filter {
 /** Rejects nodes an operator paused or drained. */
 export class AvailabilityFilter implements Filter {
   readonly name = 'AvailabilityFilter';
+  readonly dependsOnLoad = false;
   setTask(): boolean {
     return true;
   }
@@ -55,6 +60,7 @@ export class AvailabilityFilter implements Filter {
 /** Rejects nodes that do not satisfy the task's placement constraints. */
 export class ConstraintFilter implements Filter {
   readonly name = 'ConstraintFilter';
+  readonly dependsOnLoad = false;
   private constraints: Constraint[] = [];
   private invalid = false;
 
@@ -83,6 +89,7 @@ export class ConstraintFilter implements Filter {
 /** Rejects nodes where a host-mode published port of the service is already held by a live task. */
 export class HostPortFilter implements Filter {
   readonly name = 'HostPortFilter';
+  readonly dependsOnLoad = true;
   private ports: string[] = [];
   /** Ports that caused rejections, so the explanation names the culprit, not every port. */
   private readonly busy = new Set<string>();
@@ -110,13 +117,92 @@ export class HostPortFilter implements Filter {
   }
 }
 
+/** Rejects nodes whose unreserved memory is less than the task reserves (`--reserve-memory`). */
+export class MemoryFilter implements Filter {
+  readonly name = 'MemoryFilter';
+  readonly dependsOnLoad = true;
+  private wanted = 0;
+
+  setTask(task: Task): boolean {
+    this.wanted = task.spec.resources?.reservations?.memoryBytes ?? 0;
+    return this.wanted > 0;
+  }
+  check(node: NodeInfo): boolean {
+    return node.available.memoryBytes >= this.wanted;
+  }
+  explain(count: number): string {
+    return `${nodeCount(count)} lacked ${formatMemory(this.wanted)} memory`;
+  }
+}
+
+/** Rejects nodes whose unreserved CPUs are fewer than the task reserves (`--reserve-cpu`). */
+export class CpuFilter implements Filter {
+  readonly name = 'CpuFilter';
+  readonly dependsOnLoad = true;
+  private wanted = 0;
+
+  setTask(task: Task): boolean {
+    this.wanted = task.spec.resources?.reservations?.nanoCpus ?? 0;
+    return this.wanted > 0;
+  }
+  check(node: NodeInfo): boolean {
+    return node.available.nanoCpus >= this.wanted;
+  }
+  explain(count: number): string {
+    return `${nodeCount(count)} lacked ${formatCpus(this.wanted)}`;
+  }
+}
+
+/** Rejects nodes that already run `--replicas-max-per-node` tasks of the service (swarmkit `MaxReplicasFilter`). */
+export class MaxReplicasFilter implements Filter {
+  readonly name = 'MaxReplicasFilter';
+  readonly dependsOnLoad = true;
+  private serviceId = '';
+  private max = 0;
+
+  setTask(task: Task): boolean {
+    this.serviceId = task.serviceId;
+    this.max = task.spec.placement?.maxReplicas ?? 0;
+    return this.max > 0;
+  }
+  check(node: NodeInfo): boolean {
+    return node.serviceTasks(this.serviceId) < this.max;
+  }
+  explain(count: number): string {
+    // swarmkit's words, so operators who search for Docker's message find this one.
+    return `${nodeCount(count)} had max replicas per node limit exceeded`;
+  }
+}
+
 // portKey is `tcp/8080`; operators read ports as Docker prints them, `8080/tcp`.
 function displayPort(key: string): string {
   const [proto, port] = key.split('/');
   return `${port}/${proto}`;
 }
 
-/** The filters a scheduler runs, in order: cheapest and most telling first. */
+/**
+ * The filters a scheduler runs, in order: cheapest and most telling first.
+ * What the node is (ready, available, matching) comes before what it holds
+ * (ports, resources, replicas), so a node is blamed for the lasting reason.
+ */
 export function defaultFilters(): Filter[] {
-  return [new ReadyFilter(), new AvailabilityFilter(), new ConstraintFilter(), new HostPortFilter()];
+  return [
+    new ReadyFilter(),
+    new AvailabilityFilter(),
+    new ConstraintFilter(),
+    new HostPortFilter(),
+    new MemoryFilter(),
+    new CpuFilter(),
+    new MaxReplicasFilter(),
+  ];
+}
+
+/**
+ * The filters for a task born bound to its node (global): the node is given,
+ * so what is checked is whether it takes the task now. Host ports are not:
+ * the global orchestrator keeps one task of the service per node, and the
+ * port a predecessor is still releasing is the agent's to wait for.
+ */
+export function boundFilters(): Filter[] {
+  return [new ReadyFilter(), new AvailabilityFilter(), new ConstraintFilter(), new MemoryFilter(), new CpuFilter()];
 }

@@ -1,20 +1,23 @@
 /**
- * The spread strategy as a priority queue: the node with the fewest tasks of
- * the service being placed, then the fewest tasks overall, then the lowest
- * id. Placing a task only changes the node just taken, so pop, place and push
+ * The spread strategy as a priority queue: nodes the service keeps failing
+ * on last, then the node with the fewest tasks of the service being placed,
+ * then the fewest tasks overall, then the lowest id (swarmkit's `nodeLess`).
+ * Placing a task only changes the node just taken, so pop, place and push
  * back keep the order in O(log n) instead of rescanning every node.
  */
 import type { NodeInfo } from './node-info';
 
 // Keys are read once per push: comparisons run millions of times per pass and
-// must not go through NodeInfo's per-service map.
+// must not go through NodeInfo's maps.
 interface Entry {
   info: NodeInfo;
+  avoided: boolean;
   serviceTasks: number;
   activeTasks: number;
 }
 
 function before(a: Entry, b: Entry): boolean {
+  if (a.avoided !== b.avoided) return b.avoided;
   if (a.serviceTasks !== b.serviceTasks) return a.serviceTasks < b.serviceTasks;
   if (a.activeTasks !== b.activeTasks) return a.activeTasks < b.activeTasks;
   return a.info.id < b.info.id;
@@ -24,9 +27,11 @@ function before(a: Entry, b: Entry): boolean {
 export class NodeHeap {
   private readonly items: Entry[] = [];
 
+  /** `failureKey` is the service's `versionKey`: nodes it failed on too often sort last. */
   constructor(
     private readonly serviceId: string,
     nodes: Iterable<NodeInfo> = [],
+    private readonly failureKey = '',
   ) {
     for (const n of nodes) this.items.push(this.entry(n));
     for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
@@ -57,30 +62,39 @@ export class NodeHeap {
   }
 
   private entry(info: NodeInfo): Entry {
-    return { info, serviceTasks: info.serviceTasks(this.serviceId), activeTasks: info.activeTasks };
+    return {
+      info,
+      avoided: this.failureKey !== '' && info.avoidedFor(this.failureKey),
+      serviceTasks: info.serviceTasks(this.serviceId),
+      activeTasks: info.activeTasks,
+    };
   }
 
   private up(i: number): void {
     const items = this.items;
+    const item = items[i];
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(items[i], items[parent])) break;
-      [items[i], items[parent]] = [items[parent], items[i]];
+      if (!before(item, items[parent])) break;
+      items[i] = items[parent];
       i = parent;
     }
+    items[i] = item;
   }
 
   private down(i: number): void {
     const items = this.items;
+    const n = items.length;
+    const item = items[i];
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= n) break;
       const r = l + 1;
-      let best = i;
-      if (l < items.length && before(items[l], items[best])) best = l;
-      if (r < items.length && before(items[r], items[best])) best = r;
-      if (best === i) return;
-      [items[i], items[best]] = [items[best], items[i]];
-      i = best;
+      const child = r < n && before(items[r], items[l]) ? r : l;
+      if (!before(items[child], item)) break;
+      items[i] = items[child];
+      i = child;
     }
+    items[i] = item;
   }
 }

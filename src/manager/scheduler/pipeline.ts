@@ -16,9 +16,13 @@ interface Check {
   failures: number;
 }
 
+const EMPTY: readonly Check[] = [];
+
 /** The ordered filter chain for one task at a time. */
 export class Pipeline {
   private checks: Check[] = [];
+  /** The subset of checks a placement can change the verdict of. */
+  private loadChecks: readonly Check[] = EMPTY;
 
   constructor(private readonly filters: Filter[] = defaultFilters()) {}
 
@@ -28,11 +32,27 @@ export class Pipeline {
     for (const filter of this.filters) {
       if (filter.setTask(task, service)) this.checks.push({ filter, failures: 0 });
     }
+    this.loadChecks = this.checks.filter((c) => c.filter.dependsOnLoad);
   }
 
   /** Whether the node passes every relevant filter; the first filter that fails is charged. */
   process(node: NodeInfo): boolean {
     for (const c of this.checks) {
+      if (!c.filter.check(node)) {
+        c.failures++;
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Process a node again after a task was placed on it: only the filters
+   * that depend on the node's load can have changed their mind, so the
+   * others are not asked (they run for every placement of a large pass).
+   */
+  recheck(node: NodeInfo): boolean {
+    for (const c of this.loadChecks) {
       if (!c.filter.check(node)) {
         c.failures++;
         return false;

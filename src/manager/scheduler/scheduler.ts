@@ -6,11 +6,11 @@
  */
 import type { Node, Service, Task, TaskStatus } from '../../model/types';
 import type { TaskAction } from '../actions';
-import { AvailabilityFilter, ConstraintFilter, ReadyFilter } from './filter';
-import { NodeHeap } from './node-heap';
-import { buildNodeInfos, hostPortKeys } from './node-info';
-import type { NodeInfo } from './node-info';
+import { DecisionTree } from './decision-tree';
+import { boundFilters } from './filter';
+import { buildNodeInfos, hostPortKeys, versionKey } from './node-info';
 import { NO_SUITABLE_NODE, Pipeline } from './pipeline';
+import { spreadLabels } from './preference';
 
 /** Status message of a task the scheduler placed. */
 export const ASSIGNED_MESSAGE = 'scheduler assigned task to node';
@@ -44,15 +44,17 @@ export function needsScheduling(task: Task): boolean {
 }
 
 /**
- * Place every pending task. Unbound tasks go to the node passing all filters
- * with the fewest tasks of their service, then the fewest tasks overall,
- * then the lowest id; tasks born bound to a node (global services) are
- * assigned once that node is ready, active and satisfies their constraints.
+ * Place every pending task. Unbound tasks are divided among the values of
+ * their spread preferences, then go to the node passing all filters that
+ * the service has not kept failing on, with the fewest tasks of their
+ * service, then the fewest tasks overall, then the lowest id. Tasks born
+ * bound to a node (global services) are assigned once that node is ready,
+ * active, matching and has room for their reservations.
  */
 export function schedule(input: ScheduleInput): ScheduleResult {
   const services = toServiceMap(input.services);
   const since = new Date(input.now).toISOString();
-  const infos = buildNodeInfos(input.nodes, input.tasks, services);
+  const infos = buildNodeInfos(input.nodes, input.tasks, services, { now: input.now, waiting: needsScheduling });
   const sortedInfos = [...infos.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const out: ScheduleResult = { actions: [], decisions: [] };
 
@@ -66,13 +68,13 @@ export function schedule(input: ScheduleInput): ScheduleResult {
     }
     // Tasks of one service at one spec version share constraints and ports, so
     // the filters run over the nodes once per group, not once per task.
-    const key = `${t.serviceId}\u0000${t.specVersion}`;
+    const key = versionKey(t.serviceId, t.specVersion);
     const g = groups.get(key);
     if (g) g.push(t);
     else groups.set(key, [t]);
   }
 
-  const boundPipeline = new Pipeline([new ReadyFilter(), new AvailabilityFilter(), new ConstraintFilter()]);
+  const boundPipeline = new Pipeline(boundFilters());
   for (const t of bound) {
     const service = services.get(t.serviceId);
     if (!service) {
@@ -80,15 +82,13 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       continue;
     }
     const info = infos.get(t.nodeId);
-    let reason: string | undefined;
     if (!info) {
-      reason = `${NO_SUITABLE_NODE} (node ${t.nodeId} is not in the cluster)`;
-    } else {
-      boundPipeline.setTask(t, service);
-      if (!boundPipeline.process(info)) reason = boundPipeline.explain();
+      keepPending(out, t, `${NO_SUITABLE_NODE} (node ${t.nodeId} is not in the cluster)`, since);
+      continue;
     }
-    if (reason === undefined) assign(out, t, t.nodeId, since);
-    else keepPending(out, t, reason, since);
+    boundPipeline.setTask(t, service);
+    if (boundPipeline.process(info)) info.addTask(assign(out, t, t.nodeId, since), hostPortKeys(service));
+    else keepPending(out, t, boundPipeline.explain(), since);
   }
 
   const pipeline = new Pipeline();
@@ -100,23 +100,25 @@ export function schedule(input: ScheduleInput): ScheduleResult {
       continue;
     }
     pipeline.setTask(tasks[0], service);
-    const candidates: NodeInfo[] = [];
-    for (const info of sortedInfos) {
-      if (pipeline.process(info)) candidates.push(info);
-    }
-    const heap = new NodeHeap(service.id, candidates);
+    const tree = new DecisionTree({
+      serviceId: service.id,
+      labels: spreadLabels(tasks[0].spec.placement),
+      nodes: sortedInfos,
+      accepts: (info) => pipeline.process(info),
+      failureKey: key,
+    });
     const ports = hostPortKeys(service);
     for (const t of tasks) {
-      const info = heap.pop();
+      const info = tree.next();
       if (!info) {
         keepPending(out, t, pipeline.explain(), since);
         continue;
       }
-      const placed: Task = assign(out, t, info.id, since);
-      info.addTask(placed, ports);
+      info.addTask(assign(out, t, info.id, since), ports);
       // Re-check the node: placing this task may have used the last of
-      // something a filter guards (a host port); the pipeline charges it.
-      if (ports.length === 0 || pipeline.process(info)) heap.push(info);
+      // something a filter guards (a host port, memory, the per-node
+      // replica limit); the pipeline charges it.
+      tree.placed(info, pipeline.recheck(info));
     }
   }
   return out;

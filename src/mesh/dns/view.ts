@@ -1,12 +1,13 @@
 import { vipAddress } from '../../model/addresses';
 import type { Node, Service, Task } from '../../model/types';
+import { isRoutable, nodesById } from '../table/routable';
 
 /** What the DNS server knows about one service: where its name points. */
 export interface DnsServiceEntry {
   /** VIP this node serves for the service; null in dnsrr mode or before the allocator gave an index. */
   vip: string | null;
   mode: 'vip' | 'dnsrr';
-  /** Addresses of tasks that are running on ready nodes, sorted and without duplicates. */
+  /** Addresses of the routable tasks (running, on ready nodes, healthy when checked), sorted and without duplicates. */
   taskAddresses: string[];
 }
 
@@ -23,15 +24,12 @@ export function emptyDnsView(): DnsView {
 
 /** Builds the DNS view of node `self` from the store's services, tasks and nodes. */
 export function buildDnsView(services: Service[], tasks: Task[], nodes: Node[], self: Node): DnsView {
-  const readyNodes = new Set<string>();
-  for (const node of nodes) if (node.status.state === 'ready') readyNodes.add(node.id);
-
-  // Tasks of a stopping or rescheduled replica must leave DNS as soon as either
-  // side says so: desired != running means the orchestrator is shutting it down.
+  const byId = nodesById(nodes);
+  // The same rule as the LB table: a task being stopped, or not (yet) healthy,
+  // must not be handed out by tasks.<svc> or a dnsrr answer either.
   const addressesByService = new Map<string, Set<string>>();
   for (const task of tasks) {
-    if (task.status.state !== 'running' || task.desiredState !== 'running') continue;
-    if (!task.address || !readyNodes.has(task.nodeId)) continue;
+    if (!isRoutable(task, byId)) continue;
     let set = addressesByService.get(task.serviceId);
     if (!set) addressesByService.set(task.serviceId, (set = new Set()));
     set.add(task.address);

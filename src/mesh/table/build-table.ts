@@ -1,6 +1,7 @@
 import { vipAddress } from '../../model/addresses';
 import { portKey } from '../../model/types';
 import type { Node, PortConfig, Service, Task } from '../../model/types';
+import { isRoutable, nodesById } from './routable';
 import type { Backend, Frontend, LbTable } from './table';
 
 /** What one node knows when it builds its load-balancing table. */
@@ -17,17 +18,17 @@ const SERVING_WEIGHT = 1;
 
 /**
  * The load-balancing table of one node: every ingress published port on the
- * node's address and every VIP:targetPort, each forwarding to the running
- * tasks of its service that listen on the target port. Pure and deterministic
+ * node's address and every VIP:targetPort, each forwarding to the routable
+ * tasks of its service (see isRoutable: running, meant to run, on a ready
+ * node, healthy when checked) that listen on the target port. Pure and deterministic
  * (frontends and backends sorted by id), so dataplanes can diff two tables.
  */
 export function buildTable(input: BuildTableInput): LbTable {
   const { self } = input;
-  const readyNodes = new Set(input.nodes.filter((n) => n.status.state === 'ready').map((n) => n.id));
+  const nodes = nodesById(input.nodes);
   const servingTasks = new Map<string, Task[]>();
   for (const task of input.tasks) {
-    if (task.status.state !== 'running' || task.desiredState !== 'running') continue;
-    if (!readyNodes.has(task.nodeId) || task.address === '') continue;
+    if (!isRoutable(task, nodes)) continue;
     const list = servingTasks.get(task.serviceId) ?? [];
     list.push(task);
     servingTasks.set(task.serviceId, list);

@@ -28,8 +28,8 @@ t.test('filters explain their rejections, singular and plural', async (t) => {
   for (const [got, want] of cases) t.equal(got, want);
   t.same(
     defaultFilters().map((f) => f.name),
-    ['ReadyFilter', 'AvailabilityFilter', 'ConstraintFilter', 'HostPortFilter'],
-    'readiness first',
+    ['ReadyFilter', 'AvailabilityFilter', 'ConstraintFilter', 'HostPortFilter', 'MemoryFilter', 'CpuFilter', 'MaxReplicasFilter'],
+    'readiness first, what the node is before what it holds',
   );
 });
 
@@ -124,4 +124,34 @@ t.test('a stored invalid constraint places nothing', async (t) => {
   p.setTask(makeTask('x', svc), svc);
   t.equal(p.process(info(makeNode('a', { role: 'manager' }))), false);
   t.equal(p.explain(), 'no suitable node (1 node did not satisfy constraints)');
+});
+
+t.test('the message of the issue: drained nodes and one short of memory', async (t) => {
+  const svc = makeService('web');
+  svc.spec.task.resources = { reservations: { memoryBytes: 512 * 1024 * 1024 } };
+  const tight = info(makeNode('c', { resources: { nanoCpus: 1e9, memoryBytes: 256 * 1024 * 1024 } }));
+  const nodes = [
+    info(makeNode('a', { availability: 'drain' })),
+    info(makeNode('b', { availability: 'pause' })),
+    info(makeNode('d', { availability: 'drain' })),
+    tight,
+  ];
+  const p = new Pipeline();
+  p.setTask(makeTask('x', svc), svc);
+  t.equal(nodes.filter((n) => p.process(n)).length, 0);
+  t.equal(p.explain(), 'no suitable node (3 nodes not available for new tasks; 1 node lacked 512MiB memory)');
+});
+
+t.test('after a placement only the load-dependent filters are asked again', async (t) => {
+  const svc = makeService('web', { constraints: ['node.labels.zone==east'] });
+  svc.spec.task.placement.maxReplicas = 1;
+  const p = new Pipeline();
+  p.setTask(makeTask('x', svc), svc);
+  const node = info(makeNode('a', { labels: { zone: 'east' } }));
+  t.equal(p.process(node), true);
+  node.node.labels.zone = 'west';
+  t.equal(p.recheck(node), true, 'constraints are not asked again');
+  node.tasksByService.set('web', 1);
+  t.equal(p.recheck(node), false, 'the replica limit is');
+  t.equal(p.explain(), 'no suitable node (1 node had max replicas per node limit exceeded)');
 });

@@ -193,3 +193,106 @@ t.test('input order does not change the outcome', async (t) => {
   for (const d of forward.decisions) load[d.nodeId as string] = (load[d.nodeId as string] ?? 0) + 1;
   t.same(Object.values(load).sort(), [2, 3, 3], 'total load spreads too');
 });
+
+const MiB = 1024 * 1024;
+
+t.test('reservations: one pass fills nodes up to their resources, then explains', async (t) => {
+  const web = makeService('web', { replicas: 5 });
+  web.spec.task.resources = { reservations: { memoryBytes: 512 * MiB, nanoCpus: 0.5e9 } };
+  const nodes = [
+    makeNode('n1', { resources: { nanoCpus: 4e9, memoryBytes: 1024 * MiB } }),
+    makeNode('n2', { resources: { nanoCpus: 1e9, memoryBytes: 4096 * MiB } }),
+    makeNode('n3', { resources: { nanoCpus: 4e9, memoryBytes: 256 * MiB } }),
+  ];
+  const tasks = [1, 2, 3, 4, 5].map((s) => pending(`w${s}`, web, s));
+  const r = schedule({ nodes, services: [web], tasks, now: NOW });
+  t.same(r.decisions, [
+    { taskId: 'w1', nodeId: 'n1' },
+    { taskId: 'w2', nodeId: 'n2' },
+    { taskId: 'w3', nodeId: 'n1' },
+    { taskId: 'w4', nodeId: 'n2' },
+    { taskId: 'w5', nodeId: null, reason: 'no suitable node (2 nodes lacked 512MiB memory; 1 node lacked 0.5 CPUs)' },
+  ]);
+
+  const db = makeService('db');
+  db.spec.task.resources = { reservations: { memoryBytes: 768 * MiB } };
+  const held = [makeTask('d1', db, { nodeId: 'n1', state: 'running', desired: 'shutdown' })];
+  const one = schedule({ nodes: [nodes[0]], services: [web, db], tasks: [...held, pending('w1', web)], now: NOW });
+  t.same(one.decisions[0].reason, 'no suitable node (1 node lacked 512MiB memory)', 'a stopping task still holds its reservation');
+});
+
+t.test('max replicas per node: fills every node up to the limit, then explains', async (t) => {
+  const web = makeService('web', { replicas: 7 });
+  web.spec.task.placement.maxReplicas = 2;
+  const nodes = [makeNode('n1'), makeNode('n2'), makeNode('n3', { availability: 'drain' })];
+  const tasks = [makeTask('old', web, { nodeId: 'n1', slot: 1 }), ...[2, 3, 4, 5, 6].map((s) => pending(`w${s}`, web, s))];
+  const { r, byNode } = placements(tasks, nodes, [web]);
+  t.same(byNode, { n1: 1, n2: 2 });
+  const why = 'no suitable node (2 nodes had max replicas per node limit exceeded; 1 node not available for new tasks)';
+  t.same(
+    r.decisions.filter((d) => d.nodeId === null).map((d) => d.reason),
+    [why, why],
+  );
+});
+
+t.test('node avoidance: a node the service failed on 5 times in 5 minutes goes last', async (t) => {
+  const web = makeService('web', { replicas: 3 });
+  const failures = (node: string, n: number, o: { ageMs?: number; version?: number; state?: 'failed' | 'rejected' | 'complete' } = {}) =>
+    Array.from({ length: n }, (_, i) =>
+      makeTask(`f-${node}-${i}`, web, {
+        nodeId: node,
+        slot: 1,
+        state: o.state ?? 'failed',
+        desired: 'shutdown',
+        since: NOW - T0 - (o.ageMs ?? 1_000),
+        version: o.version,
+      }),
+    );
+  const nodes = [makeNode('n1'), makeNode('n2')];
+  const cases: { name: string; history: Task[]; tasks?: number; want: (string | null)[] }[] = [
+    { name: 'no failures: lowest id', history: [], want: ['n1'] },
+    { name: 'four failures are not enough', history: failures('n1', 4), want: ['n1'] },
+    { name: 'five failures: avoided', history: failures('n1', 5), want: ['n2'] },
+    { name: 'rejections count too', history: failures('n1', 5, { state: 'rejected' }), want: ['n2'] },
+    { name: 'completions do not', history: failures('n1', 5, { state: 'complete' }), want: ['n1'] },
+    { name: 'failures older than 5 minutes do not count', history: failures('n1', 5, { ageMs: 5 * 60_000 }), want: ['n1'] },
+    { name: 'failures 1 ms inside the window do', history: failures('n1', 5, { ageMs: 5 * 60_000 - 1 }), want: ['n2'] },
+    { name: 'failures of an older spec version do not count', history: failures('n1', 5, { version: 0 }), want: ['n1'] },
+    {
+      name: 'avoided, not excluded: used when no other node remains',
+      history: [...failures('n1', 5), ...failures('n2', 6)],
+      want: ['n1'],
+    },
+    { name: 'spreading never beats avoidance', history: failures('n1', 5), tasks: 3, want: ['n2', 'n2', 'n2'] },
+  ];
+  for (const c of cases) {
+    const count = c.tasks ?? 1;
+    const tasks = [...c.history, ...Array.from({ length: count }, (_, i) => pending(`new-${i}`, web, i + 1))];
+    const r = schedule({ nodes, services: [web], tasks, now: NOW });
+    t.same(
+      r.decisions.map((d) => d.nodeId),
+      c.want,
+      c.name,
+    );
+  }
+  const other = makeService('other');
+  const r = schedule({ nodes, services: [web, other], tasks: [...failures('n1', 5), pending('o', other)], now: NOW });
+  t.equal(r.decisions[0].nodeId, 'n1', 'another service is not affected');
+});
+
+t.test('bound (global) tasks: reservations are checked and accounted', async (t) => {
+  const agent = makeService('agent', { mode: 'global' });
+  agent.spec.task.resources = { reservations: { memoryBytes: 600 * MiB } };
+  const probe = makeService('probe', { mode: 'global' });
+  probe.spec.task.resources = { reservations: { memoryBytes: 600 * MiB } };
+  const nodes = [makeNode('n1', { resources: { nanoCpus: 1e9, memoryBytes: 1024 * MiB } })];
+  const tasks = [
+    makeTask('a', agent, { slot: 0, nodeId: 'n1', state: 'pending' }),
+    makeTask('p', probe, { slot: 0, nodeId: 'n1', state: 'pending' }),
+  ];
+  const r = schedule({ nodes, services: [agent, probe], tasks, now: NOW });
+  t.same(r.decisions, [
+    { taskId: 'a', nodeId: 'n1' },
+    { taskId: 'p', nodeId: null, reason: 'no suitable node (1 node lacked 600MiB memory)' },
+  ], 'a waiting task does not hold its own reservation; an assigned one does');
+});

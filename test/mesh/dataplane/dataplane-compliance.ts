@@ -14,6 +14,8 @@ import {
   expectUdpRefused,
   freePort,
   frontendOf,
+  scriptedBackend,
+  scripts,
   tcpBackend,
   udpBackend,
   udpClient,
@@ -29,6 +31,11 @@ export interface ComplianceOptions {
   retriesRefusedConnect?: boolean;
   /** Whether a UDP flow whose backend left or drains moves to another backend (conntrack keeps it pinned). */
   migratesUdpFlows?: boolean;
+  /**
+   * Whether a connection whose backend closes or resets before its first byte
+   * back is replayed to the next backend (userspace: yes; kernel NAT cannot).
+   */
+  replaysUnansweredConnections?: boolean;
 }
 
 /** Makes a fresh dataplane for one subtest; the suite closes it at teardown. */
@@ -135,6 +142,23 @@ export function dataplaneCompliance(t: tap.Test, makeDataplane: MakeDataplane, o
       await apply([frontendOf('tcp', feAddr, port, [dead, asBackend(live)])]);
       for (let i = 0; i < 4; i++) t.equal(await askOnce(t, feAddr, port), 'live');
     });
+  }
+
+  if (options.replaysUnansweredConnections ?? true) {
+    const dyingScripts = ['resetOnAccept', 'destroyAfterRequest', 'finAfterRequest'] as const;
+    for (const script of dyingScripts) {
+      t.test(`tcp: a backend that dies before answering (${script}) costs the client nothing`, async (t) => {
+        const { apply } = await setup(t);
+        const dying = await scriptedBackend(t, 'dying', scripts[script], beAddr);
+        const live = await tcpBackend(t, 'live', beAddr);
+        const port = await freePort('tcp', feAddr);
+        await apply([frontendOf('tcp', feAddr, port, [asBackend(dying), asBackend(live)])]);
+        const c = await converse(t, feAddr, port);
+        t.equal(await c.ask(), 'live');
+        t.equal(await c.finish(), 'bye 4\n', 'the next backend got the request exactly once');
+        t.equal(dying.accepted, 1, 'the first pick was the dying backend');
+      });
+    }
   }
 
   t.test('udp: replies reach the client that asked, from the frontend address', async (t) => {

@@ -106,6 +106,90 @@ export async function tcpBackend(t: tap.Test, name: string, address = '127.0.0.1
   return backend;
 }
 
+/** What a scripted backend does with each connection it accepts (the test may do more later through the backend). */
+export type ConnectionScript = (socket: net.Socket) => void;
+
+/** Scripts for backends that fail in the ways a dying task does. */
+export const scripts = {
+  /** Reset right after the accept, before reading anything (a process killed with the connection in its backlog). */
+  resetOnAccept: ((socket) => socket.resetAndDestroy()) as ConnectionScript,
+  /** Read the first chunk, then close without a reply (FIN: nothing is left unread). */
+  destroyAfterRequest: ((socket) => socket.once('data', () => socket.destroy())) as ConnectionScript,
+  /** Read the first chunk, then half-close without a reply. */
+  finAfterRequest: ((socket) => socket.once('data', () => socket.end())) as ConnectionScript,
+  /** Wait for the client's FIN, then reset without a reply. */
+  resetAfterClientFin: ((socket) => socket.once('end', () => socket.resetAndDestroy())) as ConnectionScript,
+  /** Answer the first chunk with `part`, and nothing more. */
+  partialReply: ((socket) => socket.once('data', () => socket.write('part'))) as ConnectionScript,
+  /** Read and never answer. */
+  silent: (() => undefined) as ConnectionScript,
+};
+
+/** A TCP backend that runs a script on each connection, and can be killed: every connection cut at once. */
+export interface ScriptedBackend {
+  name: string;
+  address: string;
+  port: number;
+  /** Connections accepted so far. */
+  accepted: number;
+  /** Connections open now. */
+  open: number;
+  /** Bytes received, over every connection. */
+  received: number;
+  /** Cut every open connection with a reset or a FIN; the listener keeps accepting. */
+  cut(how: 'reset' | 'fin'): void;
+  close(): Promise<void>;
+}
+
+/** Start a scripted TCP backend on loopback port 0; closed (with its connections) at teardown. */
+export async function scriptedBackend(
+  t: tap.Test,
+  name: string,
+  script: ConnectionScript,
+  address = '127.0.0.1',
+): Promise<ScriptedBackend> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    backend.accepted++;
+    backend.open++;
+    sockets.add(socket);
+    socket.on('data', (chunk: Buffer) => (backend.received += chunk.length));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      backend.open--;
+      sockets.delete(socket);
+    });
+    script(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address, port: 0 }, resolve);
+  });
+  let closing: Promise<void> | undefined;
+  const backend: ScriptedBackend = {
+    name,
+    address,
+    port: (server.address() as net.AddressInfo).port,
+    accepted: 0,
+    open: 0,
+    received: 0,
+    cut: (how) => {
+      for (const s of sockets) {
+        if (s.destroyed) continue;
+        if (how === 'reset') s.resetAndDestroy();
+        else s.end(() => s.destroy());
+      }
+    },
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      })),
+  };
+  t.teardown(() => backend.close());
+  return backend;
+}
+
 /** A UDP backend: answers every datagram with `<name>:<datagram>`. */
 export interface UdpBackend {
   name: string;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { buildDnsView, type DnsServiceEntry } from '../../../src/mesh/dns/view';
-import type { Node, Service, Task, TaskState } from '../../../src/model/types';
+import type { HealthCheck, Node, Service, Task, TaskState, TaskStatus } from '../../../src/model/types';
 
 const T0 = '2024-01-01T00:00:00.000Z';
 
@@ -44,6 +44,14 @@ function service(id: string, name: string, mode: 'vip' | 'dnsrr', vipIndex: numb
     createdAt: T0,
     updatedAt: T0,
   };
+}
+
+const httpCheck: HealthCheck = { kind: 'http', path: '/', intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };
+
+/** A running task whose spec has a health check, with the health it last reported (none: not yet). */
+function checkedTask(id: string, serviceId: string, address: string, health: TaskStatus['health']): Task {
+  const t = task(id, serviceId, 'n1', address);
+  return { ...t, spec: { ...t.spec, healthcheck: httpCheck }, status: { ...t.status, ...(health ? { health } : {}) } };
 }
 
 function task(id: string, serviceId: string, nodeId: string, address: string, state: TaskState = 'running', desired: TaskState = 'running'): Task {
@@ -118,6 +126,23 @@ const cases: Case[] = [
     want: {
       web: { vip: null, mode: 'dnsrr', taskAddresses: ['127.100.0.9', '127.100.0.10'] },
       db: { vip: '127.21.0.2', mode: 'vip', taskAddresses: ['127.100.1.1'] },
+    },
+  },
+  {
+    name: 'tasks.<svc> and dnsrr answers follow health: checked tasks only once healthy',
+    services: [service('s1', 'rr', 'dnsrr', null), service('s2', 'web', 'vip', 2)],
+    tasks: [
+      checkedTask('t1', 's1', '127.100.0.1', 'healthy'),
+      checkedTask('t2', 's1', '127.100.0.2', 'starting'),
+      checkedTask('t3', 's1', '127.100.0.3', 'unhealthy'),
+      checkedTask('t4', 's1', '127.100.0.4', undefined),
+      task('t5', 's1', 'n1', '127.100.0.5'),
+      checkedTask('t6', 's2', '127.100.1.1', 'unhealthy'),
+      checkedTask('t7', 's2', '127.100.1.2', 'healthy'),
+    ],
+    want: {
+      rr: { vip: null, mode: 'dnsrr', taskAddresses: ['127.100.0.1', '127.100.0.5'] },
+      web: { vip: '127.21.0.2', mode: 'vip', taskAddresses: ['127.100.1.2'] },
     },
   },
 ];

@@ -2,7 +2,7 @@ import t from 'tap';
 import { buildTable, frontendId } from '../../../src/mesh/table/build-table';
 import type { BuildTableInput } from '../../../src/mesh/table/build-table';
 import type { Frontend, LbTable } from '../../../src/mesh/table/table';
-import type { Node, PortConfig, Service, Task, TaskState } from '../../../src/model/types';
+import type { HealthCheck, Node, PortConfig, Service, Task, TaskState, TaskStatus } from '../../../src/model/types';
 
 const T0 = '2024-01-01T00:00:00.000Z';
 const T1 = '2024-01-02T00:00:00.000Z';
@@ -60,8 +60,9 @@ function task(
   nodeId: string,
   address: string,
   ports: Record<string, number> | undefined,
-  opts: { state?: TaskState; desired?: TaskState } = {},
+  opts: { state?: TaskState; desired?: TaskState; checked?: boolean; health?: TaskStatus['health'] } = {},
 ): Task {
+  const spec = service(serviceId, serviceId, []).spec.task;
   return {
     id,
     serviceId,
@@ -69,16 +70,17 @@ function task(
     slot: 1,
     nodeId,
     specVersion: 1,
-    spec: service(serviceId, serviceId, []).spec.task,
+    spec: opts.checked ? { ...spec, healthcheck: tcpCheck } : spec,
     targetPorts: [],
     desiredState: opts.desired ?? 'running',
-    status: { state: opts.state ?? 'running', since: T0, message: '', ports },
+    status: { state: opts.state ?? 'running', since: T0, message: '', ports, ...(opts.health ? { health: opts.health } : {}) },
     address,
     createdAt: T0,
     updatedAt: T0,
   };
 }
 
+const tcpCheck: HealthCheck = { kind: 'tcp', intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };
 const tcp80: PortConfig = { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' };
 const n1 = node('n1', 1);
 const n2 = node('n2', 2);
@@ -160,6 +162,33 @@ const cases: Case[] = [
       frontends: [
         fe('ingress', 'tcp', '127.0.1.1', 8080, 'web', [['ok', '127.100.0.1', 31001]]),
         fe('vip', 'tcp', '127.21.0.1', 80, 'web', [['ok', '127.100.0.1', 31001]]),
+      ],
+    },
+  },
+  {
+    name: 'tasks with a health check are backends only once healthy; tasks without one need no health',
+    input: {
+      nodes: [n1],
+      services: [service('s1', 'web', [tcp80])],
+      tasks: [
+        task('healthy', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }, { checked: true, health: 'healthy' }),
+        task('starting', 's1', 'n1', '127.100.0.2', { 'tcp/80': 31002 }, { checked: true, health: 'starting' }),
+        task('unhealthy', 's1', 'n1', '127.100.0.3', { 'tcp/80': 31003 }, { checked: true, health: 'unhealthy' }),
+        task('not-reported', 's1', 'n1', '127.100.0.4', { 'tcp/80': 31004 }, { checked: true }),
+        task('unchecked', 's1', 'n1', '127.100.0.5', { 'tcp/80': 31005 }),
+        task('healthy-but-stopping', 's1', 'n1', '127.100.0.6', { 'tcp/80': 31006 }, { checked: true, health: 'healthy', desired: 'shutdown' }),
+      ],
+    },
+    want: {
+      frontends: [
+        fe('ingress', 'tcp', '127.0.1.1', 8080, 'web', [
+          ['healthy', '127.100.0.1', 31001],
+          ['unchecked', '127.100.0.5', 31005],
+        ]),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'web', [
+          ['healthy', '127.100.0.1', 31001],
+          ['unchecked', '127.100.0.5', 31005],
+        ]),
       ],
     },
   },

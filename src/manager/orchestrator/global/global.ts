@@ -2,6 +2,7 @@
  * The global orchestrator's core: one live task on every node that is ready,
  * active and matches the service's constraints (swarmkit
  * `orchestrator/global`). Tasks are born bound to their node, slot 0.
+ * Live tasks on an older spec are the updater's to replace (update/updater.ts).
  */
 import type { Node, Service, Task } from '../../../model/types';
 import type { ReconcileResult } from '../../actions';
@@ -12,6 +13,7 @@ import { newTask } from '../task-factory';
 import type { TaskFactoryDeps } from '../task-factory';
 import { settle } from '../task-lifecycle';
 import { TaskPlan } from '../task-plan';
+import { isDirty } from '../update/dirty';
 
 /** What one global pass looks at. */
 export interface GlobalInput {
@@ -62,6 +64,7 @@ export function reconcileGlobal(input: GlobalInput, deps: TaskFactoryDeps): Reco
         serviceVersion: service.version,
         evictionOf: () => eviction,
         nodeDown,
+        isDirty: (t) => isDirty(t, service),
         canPlace: acceptsNewTasks(node, constraints),
         abandonDead: eviction !== null,
         spawn: () => newTask(service, 0, nodeId, now, deps),

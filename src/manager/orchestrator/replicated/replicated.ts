@@ -1,7 +1,8 @@
 /**
  * The replicated orchestrator's core: slots 1..replicas each hold exactly one
  * live task (swarmkit `orchestrator/replicated`). Pure: the service, its
- * tasks and the nodes in; actions and the next wake-up time out.
+ * tasks and the nodes in; actions and the next wake-up time out. Live tasks
+ * on an older spec are the updater's to replace (update/updater.ts).
  */
 import type { Constraint, Node, Service, Task } from '../../../model/types';
 import type { ReconcileResult } from '../../actions';
@@ -13,6 +14,7 @@ import { newTask } from '../task-factory';
 import type { TaskFactoryDeps } from '../task-factory';
 import { settle } from '../task-lifecycle';
 import { TaskPlan } from '../task-plan';
+import { isDirty } from '../update/dirty';
 
 /** What one replicated pass looks at. */
 export interface ReplicatedInput {
@@ -67,6 +69,7 @@ export function reconcileReplicated(input: ReplicatedInput, deps: TaskFactoryDep
         serviceVersion: service.version,
         evictionOf: (t) => (t.nodeId ? evictionReason(nodes.get(t.nodeId), constraintsOf(t)) : null),
         nodeDown,
+        isDirty: (t) => isDirty(t, service),
         canPlace: true,
         abandonDead: false,
         spawn: () => newTask(service, slot, '', now, deps),

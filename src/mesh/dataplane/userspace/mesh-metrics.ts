@@ -11,6 +11,7 @@ export interface MeshMetrics {
   bytes: Counter<Labels | 'direction'>;
   connectErrors: Counter<Labels>;
   retries: Counter<Labels>;
+  replays: Counter<Labels>;
 }
 
 /** Metric handles bound to one frontend's labels; captured per connection so inc and dec always match. */
@@ -25,6 +26,8 @@ export interface FrontendMetrics {
   bytesOut(n: number): void;
   connectError(): void;
   retry(): void;
+  /** A backend failed after the connect but before its first byte back; the client's bytes go to another. */
+  replay(): void;
 }
 
 /**
@@ -49,6 +52,12 @@ export function meshMetrics(registry: Registry): MeshMetrics {
       labelNames,
     ),
     retries: counter(registry, 'shoal_mesh_retries_total', 'Connects retried on another backend after a failure', labelNames),
+    replays: counter(
+      registry,
+      'shoal_mesh_replays_total',
+      'TCP connections whose backend closed or failed before replying, and whose client bytes were sent again to another backend',
+      labelNames,
+    ),
   };
 }
 
@@ -61,6 +70,7 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
   const bytesOut = metrics.bytes.labels({ ...labels, direction: 'out' });
   const connectErrors = metrics.connectErrors.labels(labels);
   const retries = metrics.retries.labels(labels);
+  const replays = metrics.replays.labels(labels);
   return {
     opened: () => {
       connections.inc();
@@ -71,6 +81,7 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
     bytesOut: (n) => bytesOut.inc(n),
     connectError: () => connectErrors.inc(),
     retry: () => retries.inc(),
+    replay: () => replays.inc(),
   };
 }
 

@@ -1,5 +1,10 @@
 import type { Backend } from '../../table/table';
 
+/** Identity of a backend for "tried already": its task id at its address. */
+export function backendKey(backend: Backend): string {
+  return `${backend.id}@${backend.address}:${backend.port}`;
+}
+
 /**
  * Smooth weighted round-robin (nginx's algorithm) over the backends of one
  * frontend. With equal weights it is a plain rotation in list order; weight 0
@@ -46,5 +51,17 @@ export class RoundRobin {
     });
     this.current.set(live[best].id, bestScore - total);
     return [...live.slice(best), ...live.slice(0, best)];
+  }
+
+  /**
+   * The backend a connection should try after its previous ones failed: the
+   * first of `preferred` (the order picked when the connection arrived) that
+   * is still live and not in `tried`, else any live backend the list gained
+   * since. Reads the current list, so a backend drained (weight 0) or removed
+   * meanwhile is never tried. Does not move the rotation.
+   */
+  nextUntried(preferred: readonly Backend[], tried: ReadonlySet<string>): Backend | undefined {
+    const untried = (b: Backend) => !tried.has(backendKey(b));
+    return preferred.find((b) => untried(b) && this.isLive(b)) ?? this.backends.find((b) => b.weight > 0 && untried(b));
   }
 }

@@ -1,24 +1,28 @@
 import * as net from 'node:net';
 import type { Logger } from 'pino';
-import type { Backend, Frontend } from '../../table/table';
+import type { Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
 import type { FrontendMetrics } from './mesh-metrics';
 import { RoundRobin } from './round-robin';
+import { TcpSession } from './tcp-session';
 
 /** Settings of a TCP frontend. */
 export interface TcpFrontendOptions {
   /** How long a backend connect may take before the next backend is tried. */
   connectTimeoutMs: number;
+  /** Client bytes held per connection for a replay to another backend, until the backend answers. */
+  replayBufferBytes: number;
   listenerId: number;
   /** Every socket the frontend opens (client and backend side), so the dataplane can destroy them all on close. */
   sockets: Set<net.Socket>;
 }
 
 /**
- * A TCP frontend: accepts clients on address:port and splices each one to a
- * backend picked round-robin, trying the other backends once each when a
- * connect is refused or times out. Closing it stops accepting; connections
- * already spliced run until either side ends them.
+ * A TCP frontend: accepts clients on address:port and hands each one to a
+ * TcpSession starting at the backend picked round-robin; the session tries the
+ * other live backends once each when a connect is refused or times out, or
+ * when a backend dies before answering. Closing it stops accepting;
+ * connections already open run until either side ends them.
  */
 export class TcpFrontend implements FrontendListener {
   readonly listenerId: number;
@@ -41,7 +45,7 @@ export class TcpFrontend implements FrontendListener {
     this.rr.setBackends(frontend.backends);
     // allowHalfOpen: a client's FIN is passed on to the backend instead of
     // closing our side, so request/response-then-close protocols work.
-    // pauseOnConnect: hold the client's bytes in the kernel until a backend is connected.
+    // pauseOnConnect: read nothing from a client that has no backend; the session starts reading.
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) =>
       this.accept(client),
     );
@@ -84,76 +88,30 @@ export class TcpFrontend implements FrontendListener {
       this.active--;
       metrics.closed();
     });
-    client.on('error', (err) => this.log.debug({ err }, 'client connection error'));
 
-    const candidates = this.rr.next();
-    if (candidates.length === 0) {
+    const order = this.rr.next();
+    if (order.length === 0) {
       this.log.debug('no backend for new connection');
+      client.on('error', () => undefined);
       client.resetAndDestroy();
       return;
     }
-    this.connect(client, candidates, 0, metrics);
-  }
-
-  private connect(client: net.Socket, candidates: Backend[], attempt: number, metrics: FrontendMetrics): void {
-    const backend = candidates[attempt];
-    const upstream = net.connect({ host: backend.address, port: backend.port, allowHalfOpen: true, noDelay: true });
-    this.track(upstream);
-    let settled = false;
-    const abandon = () => upstream.destroy();
-    const timer = setTimeout(() => fail(`connect timed out after ${this.options.connectTimeoutMs} ms`), this.options.connectTimeoutMs);
-    const cleanup = () => {
-      settled = true;
-      clearTimeout(timer);
-      client.off('close', abandon);
-    };
-    const fail = (reason: string) => {
-      if (settled) return;
-      cleanup();
-      upstream.destroy();
-      metrics.connectError();
-      this.log.debug({ backend: backend.id, reason }, 'backend connect failed');
-      if (client.destroyed) return;
-      if (attempt + 1 < candidates.length) {
-        metrics.retry();
-        this.connect(client, candidates, attempt + 1, metrics);
-      } else {
-        client.resetAndDestroy();
-      }
-    };
-    // The client may give up while we are still connecting.
-    client.once('close', abandon);
-    upstream.once('close', () => {
-      if (!settled) cleanup();
-    });
-    upstream.once('error', (err) => fail(err.message));
-    upstream.once('connect', () => {
-      if (settled) return;
-      cleanup();
-      splice(client, upstream, metrics);
-    });
+    const session = new TcpSession(
+      client,
+      {
+        log: this.log,
+        metrics,
+        // Read the list as it is at each retry: a backend drained or removed since the accept gets nothing.
+        nextBackend: (tried) => this.rr.nextUntried(order, tried),
+        track: (socket) => this.track(socket),
+      },
+      { connectTimeoutMs: this.options.connectTimeoutMs, replayBufferBytes: this.options.replayBufferBytes },
+    );
+    session.start(order[0]);
   }
 
   private track(socket: net.Socket): void {
     this.options.sockets.add(socket);
     socket.once('close', () => this.options.sockets.delete(socket));
   }
-}
-
-/** Pipe both ways, passing half-closes on and tearing both sides down when either fails. */
-function splice(client: net.Socket, upstream: net.Socket, metrics: FrontendMetrics): void {
-  const destroyBoth = () => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on('error', destroyBoth);
-  upstream.on('error', destroyBoth);
-  // A clean close of one side comes after both FINs, so the other side is
-  // closing too; only an abortive close must be forced onto the other side.
-  client.once('close', (hadError) => hadError && upstream.destroy());
-  upstream.once('close', (hadError) => hadError && client.destroy());
-  client.on('data', (chunk: Buffer) => metrics.bytesIn(chunk.length));
-  upstream.on('data', (chunk: Buffer) => metrics.bytesOut(chunk.length));
-  client.pipe(upstream);
-  upstream.pipe(client);
 }

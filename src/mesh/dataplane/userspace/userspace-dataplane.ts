@@ -26,6 +26,12 @@ export interface UserspaceDataplaneOptions {
   connectTimeoutMs?: number;
   /** How often each UDP frontend looks for idle flows. */
   udpSweepIntervalMs?: number;
+  /**
+   * Client bytes a TCP connection holds until its backend sends the first
+   * byte back, to replay them to another backend if that one dies first.
+   * A client that sends more is committed to its backend.
+   */
+  replayBufferBytes?: number;
 }
 
 /** What one frontend is doing right now, for debugging endpoints and tests. */
@@ -44,6 +50,8 @@ export const DEFAULT_UDP_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** Default period of the UDP idle-flow sweep. */
 export const DEFAULT_UDP_SWEEP_INTERVAL_MS = 1_000;
+/** Default replay buffer: room for a request's headers and a small body, bounded per connection. */
+export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
 
 interface Entry {
   frontend: Frontend;
@@ -64,6 +72,7 @@ export class UserspaceDataplane implements Dataplane {
   private readonly udpIdleTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly udpSweepIntervalMs: number;
+  private readonly replayBufferBytes: number;
   private readonly entries = new Map<string, Entry>();
   /** Every TCP socket still open, including those of frontends already removed. */
   private readonly sockets = new Set<Socket>();
@@ -81,6 +90,7 @@ export class UserspaceDataplane implements Dataplane {
     this.udpIdleTimeoutMs = options.udpIdleTimeoutMs ?? DEFAULT_UDP_IDLE_TIMEOUT_MS;
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.udpSweepIntervalMs = options.udpSweepIntervalMs ?? DEFAULT_UDP_SWEEP_INTERVAL_MS;
+    this.replayBufferBytes = options.replayBufferBytes ?? DEFAULT_REPLAY_BUFFER_BYTES;
     const handles = new Map<string, FrontendMetrics>();
     this.listenerDeps = {
       logger: this.log,
@@ -165,6 +175,7 @@ export class UserspaceDataplane implements Dataplane {
       frontend.protocol === 'tcp'
         ? new TcpFrontend(frontend, this.listenerDeps, {
             connectTimeoutMs: this.connectTimeoutMs,
+            replayBufferBytes: this.replayBufferBytes,
             listenerId,
             sockets: this.sockets,
           })

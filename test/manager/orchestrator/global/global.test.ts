@@ -158,3 +158,12 @@ t.test('reconcileGlobal', async (t) => {
     t.equal(r.nextWakeMs, c.wake, `${c.name}: nextWakeMs`);
   }
 });
+
+t.test('a node handed over by a start-first update', async (t) => {
+  const svc = makeService('agent', { mode: 'global' });
+  const old = makeTask('a', svc, { slot: 0, nodeId: 'n1', created: 1 });
+  old.spec = { ...old.spec, command: ['node', 'old.js'] };
+  const pass = (tasks: Task[]) => summarize(reconcileGlobal({ service: svc, tasks, nodes: [makeNode('n1')], now: NOW }, fakeDeps()));
+  t.same(pass([old, makeTask('b', svc, { slot: 0, nodeId: 'n1', created: 2, state: 'starting' })]), [], 'both stay while the new one starts');
+  t.same(pass([old, makeTask('b', svc, { slot: 0, nodeId: 'n1', created: 2 })]), ['update a desired=shutdown running'], 'then the old one goes');
+});

@@ -292,3 +292,39 @@ t.test('a scenario over several passes: crash, delayed restart, give up', async 
   t.same(summarize(pass(T0 + 30_000)), ['update new-2 desired=shutdown failed'], 'one attempt allowed, now spent');
   t.same(summarize(pass(T0 + 40_000)), [], 'and it stays given up');
 });
+
+t.test('a slot handed over by a start-first update', async (t) => {
+  const svc = makeService('web', { replicas: 1 });
+  const old = (id: string, o: TaskOptions) => {
+    const task = makeTask(id, svc, { created: 1, ...o });
+    task.spec = { ...task.spec, command: ['node', 'old.js'] };
+    return task;
+  };
+  const check = { kind: 'tcp' as const, intervalMs: 100, timeoutMs: 100, retries: 1, startPeriodMs: 0 };
+  const fresh = (id: string, o: TaskOptions, health?: 'starting' | 'healthy') => {
+    const task = makeTask(id, svc, { created: 2, ...o });
+    if (health) {
+      task.spec = { ...task.spec, healthcheck: check };
+      task.status.health = health;
+    }
+    return task;
+  };
+  const pass = (service: typeof svc, tasks: Task[]) =>
+    summarize(reconcileReplicated({ service, tasks, nodes: [makeNode('n1')], now: NOW }, fakeDeps()));
+  const withCheck = { ...svc, spec: { ...svc.spec, task: { ...svc.spec.task, healthcheck: check } } };
+
+  t.same(pass(svc, [old('a', {}), fresh('b', { nodeId: '', state: 'pending' })]), [], 'old keeps serving while the new one starts');
+  t.same(pass(svc, [old('a', {}), fresh('b', {})]), ['update a desired=shutdown running'], 'new one running: old one retired');
+  t.same(pass(withCheck, [old('a', {}), fresh('b', {}, 'starting')]), [], 'running is not enough when there is a check');
+  t.same(pass(withCheck, [old('a', {}), fresh('b', {}, 'healthy')]), ['update a desired=shutdown running'], 'healthy: old one retired');
+  t.same(
+    pass(svc, [old('a', {}), old('a2', { created: 0 }), fresh('b', { nodeId: '', state: 'pending' })]),
+    ['update a2 desired=shutdown running'],
+    'two old ones: the best stays beside the new one',
+  );
+  t.same(
+    pass(svc, [old('a', {}), fresh('b', { state: 'failed' })]),
+    ['update b desired=shutdown failed'],
+    'a new one that died is let go; the old one keeps the slot',
+  );
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { RoundRobin } from '../../../../src/mesh/dataplane/userspace/round-robin';
+import { RoundRobin, backendKey } from '../../../../src/mesh/dataplane/userspace/round-robin';
 import type { Backend } from '../../../../src/mesh/table/table';
 
 function b(id: string, weight = 1, port = 1000): Backend {
@@ -57,4 +57,39 @@ t.test('isLive: present, same address and port, weight > 0', async (t) => {
   t.notOk(rr.isLive(b('b')), 'draining');
   t.notOk(rr.isLive(b('c')), 'moved to another port');
   t.notOk(rr.isLive(b('z')), 'gone');
+});
+
+t.test('nextUntried: the arrival order first, live and untried only, then backends added since', async (t) => {
+  const order = [b('a'), b('b'), b('c')];
+  const key = (id: string, port = 1000) => backendKey(b(id, 1, port));
+  const cases: { name: string; now: Backend[]; tried: string[]; want: string | undefined }[] = [
+    { name: 'first untried in arrival order', now: order, tried: [key('a')], want: 'b' },
+    { name: 'skips every tried one', now: order, tried: [key('a'), key('b')], want: 'c' },
+    { name: 'all tried', now: order, tried: [key('a'), key('b'), key('c')], want: undefined },
+    { name: 'a backend drained since is skipped', now: [b('a'), b('b', 0), b('c')], tried: [key('a')], want: 'c' },
+    { name: 'a backend removed since is skipped', now: [b('a'), b('c')], tried: [key('a')], want: 'c' },
+    { name: 'a backend that moved port is skipped as listed, found again at its new port', now: [b('a'), b('b', 1, 2000)], tried: [key('a')], want: 'b' },
+    { name: 'a backend added since comes after the arrival order', now: [b('a'), b('d'), b('c')], tried: [key('a')], want: 'c' },
+    { name: 'a backend added since is used when the rest are gone', now: [b('a'), b('d')], tried: [key('a')], want: 'd' },
+    { name: 'only draining backends left', now: [b('a'), b('b', 0), b('c', 0)], tried: [key('a')], want: undefined },
+    { name: 'an empty list', now: [], tried: [], want: undefined },
+  ];
+  for (const c of cases) {
+    const rr = new RoundRobin();
+    rr.setBackends(c.now);
+    const got = rr.nextUntried(order, new Set(c.tried));
+    t.equal(got?.id, c.want, c.name);
+  }
+  const moved = new RoundRobin();
+  moved.setBackends([b('a'), b('b', 1, 2000)]);
+  t.equal(moved.nextUntried(order, new Set([key('a')]))?.port, 2000, 'the moved backend is tried at its new port');
+});
+
+t.test('nextUntried does not move the rotation', async (t) => {
+  const rr = new RoundRobin();
+  rr.setBackends([b('a'), b('b'), b('c')]);
+  const order = rr.next();
+  rr.nextUntried(order, new Set([backendKey(order[0])]));
+  rr.nextUntried(order, new Set());
+  t.same(picks(rr, 2), ['b', 'c']);
 });

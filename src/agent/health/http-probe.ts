@@ -1,0 +1,32 @@
+import * as http from 'node:http';
+import type { ProbeResult } from './probe';
+
+/** Lowest and highest HTTP status a health check accepts: 2xx and 3xx, as Kubernetes' httpGet probe does. */
+const HEALTHY_STATUS_MIN = 200;
+const HEALTHY_STATUS_MAX = 399;
+
+/**
+ * GETs `path` on the task's address and port; healthy when the answer's
+ * status is 2xx or 3xx (redirects are not followed) within the timeout.
+ */
+export function httpProbe(address: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(r);
+    };
+    const req = http.request({ host: address, port, path: path.startsWith('/') ? path : `/${path}`, method: 'GET', agent: false });
+    const timer = setTimeout(() => settle({ ok: false, output: `health check timed out after ${timeoutMs} ms` }), timeoutMs);
+    req.once('response', (res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      settle({ ok: status >= HEALTHY_STATUS_MIN && status <= HEALTHY_STATUS_MAX, output: `HTTP ${status}` });
+    });
+    req.once('error', (err) => settle({ ok: false, output: err.message }));
+    req.end();
+  });
+}
