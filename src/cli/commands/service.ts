@@ -6,7 +6,9 @@ import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context
 import { formatPort } from '../publish';
 import { applyUpdateFlags, collect, parseCount, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../service-flags';
 import { humanAge, renderTable } from '../table';
-import { runsCurrentSpec, waitForConvergence, type ProgressAction } from '../progress';
+import { formatDuration } from '../duration';
+import { formatCpus, formatMemory } from '../../manager/scheduler/resource-units';
+import { progressOf, runsCurrentSpec, waitForConvergence, type ProgressAction } from '../progress';
 
 type Globals = () => GlobalFlags;
 
@@ -19,16 +21,39 @@ function taskName(t: Task): string {
   return t.slot > 0 ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${t.nodeId || '?'}`;
 }
 
-/** Running replicas / desired, as `service ls` shows them. */
-function replicasColumn(s: Service, tasks: Task[], nodes: Node[]): string {
+/** Running replicas / desired, as `service ls` shows them, with `UPDATING 2/6` while an update or rollback walks. */
+function replicasColumn(s: Service, tasks: Task[]): string {
   const mine = tasks.filter((t) => t.serviceId === s.id);
   const running = mine.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
-  if (s.spec.mode === 'global') {
-    const desired = mine.filter((t) => t.desiredState === 'running').length;
-    return `${running}/${desired}`;
+  let col: string;
+  if (s.spec.mode === 'replicated-job') {
+    col = `${mine.filter((t) => t.status.state === 'complete' && runsCurrentSpec(t, s)).length}/${s.spec.replicas} (${running} running)`;
+  } else if (s.spec.mode === 'replicated') {
+    col = `${running}/${s.spec.replicas}`;
+  } else {
+    col = `${running}/${mine.filter((t) => t.desiredState === 'running').length}`;
   }
-  void nodes;
-  return `${running}/${s.spec.replicas}`;
+  const st = s.updateStatus?.state;
+  if (st === 'updating' || st === 'rollback_started' || st === 'paused' || st === 'rollback_paused') {
+    const p = progressOf(s, tasks);
+    col += ` (${st.replace('_started', '').replace('_', ' ').toUpperCase()} ${p.done}/${p.total})`;
+  }
+  return col;
+}
+
+/** One line describing a health check, for `inspect --pretty`. */
+function describeHealth(h: NonNullable<Service['spec']['task']['healthcheck']>): string {
+  const what = h.kind === 'cmd' ? `cmd ${JSON.stringify(h.command)}` : h.kind === 'http' ? `http GET ${h.path}` : 'tcp connect';
+  return `${what}, interval ${formatDuration(h.intervalMs)}, timeout ${formatDuration(h.timeoutMs)}, retries ${h.retries}, start period ${formatDuration(h.startPeriodMs)}`;
+}
+
+/** Reservations and limits, for `inspect --pretty`. */
+function describeResources(s: Service): string[] {
+  const r = s.spec.task.resources;
+  if (!r) return [];
+  const fmt = (x?: { nanoCpus?: number; memoryBytes?: number }) =>
+    [x?.nanoCpus ? formatCpus(x.nanoCpus) : '', x?.memoryBytes ? formatMemory(x.memoryBytes) : ''].filter(Boolean).join(', ') || '-';
+  return [`Resources:\n Reservations:\t${fmt(r.reservations)}\n Limits:\t${fmt(r.limits)}`];
 }
 
 /** Register `shoal service ...`. */
@@ -182,11 +207,7 @@ export function registerService(program: Command, globals: Globals): void {
     .action(async (flags: { format?: string; quiet?: boolean }) => {
       const format = outputFormat(flags.format);
       const client = clientFor(globals());
-      const [services, tasks, nodes] = await Promise.all([
-        client.call<Service[]>('GET', '/v1/services'),
-        client.call<Task[]>('GET', '/v1/tasks'),
-        client.call<Node[]>('GET', '/v1/nodes'),
-      ]);
+      const [services, tasks] = await Promise.all([client.call<Service[]>('GET', '/v1/services'), client.call<Task[]>('GET', '/v1/tasks')]);
       services.sort((a, b) => a.spec.name.localeCompare(b.spec.name));
       if (format === 'json') {
         return printJson(
@@ -194,7 +215,7 @@ export function registerService(program: Command, globals: Globals): void {
             ID: s.id,
             Name: s.spec.name,
             Mode: s.spec.mode,
-            Replicas: replicasColumn(s, tasks, nodes),
+            Replicas: replicasColumn(s, tasks),
             Image: commandText(s.spec.task.command),
             Ports: s.spec.endpoint.ports.map(formatPort).join(', '),
           })),
@@ -208,7 +229,7 @@ export function registerService(program: Command, globals: Globals): void {
             short(s.id),
             s.spec.name,
             s.spec.mode,
-            replicasColumn(s, tasks, nodes),
+            replicasColumn(s, tasks),
             commandText(s.spec.task.command),
             s.spec.endpoint.ports.map(formatPort).join(', '),
           ]),
@@ -295,6 +316,14 @@ export function registerService(program: Command, globals: Globals): void {
       const out: Service[] = [];
       for (const n of names) out.push(await client.call<Service>('GET', `/v1/services/${encodeURIComponent(n)}`));
       if (!flags.pretty) return printJson(out);
+      // Limits the platform could not apply are reported by each task's start message.
+      const limitNotes = new Map<string, string[]>();
+      for (const s of out) {
+        if (!s.spec.task.resources?.limits) continue;
+        const tasks = await client.call<Task[]>('GET', `/v1/tasks?service=${s.id}`);
+        const notes = [...new Set(tasks.map((t) => /limits not applied: .*/.exec(t.status.message)?.[0]).filter((x): x is string => !!x))];
+        limitNotes.set(s.id, notes.map((n) => ` Note:\t\t${n}`));
+      }
       for (const s of out) {
         process.stdout.write(
           [
@@ -305,6 +334,16 @@ export function registerService(program: Command, globals: Globals): void {
             `Endpoint Mode:\t${s.spec.endpoint.mode}`,
             `Ports:\t\t${s.spec.endpoint.ports.map(formatPort).join(', ')}`,
             `Constraints:\t${s.spec.task.placement.constraints.join(', ')}`,
+            ...(s.spec.task.placement.preferences?.length ? [`Preferences:\t${s.spec.task.placement.preferences.map((p) => `spread=${p.spread}`).join(', ')}`] : []),
+            ...(s.spec.task.healthcheck ? [`Healthcheck:\t${describeHealth(s.spec.task.healthcheck)}`] : []),
+            ...describeResources(s),
+            ...(limitNotes.get(s.id) ?? []),
+            ...(s.updateStatus ? [`UpdateStatus:\n State:\t\t${s.updateStatus.state}\n Started:\t${s.updateStatus.startedAt}${s.updateStatus.completedAt ? `\n Completed:\t${s.updateStatus.completedAt}` : ''}\n Message:\t${s.updateStatus.message}`] : []),
+            ...(['updateConfig', 'rollbackConfig'] as const).map((k) => {
+              const u = s.spec[k];
+              return u ? `${k === 'updateConfig' ? 'UpdateConfig' : 'RollbackConfig'}:\n Parallelism:\t${u.parallelism}\n Delay:\t\t${formatDuration(u.delayMs)}\n On failure:\t${u.failureAction}\n Monitoring Period: ${formatDuration(u.monitorMs)}\n Max failure ratio: ${u.maxFailureRatio}\n Update order:\t${u.order}` : '';
+            }).filter(Boolean),
+            `RestartPolicy:\n Condition:\t${s.spec.task.restartPolicy.condition}\n Delay:\t\t${formatDuration(s.spec.task.restartPolicy.delayMs)}\n Max attempts:\t${s.spec.task.restartPolicy.maxAttempts}`,
             '',
           ].join('\n'),
         );
