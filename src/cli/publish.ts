@@ -25,20 +25,24 @@ export function parsePublish(spec: string): PortConfig {
       const eq = part.indexOf('=');
       if (eq <= 0) throw new InvalidArgumentError(`invalid publish "${spec}": expected key=value, got "${part}"`);
       const k = part.slice(0, eq).trim();
-      if (!['published', 'target', 'protocol', 'mode'].includes(k)) {
-        throw new InvalidArgumentError(`invalid publish "${spec}": unknown field "${k}" (use published, target, protocol, mode)`);
+      if (!['published', 'target', 'protocol', 'mode', 'proxy-protocol'].includes(k)) {
+        throw new InvalidArgumentError(`invalid publish "${spec}": unknown field "${k}" (use published, target, protocol, mode, proxy-protocol)`);
       }
       fields[k] = part.slice(eq + 1).trim();
     }
     if (fields.target === undefined) throw new InvalidArgumentError(`invalid publish "${spec}": target is required`);
     const mode = fields.mode ?? 'ingress';
     if (mode !== 'ingress' && mode !== 'host') throw new InvalidArgumentError(`invalid publish "${spec}": mode "${mode}" must be ingress or host`);
-    return {
+    const pp = fields['proxy-protocol'];
+    if (pp !== undefined && pp !== 'v1' && pp !== 'v2') throw new InvalidArgumentError(`invalid publish "${spec}": proxy-protocol "${pp}" must be v1 or v2`);
+    const out: PortConfig = {
       targetPort: port(fields.target, spec),
       publishedPort: fields.published === undefined ? undefined : port(fields.published, spec),
       protocol: protocol(fields.protocol ?? 'tcp', spec),
       publishMode: mode,
     };
+    if (pp) out.proxyProtocol = pp;
+    return out;
   }
   const m = /^(?:(\d+):)?(\d+)(?:\/(\w+))?$/.exec(spec);
   if (!m) throw new InvalidArgumentError(`invalid publish "${spec}": use PUBLISHED:TARGET[/udp] or published=,target=,protocol=,mode=`);

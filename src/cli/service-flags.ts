@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { parseConstraint } from '../manager/scheduler/constraint';
 import type { HealthCheck, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
@@ -21,6 +22,11 @@ export interface SharedSpecFlags {
   limitCpu?: string;
   limitMemory?: string;
   maxConcurrent?: string;
+  lbPolicy?: string;
+  lbAffinityTimeout?: string;
+  idleTimeout?: string;
+  maxConnections?: string;
+  maxConnectionsPerBackend?: string;
   updateParallelism?: string;
   updateDelay?: string;
   updateFailureAction?: string;
@@ -136,7 +142,8 @@ export function specFromCreateFlags(flags: CreateFlags, command: string[]): Serv
     task: {
       command,
       env: parseKeyValues(flags.env, 'environment variable', true),
-      workdir: flags.workdir,
+      // Resolved here: the daemon runs tasks on this machine but from its own directory.
+      workdir: flags.workdir === undefined ? undefined : path.resolve(flags.workdir),
       restartPolicy: {
         condition: restartCondition(flags.restartCondition ?? (mode.endsWith('-job') ? 'on-failure' : 'any')),
         delayMs: flags.restartDelay === undefined ? 5_000 : parseDuration(flags.restartDelay, 'restart delay'),
@@ -242,6 +249,18 @@ export function applySharedFlags(spec: ServiceSpec, f: SharedSpecFlags): void {
     if (!spec.mode.endsWith('-job')) throw new InvalidArgumentError('--max-concurrent can only be used with job modes');
     spec.maxConcurrent = parseCount(f.maxConcurrent, 'max concurrent');
   }
+  const lb = { ...(spec.endpoint.lb ?? {}) };
+  if (f.lbPolicy !== undefined) {
+    if (!['round-robin', 'least-connections', 'source-hash'].includes(f.lbPolicy)) {
+      throw new InvalidArgumentError(`invalid load-balancing policy "${f.lbPolicy}": use round-robin, least-connections or source-hash`);
+    }
+    lb.policy = f.lbPolicy as typeof lb.policy;
+  }
+  if (f.lbAffinityTimeout !== undefined) lb.affinityTimeoutMs = parseDuration(f.lbAffinityTimeout, 'affinity timeout');
+  if (f.idleTimeout !== undefined) lb.idleTimeoutMs = parseDuration(f.idleTimeout, 'idle timeout');
+  if (f.maxConnections !== undefined) lb.maxConnections = parseCount(f.maxConnections, 'max connections');
+  if (f.maxConnectionsPerBackend !== undefined) lb.maxConnectionsPerBackend = parseCount(f.maxConnectionsPerBackend, 'max connections per backend');
+  if (Object.keys(lb).length > 0) spec.endpoint.lb = lb;
   spec.updateConfig = applyUpdateConfig(spec.updateConfig, {
     parallelism: f.updateParallelism, delay: f.updateDelay, failureAction: f.updateFailureAction,
     monitor: f.updateMonitor, maxFailureRatio: f.updateMaxFailureRatio, order: f.updateOrder,
@@ -297,7 +316,7 @@ export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags, comma
   if (flags.restartMaxAttempts !== undefined) rp.maxAttempts = parseCount(flags.restartMaxAttempts, 'restart max attempts');
   if (flags.restartWindow !== undefined) rp.windowMs = parseDuration(flags.restartWindow, 'restart window');
   if (flags.stopGracePeriod !== undefined) spec.task.stopGracePeriodMs = parseDuration(flags.stopGracePeriod, 'stop grace period');
-  if (flags.workdir !== undefined) spec.task.workdir = flags.workdir;
+  if (flags.workdir !== undefined) spec.task.workdir = path.resolve(flags.workdir);
   for (const p of flags.placementPrefRm) {
     const rm = parsePlacementPref(p);
     const prefs = spec.task.placement.preferences ?? [];

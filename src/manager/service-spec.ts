@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors';
-import type { HealthCheck, Placement, PortConfig, Resources, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
+import type { HealthCheck, LbSettings, Placement, PortConfig, Resources, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseConstraint } from './scheduler/constraint';
 
 /** Docker's defaults for what a spec leaves out. */
@@ -67,7 +67,13 @@ export function validatePort(p: unknown): PortConfig {
   if (publishMode !== 'ingress' && publishMode !== 'host') fail(`invalid publish mode "${String(publishMode)}": use ingress or host`);
   const targetPort = int(o.targetPort, 'target port', 1, 65535);
   const publishedPort = o.publishedPort === undefined || o.publishedPort === null ? undefined : int(o.publishedPort, 'published port', 1, 65535);
-  return { protocol, targetPort, publishedPort, publishMode };
+  const out: PortConfig = { protocol, targetPort, publishedPort, publishMode };
+  if (o.proxyProtocol !== undefined && o.proxyProtocol !== null) {
+    if (o.proxyProtocol !== 'v1' && o.proxyProtocol !== 'v2') fail(`invalid proxy protocol "${String(o.proxyProtocol)}": use v1 or v2`);
+    if (protocol !== 'tcp' || publishMode !== 'ingress' || publishedPort === undefined) fail('proxy-protocol needs a TCP port published in ingress mode');
+    out.proxyProtocol = o.proxyProtocol;
+  }
+  return out;
 }
 
 /**
@@ -147,7 +153,7 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
       placement: placementOut,
       stopGracePeriodMs: int(t.stopGracePeriodMs, 'stop grace period', 0, 2 ** 31, SPEC_DEFAULTS.stopGracePeriodMs),
     },
-    endpoint: { mode: epMode, ports },
+    endpoint: { mode: epMode, ports, ...validateLb(ep.lb) },
     updateConfig: validateUpdateConfig(s.updateConfig, 'update'),
     rollbackConfig: validateUpdateConfig(s.rollbackConfig, 'rollback'),
   };
@@ -157,6 +163,24 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
   const resources = validateResources(t.resources);
   if (resources) spec.task.resources = resources;
   return spec;
+}
+
+function validateLb(v: unknown): { lb?: LbSettings } {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object') fail('load-balancing settings must be an object');
+  const o = v as Record<string, unknown>;
+  const lb: LbSettings = {};
+  if (o.policy !== undefined) {
+    if (!['round-robin', 'least-connections', 'source-hash'].includes(o.policy as string)) {
+      fail(`invalid load-balancing policy "${String(o.policy)}": use round-robin, least-connections or source-hash`);
+    }
+    lb.policy = o.policy as LbSettings['policy'];
+  }
+  if (o.affinityTimeoutMs !== undefined) lb.affinityTimeoutMs = int(o.affinityTimeoutMs, 'affinity timeout', 1, MAX_MS);
+  if (o.idleTimeoutMs !== undefined) lb.idleTimeoutMs = int(o.idleTimeoutMs, 'idle timeout', 0, MAX_MS);
+  if (o.maxConnections !== undefined) lb.maxConnections = int(o.maxConnections, 'max connections', 0, 10_000_000);
+  if (o.maxConnectionsPerBackend !== undefined) lb.maxConnectionsPerBackend = int(o.maxConnectionsPerBackend, 'max connections per backend', 0, 10_000_000);
+  return Object.keys(lb).length > 0 ? { lb } : {};
 }
 
 function validatePreferences(v: unknown): { spread: string }[] {

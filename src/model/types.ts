@@ -45,6 +45,25 @@ export interface PortConfig {
   /** Published port on every node (ingress) or on the task's node (host). */
   publishedPort?: number;
   publishMode: 'ingress' | 'host';
+  /** Send a PROXY protocol header (v1 text, v2 binary) to the task so it sees the client's address (TCP, ingress). */
+  proxyProtocol?: 'v1' | 'v2';
+}
+
+/** How a frontend picks a backend for a new connection or UDP flow. */
+export type LbPolicy = 'round-robin' | 'least-connections' | 'source-hash';
+
+/** Load-balancing settings of a service's endpoint; all optional, defaults in brackets. */
+export interface LbSettings {
+  /** [round-robin] */
+  policy?: LbPolicy;
+  /** source-hash: how long a client stays with its backend after its last connection [3 h, as IPVS's persistence]. */
+  affinityTimeoutMs?: number;
+  /** Close a TCP connection idle this long; 0 or absent: never (no IPVS-style 15-minute cut). */
+  idleTimeoutMs?: number;
+  /** Open connections per published port on each node; 0 or absent: unlimited. */
+  maxConnections?: number;
+  /** Open connections per backend from each node; 0 or absent: unlimited. */
+  maxConnectionsPerBackend?: number;
 }
 
 /** When a task that stopped is replaced. */
@@ -153,6 +172,8 @@ export interface ServiceSpec {
   endpoint: {
     mode: 'vip' | 'dnsrr';
     ports: PortConfig[];
+    /** Load-balancing policy and limits of the userspace mesh. */
+    lb?: LbSettings;
   };
 }
 

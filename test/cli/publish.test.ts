@@ -10,6 +10,7 @@ t.test('publish forms', async (t) => {
     ['published=5353,target=53,protocol=udp,mode=host', { publishedPort: 5353, targetPort: 53, protocol: 'udp', publishMode: 'host' }],
   ];
   for (const [spec, want] of ok) t.same(parsePublish(spec), want, spec);
+  t.same(parsePublish('published=8080,target=80,proxy-protocol=v2'), { publishedPort: 8080, targetPort: 80, protocol: 'tcp', publishMode: 'ingress', proxyProtocol: 'v2' });
   const bad: [string, RegExp][] = [
     ['70000:80', /port 70000 is out of range/],
     ['8080:0', /port 0 is out of range/],
@@ -19,6 +20,7 @@ t.test('publish forms', async (t) => {
     ['published=80,target=80,mode=weird', /mode "weird"/],
     ['published=80,target=80,colour=blue', /unknown field "colour"/],
     ['published=x,target=80', /"x" is not a port number/],
+    ['published=80,target=80,proxy-protocol=v3', /proxy-protocol "v3" must be v1 or v2/],
   ];
   for (const [spec, re] of bad) t.throws(() => parsePublish(spec), re, spec);
   t.equal(formatPort(parsePublish('8080:80')), '*:8080->80/tcp');

@@ -21,6 +21,13 @@ t.test('create flags build a spec the manager accepts', async (t) => {
   t.equal(v.task.resources?.limits?.nanoCpus, 5e8);
 });
 
+t.test('load-balancing flags', async (t) => {
+  const v = validateServiceSpec(specFromCreateFlags(create({ publish: ['published=8080,target=80,proxy-protocol=v1'], lbPolicy: 'source-hash', lbAffinityTimeout: '10m', idleTimeout: '1h', maxConnections: '100', maxConnectionsPerBackend: '10' }), ['x']));
+  t.same(v.endpoint.lb, { policy: 'source-hash', affinityTimeoutMs: 600_000, idleTimeoutMs: 3_600_000, maxConnections: 100, maxConnectionsPerBackend: 10 });
+  t.equal(v.endpoint.ports[0].proxyProtocol, 'v1');
+  t.throws(() => validateServiceSpec(specFromCreateFlags(create({ publish: ['published=53,target=53,protocol=udp,proxy-protocol=v2'] }), ['x'])), /proxy-protocol needs a TCP port published in ingress mode/);
+});
+
 t.test('bad create flags', async (t) => {
   const cases: [Partial<CreateFlags>, RegExp][] = [
     [{ replicas: '-1' }, /invalid replica count -1/],
@@ -38,6 +45,9 @@ t.test('bad create flags', async (t) => {
     [{ placementPref: ['spread=zone'] }, /invalid placement preference/],
     [{ reserveMemory: 'lots' }, /invalid reserve memory/],
     [{ maxConcurrent: '2' }, /only be used with job modes/],
+    [{ lbPolicy: 'random' }, /invalid load-balancing policy "random"/],
+    [{ idleTimeout: 'forever' }, /invalid idle timeout/],
+    [{ maxConnections: '-5' }, /invalid max connections -5/],
   ];
   for (const [flags, re] of cases) t.throws(() => specFromCreateFlags(create(flags), ['node', 'x']), re, JSON.stringify(flags));
   t.throws(() => specFromCreateFlags(create({}), []), /a command to run is required/);

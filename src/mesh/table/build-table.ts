@@ -67,7 +67,7 @@ function frontend(
   service: Service,
   backends: Backend[],
 ): Frontend {
-  return {
+  const f: Frontend = {
     id: frontendId(kind, port.protocol, address, listenPort),
     kind,
     protocol: port.protocol,
@@ -77,6 +77,10 @@ function frontend(
     // Each frontend gets its own array so a dataplane may keep it without aliasing.
     backends: backends.map((b) => ({ ...b })),
   };
+  // The client's address only matters where clients arrive: the published port, not the VIP.
+  if (kind === 'ingress' && port.proxyProtocol) f.proxyProtocol = port.proxyProtocol;
+  if (service.spec.endpoint.lb) f.lb = { ...service.spec.endpoint.lb };
+  return f;
 }
 
 function backendsFor(tasks: Task[], port: PortConfig): Backend[] {

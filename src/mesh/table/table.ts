@@ -1,4 +1,4 @@
-import type { Protocol } from '../../model/types';
+import type { LbSettings, Protocol } from '../../model/types';
 
 /** A backend a frontend forwards to: one task's listening address. */
 export interface Backend {
@@ -21,6 +21,10 @@ export interface Frontend {
   /** Service name, for metrics labels and logs. */
   service: string;
   backends: Backend[];
+  /** PROXY protocol header sent to backends (ingress TCP only). */
+  proxyProtocol?: 'v1' | 'v2';
+  /** Policy and limits from the service's endpoint; absent fields take the dataplane's defaults. */
+  lb?: LbSettings;
 }
 
 /** The whole load-balancing table of one node: what `Dataplane.apply` reconciles to. */

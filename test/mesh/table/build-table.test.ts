@@ -353,3 +353,16 @@ t.test('the table does not depend on input order and does not share backend arra
   a.frontends[0].backends[0].weight = 0;
   t.equal(a.frontends[1].backends[0].weight, 1, 'frontends of one port entry do not alias backends');
 });
+
+t.test('PROXY protocol goes to the published frontend only; LB settings to every frontend of the service', async (t) => {
+  const svc = service('s1', 'web', [{ ...tcp80, proxyProtocol: 'v2' }]);
+  svc.spec.endpoint.lb = { policy: 'least-connections', idleTimeoutMs: 60_000 };
+  const table = buildTable({ self: n1, nodes: [n1], services: [svc], tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 })] });
+  const ingress = table.frontends.find((f) => f.kind === 'ingress')!;
+  const vip = table.frontends.find((f) => f.kind === 'vip')!;
+  t.equal(ingress.proxyProtocol, 'v2', 'the published port sends the header');
+  t.equal(vip.proxyProtocol, undefined, 'the VIP (task to task) does not');
+  t.same(ingress.lb, { policy: 'least-connections', idleTimeoutMs: 60_000 });
+  t.same(vip.lb, { policy: 'least-connections', idleTimeoutMs: 60_000 });
+  t.equal(buildTable({ self: n1, nodes: [n1], services: [service('s2', 'api', [tcp80])], tasks: [] }).frontends[0].lb, undefined, 'no settings, no lb field');
+});
