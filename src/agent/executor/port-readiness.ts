@@ -1,20 +1,11 @@
-import net from 'node:net';
+import { tcpProbe } from '../health/tcp-probe';
 
 /** How often a task's TCP ports are tried while it starts. */
 export const PORT_POLL_MS = 25;
 /** A task whose ports never open is reported running after this long anyway (it may serve no TCP at all). */
 export const PORT_READY_TIMEOUT_MS = 30_000;
-
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+/** One connect attempt; loopback answers at once, so this only bounds a wedged stack. */
+const CONNECT_ATTEMPT_MS = 1_000;
 
 /**
  * Wait until every TCP port accepts connections on the task's address, so
@@ -30,7 +21,7 @@ export async function waitForTcpPorts(
   const pending = new Set(ports);
   while (pending.size > 0) {
     if (options.gone()) return 'gone';
-    for (const p of [...pending]) if (await accepts(host, p)) pending.delete(p);
+    for (const p of [...pending]) if ((await tcpProbe(host, p, CONNECT_ATTEMPT_MS)).ok) pending.delete(p);
     if (pending.size === 0) break;
     if (Date.now() > deadline) return 'timeout';
     await new Promise((r) => setTimeout(r, options.pollMs ?? PORT_POLL_MS));
