@@ -14,6 +14,8 @@ export interface FrontendListener {
   close(): void;
   /** Open TCP connections or live UDP flows. */
   readonly activeCount: number;
+  /** Close connections idle past the frontend's idle timeout (TCP only). */
+  sweepIdle?(): void;
 }
 
 /** What every listener needs from the dataplane that owns it. */

@@ -1,4 +1,4 @@
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Protocol } from '../../../model/types';
 
@@ -12,7 +12,15 @@ export interface MeshMetrics {
   connectErrors: Counter<Labels>;
   retries: Counter<Labels>;
   replays: Counter<Labels>;
+  limitRejections: Counter<Labels | 'limit'>;
+  backendConnections: Counter<'service' | 'backend'>;
+  backendActive: Gauge<'service' | 'backend'>;
+  backendConnectErrors: Counter<'service' | 'backend'>;
+  connectSeconds: Histogram<'service'>;
 }
+
+/** Which limit turned a client away: connections per frontend, per backend, or connects pending. */
+export type LimitKind = 'frontend' | 'backend' | 'pending';
 
 /** Metric handles bound to one frontend's labels; captured per connection so inc and dec always match. */
 export interface FrontendMetrics {
@@ -28,6 +36,15 @@ export interface FrontendMetrics {
   retry(): void;
   /** A backend failed after the connect but before its first byte back; the client's bytes go to another. */
   replay(): void;
+  /** A client was turned away by a limit. */
+  limitRejected(limit: LimitKind): void;
+  /** A connection or flow to backend (task id) `backend` started; call the returned function when it ends. */
+  backendOpened(backend: string): () => void;
+  backendConnectError(backend: string): void;
+  /** A backend connect completed after `seconds`. */
+  connectLatency(seconds: number): void;
+  /** Drop the per-backend series of backends not in `keep` and with nothing open, so labels stay bounded by the table. */
+  forgetBackendsExcept(keep: ReadonlySet<string>): void;
 }
 
 /**
@@ -58,6 +75,36 @@ export function meshMetrics(registry: Registry): MeshMetrics {
       'TCP connections whose backend closed or failed before replying, and whose client bytes were sent again to another backend',
       labelNames,
     ),
+    limitRejections: counter(
+      registry,
+      'shoal_mesh_limit_rejections_total',
+      'Clients turned away by a connection limit: limit is "frontend" (per published port), "backend" (every backend full) or "pending" (too many connects under way)',
+      [...labelNames, 'limit'] as const,
+    ),
+    backendConnections: counter(
+      registry,
+      'shoal_mesh_backend_connections_total',
+      'Connections and UDP flows opened to each backend (task id)',
+      ['service', 'backend'] as const,
+    ),
+    backendActive: gauge(
+      registry,
+      'shoal_mesh_backend_active_connections',
+      'Connections and UDP flows open to each backend (task id)',
+      ['service', 'backend'] as const,
+    ),
+    backendConnectErrors: counter(
+      registry,
+      'shoal_mesh_backend_connect_errors_total',
+      'Failed connects and UDP flows per backend (task id)',
+      ['service', 'backend'] as const,
+    ),
+    connectSeconds: histogram(
+      registry,
+      'shoal_mesh_backend_connect_seconds',
+      'Time for a TCP connect to a backend to complete',
+      ['service'] as const,
+    ),
   };
 }
 
@@ -71,6 +118,9 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
   const connectErrors = metrics.connectErrors.labels(labels);
   const retries = metrics.retries.labels(labels);
   const replays = metrics.replays.labels(labels);
+  const connectSeconds = metrics.connectSeconds.labels({ service });
+  /** Backends this handle has series for, with their open count. */
+  const openPerBackend = new Map<string, number>();
   return {
     opened: () => {
       connections.inc();
@@ -82,6 +132,32 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
     connectError: () => connectErrors.inc(),
     retry: () => retries.inc(),
     replay: () => replays.inc(),
+    limitRejected: (limit) => metrics.limitRejections.inc({ ...labels, limit }),
+    backendOpened: (backend) => {
+      const backendLabels = { service, backend };
+      metrics.backendConnections.inc(backendLabels);
+      metrics.backendActive.inc(backendLabels);
+      openPerBackend.set(backend, (openPerBackend.get(backend) ?? 0) + 1);
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        metrics.backendActive.dec(backendLabels);
+        openPerBackend.set(backend, (openPerBackend.get(backend) ?? 1) - 1);
+      };
+    },
+    forgetBackendsExcept: (keep) => {
+      for (const [backend, open] of openPerBackend) {
+        if (keep.has(backend) || open > 0) continue;
+        openPerBackend.delete(backend);
+        forgetBackend(metrics, service, backend);
+      }
+    },
+    backendConnectError: (backend) => {
+      if (!openPerBackend.has(backend)) openPerBackend.set(backend, 0);
+      metrics.backendConnectErrors.inc({ service, backend });
+    },
+    connectLatency: (seconds) => connectSeconds.observe(seconds),
   };
 }
 
@@ -95,4 +171,21 @@ function gauge<L extends string>(registry: Registry, name: string, help: string,
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Gauge<L>;
   return new Gauge({ name, help, labelNames, registers: [registry] });
+}
+
+/** Connect latency buckets, from loopback (sub-millisecond) to the connect timeout. */
+const CONNECT_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+function histogram<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Histogram<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Histogram<L>;
+  return new Histogram({ name, help, labelNames, buckets: CONNECT_SECONDS_BUCKETS, registers: [registry] });
+}
+
+/** Forget the per-backend series of backends no longer in any table, keeping label cardinality bounded by the table. */
+export function forgetBackend(metrics: MeshMetrics, service: string, backend: string): void {
+  const labels = { service, backend };
+  metrics.backendConnections.remove(labels);
+  metrics.backendActive.remove(labels);
+  metrics.backendConnectErrors.remove(labels);
 }

@@ -54,6 +54,28 @@ export class RoundRobin {
   }
 
   /**
+   * One smooth weighted round-robin step over the live backends `eligible`
+   * accepts (the others keep their state untouched); undefined when none is.
+   */
+  pickAmong(eligible: (backend: Backend) => boolean): Backend | undefined {
+    let total = 0;
+    let best: Backend | undefined;
+    let bestScore = -Infinity;
+    for (const b of this.backends) {
+      if (b.weight <= 0 || !eligible(b)) continue;
+      const score = (this.current.get(b.id) ?? 0) + b.weight;
+      this.current.set(b.id, score);
+      total += b.weight;
+      if (score > bestScore) {
+        best = b;
+        bestScore = score;
+      }
+    }
+    if (best) this.current.set(best.id, bestScore - total);
+    return best;
+  }
+
+  /**
    * The backend a connection should try after its previous ones failed: the
    * first of `preferred` (the order picked when the connection arrived) that
    * is still live and not in `tried`, else any live backend the list gained

@@ -2,8 +2,11 @@ import * as net from 'node:net';
 import type { Logger } from 'pino';
 import type { Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
-import type { FrontendMetrics } from './mesh-metrics';
-import { RoundRobin } from './round-robin';
+import type { FrontendMetrics, LimitKind } from './mesh-metrics';
+import { BackendLoad } from './backend-load';
+import { createBalancer } from './balancer';
+import type { Balancer } from './balancer';
+import { proxyHeader } from './proxy-protocol';
 import { TcpSession } from './tcp-session';
 
 /** Settings of a TCP frontend. */
@@ -15,6 +18,10 @@ export interface TcpFrontendOptions {
   listenerId: number;
   /** Every socket the frontend opens (client and backend side), so the dataplane can destroy them all on close. */
   sockets: Set<net.Socket>;
+  /** Connections accepted whose first backend connect is still under way; more are turned away (slowloris guard). */
+  maxPendingConnections: number;
+  /** How often connections are checked against the frontend's idle timeout, when it has one. */
+  idleSweepIntervalMs: number;
 }
 
 /**
@@ -27,8 +34,12 @@ export interface TcpFrontendOptions {
 export class TcpFrontend implements FrontendListener {
   readonly listenerId: number;
   private readonly server: net.Server;
-  private readonly rr = new RoundRobin();
+  private balancer: Balancer;
+  private readonly load = new BackendLoad();
+  private readonly sessions = new Set<TcpSession>();
   private readonly log: Logger;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pending = 0;
   private metrics: FrontendMetrics;
   private frontend: Frontend;
   private active = 0;
@@ -42,7 +53,8 @@ export class TcpFrontend implements FrontendListener {
     this.listenerId = options.listenerId;
     this.log = deps.logger.child({ frontend: frontend.id });
     this.metrics = deps.metricsFor(frontend.service, 'tcp');
-    this.rr.setBackends(frontend.backends);
+    this.balancer = this.makeBalancer(frontend);
+    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     // allowHalfOpen: a client's FIN is passed on to the backend instead of
     // closing our side, so request/response-then-close protocols work.
     // pauseOnConnect: read nothing from a client that has no backend; the session starts reading.
@@ -63,6 +75,9 @@ export class TcpFrontend implements FrontendListener {
         this.server.off('error', onError);
         // Accept errors (EMFILE...) after the bind must not crash the daemon.
         this.server.on('error', (err) => this.log.warn({ err }, 'tcp frontend error'));
+        this.idleTimer = setInterval(() => this.sweepIdle(), this.options.idleSweepIntervalMs);
+        // Open connections keep the process alive by themselves; the sweeper must not.
+        this.idleTimer.unref();
         resolve();
       });
     });
@@ -70,17 +85,53 @@ export class TcpFrontend implements FrontendListener {
 
   update(frontend: Frontend): void {
     if (frontend.service !== this.frontend.service) this.metrics = this.deps.metricsFor(frontend.service, 'tcp');
+    const policyChanged =
+      (frontend.lb?.policy ?? 'round-robin') !== this.balancer.policy ||
+      frontend.lb?.affinityTimeoutMs !== this.frontend.lb?.affinityTimeoutMs;
     this.frontend = frontend;
-    this.rr.setBackends(frontend.backends);
+    if (policyChanged) this.balancer = this.makeBalancer(frontend);
+    else this.balancer.setBackends(frontend.backends);
+    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
+  }
+
+  /** Close connections idle (no byte either way) for the frontend's idle timeout; none when it has none. */
+  sweepIdle(): void {
+    const idleTimeoutMs = this.frontend.lb?.idleTimeoutMs ?? 0;
+    if (idleTimeoutMs <= 0) return;
+    const now = this.deps.now();
+    for (const session of this.sessions) {
+      if (now - session.lastActive >= idleTimeoutMs) {
+        this.log.debug({ idleMs: now - session.lastActive }, 'idle connection closed');
+        session.close();
+      }
+    }
+  }
+
+  private makeBalancer(frontend: Frontend): Balancer {
+    const balancer = createBalancer(
+      frontend.lb?.policy,
+      { load: this.load, now: this.deps.now },
+      { affinityTimeoutMs: frontend.lb?.affinityTimeoutMs },
+    );
+    balancer.setBackends(frontend.backends);
+    return balancer;
   }
 
   close(): void {
+    clearInterval(this.idleTimer);
     // Stops accepting at once; the callback would only fire after the last connection ends.
     if (this.server.listening) this.server.close();
   }
 
   private accept(client: net.Socket): void {
     const metrics = this.metrics;
+    const maxConnections = this.frontend.lb?.maxConnections ?? 0;
+    if (maxConnections > 0 && this.active >= maxConnections) return this.refuse(client, 'frontend');
+    if (this.pending >= this.options.maxPendingConnections) return this.refuse(client, 'pending');
+    const clientAddress = client.remoteAddress ?? '';
+    const balancer = this.balancer;
+    const first = balancer.pick(clientAddress, new Set());
+    if (!first && balancer.fullOnly(new Set())) return this.refuse(client, 'backend');
     metrics.opened();
     this.active++;
     this.track(client);
@@ -89,25 +140,54 @@ export class TcpFrontend implements FrontendListener {
       metrics.closed();
     });
 
-    const order = this.rr.next();
-    if (order.length === 0) {
+    if (!first) {
       this.log.debug('no backend for new connection');
       client.on('error', () => undefined);
       client.resetAndDestroy();
       return;
     }
+    const version = this.frontend.proxyProtocol;
+    const header = version
+      ? proxyHeader(
+          version,
+          { address: clientAddress, port: client.remotePort ?? 0 },
+          { address: client.localAddress ?? this.frontend.address, port: client.localPort ?? this.frontend.port },
+        )
+      : undefined;
+    this.pending++;
     const session = new TcpSession(
       client,
       {
         log: this.log,
         metrics,
-        // Read the list as it is at each retry: a backend drained or removed since the accept gets nothing.
-        nextBackend: (tried) => this.rr.nextUntried(order, tried),
+        // Ask the balancer as it is at each retry: a backend drained or removed since the accept gets nothing.
+        nextBackend: (tried) => {
+          const next = this.balancer.pick(clientAddress, tried);
+          if (!next && this.balancer.fullOnly(tried)) metrics.limitRejected('backend');
+          return next;
+        },
         track: (socket) => this.track(socket),
+        load: this.load,
+        now: this.deps.now,
+        settled: () => this.pending--,
       },
-      { connectTimeoutMs: this.options.connectTimeoutMs, replayBufferBytes: this.options.replayBufferBytes },
+      {
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        replayBufferBytes: this.options.replayBufferBytes,
+        proxyHeader: header,
+      },
     );
-    session.start(order[0]);
+    this.sessions.add(session);
+    client.once('close', () => this.sessions.delete(session));
+    session.start(first);
+  }
+
+  /** Turn a client away at once because of `limit`: accepted (the kernel already did), then closed. */
+  private refuse(client: net.Socket, limit: LimitKind): void {
+    this.metrics.limitRejected(limit);
+    this.log.debug({ limit }, 'connection limit reached; client turned away');
+    client.on('error', () => undefined);
+    client.destroy();
   }
 
   private track(socket: net.Socket): void {

@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import type { Logger } from 'pino';
 import type { Backend } from '../../table/table';
+import type { BackendLoad } from './backend-load';
 import type { FrontendMetrics } from './mesh-metrics';
 import { ReplayBuffer } from './replay-buffer';
 import { backendKey } from './round-robin';
@@ -13,6 +14,12 @@ export interface TcpSessionDeps {
   nextBackend: (tried: ReadonlySet<string>) => Backend | undefined;
   /** Every socket the session opens, so the dataplane can destroy it on close. */
   track: (socket: net.Socket) => void;
+  /** Open connections per backend: each attempt holds one until its backend socket closes. */
+  load: BackendLoad;
+  /** Monotonic milliseconds, for connect latency and idleness. */
+  now: () => number;
+  /** The first backend connect completed, or the session ended before one did: it no longer counts as pending. */
+  settled: () => void;
 }
 
 /** Settings of one client connection. */
@@ -21,6 +28,8 @@ export interface TcpSessionOptions {
   connectTimeoutMs: number;
   /** Client bytes kept for a replay while the backend has not answered; past this the connection is committed. */
   replayBufferBytes: number;
+  /** PROXY protocol header written to every backend before the client's bytes (replays included). */
+  proxyHeader?: Buffer;
 }
 
 /**
@@ -57,6 +66,9 @@ export class TcpSession {
   private upstream: net.Socket | undefined;
   private backend: Backend | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  private pending = true;
+  /** When a byte last went either way (deps.now), for the idle timeout. */
+  lastActive: number;
 
   constructor(
     private readonly client: net.Socket,
@@ -64,6 +76,17 @@ export class TcpSession {
     private readonly options: TcpSessionOptions,
   ) {
     this.buffer = new ReplayBuffer(options.replayBufferBytes);
+    this.lastActive = deps.now();
+  }
+
+  /** Whether the session is over (client gone or turned away). */
+  get done(): boolean {
+    return this.phase === 'done';
+  }
+
+  /** Close both sides now, e.g. idle too long; the client sees a FIN. */
+  close(): void {
+    this.abandon(false);
   }
 
   /** Start on `first`. */
@@ -94,6 +117,14 @@ export class TcpSession {
     }
     this.upstream = upstream;
     this.deps.track(upstream);
+    const release = this.deps.load.acquire(backend);
+    const closedMetric = this.deps.metrics.backendOpened(backend.id);
+    const startedAt = this.deps.now();
+    upstream.once('close', () => {
+      release();
+      closedMetric();
+    });
+    upstream.once('connect', () => this.deps.metrics.connectLatency((this.deps.now() - startedAt) / 1000));
     const timeoutMs = this.options.connectTimeoutMs;
     this.connectTimer = setTimeout(
       () => this.failed(upstream, { stage: 'connect', graceful: false, reason: `connect timed out after ${timeoutMs} ms` }),
@@ -110,9 +141,12 @@ export class TcpSession {
     if (upstream !== this.upstream || this.phase !== 'connecting' || !this.buffer) return;
     clearTimeout(this.connectTimer);
     this.phase = 'unanswered';
+    this.settle();
     const { chunks, ended } = this.buffer;
-    if (chunks.length > 0) {
+    const header = this.options.proxyHeader;
+    if (chunks.length > 0 || header) {
       upstream.cork();
+      if (header) upstream.write(header);
       for (const chunk of chunks) upstream.write(chunk);
       upstream.uncork();
     }
@@ -121,8 +155,16 @@ export class TcpSession {
     else this.client.resume();
   }
 
+  /** No longer pending: counted once. */
+  private settle(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.deps.settled();
+  }
+
   private fromClient(chunk: Buffer): void {
     if (this.phase === 'done') return;
+    this.lastActive = this.deps.now();
     const upstream = this.upstream;
     if (!upstream || this.phase === 'connecting') {
       if (this.buffer?.fits(chunk.length)) {
@@ -156,6 +198,7 @@ export class TcpSession {
 
   private fromUpstream(upstream: net.Socket, chunk: Buffer): void {
     if (upstream !== this.upstream) return;
+    this.lastActive = this.deps.now();
     if (this.phase === 'unanswered') this.commit();
     if (this.phase !== 'committed') return;
     this.deps.metrics.bytesOut(chunk.length);
@@ -214,13 +257,17 @@ export class TcpSession {
   /** After a failure: the next untried live backend gets the held bytes, or the client is turned away. */
   private moveOn(failure: Failure): void {
     const { log, metrics } = this.deps;
-    if (failure.stage === 'connect') metrics.connectError();
+    if (failure.stage === 'connect') {
+      metrics.connectError();
+      if (this.backend) metrics.backendConnectError(this.backend.id);
+    }
     log.debug(
       { backend: this.backend?.id, reason: failure.reason },
       failure.stage === 'connect' ? 'backend connect failed' : 'backend closed before replying',
     );
     if (this.client.destroyed) {
       this.phase = 'done';
+      this.settle();
       return;
     }
     const next = this.deps.nextBackend(this.tried);
@@ -236,6 +283,7 @@ export class TcpSession {
   /** Every backend failed: close the client the way the last one closed on us. */
   private giveUp(failure: Failure): void {
     this.phase = 'done';
+    this.settle();
     this.buffer = null;
     this.deps.log.debug('no backend left to try; client turned away');
     if (failure.graceful) this.client.end(() => this.client.destroy());
@@ -256,6 +304,7 @@ export class TcpSession {
   private abandon(reset: boolean): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
+    this.settle();
     this.buffer = null;
     clearTimeout(this.connectTimer);
     const upstream = this.upstream;

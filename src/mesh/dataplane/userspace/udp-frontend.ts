@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import type { Backend, Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
 import type { FrontendMetrics } from './mesh-metrics';
-import { RoundRobin } from './round-robin';
+import { BackendLoad } from './backend-load';
+import { createBalancer } from './balancer';
+import type { Balancer } from './balancer';
 
 /** Settings of a UDP frontend. */
 export interface UdpFrontendOptions {
@@ -28,6 +30,8 @@ interface Flow {
   lastSeen: number;
   metrics: FrontendMetrics;
   closed: boolean;
+  /** Gives back the flow's place in the backend's load and active-flow gauge. */
+  release: () => void;
 }
 
 /**
@@ -41,7 +45,8 @@ export class UdpFrontend implements FrontendListener {
   readonly listenerId: number;
   private readonly socket: dgram.Socket;
   private readonly flows = new Map<string, Flow>();
-  private readonly rr = new RoundRobin();
+  private balancer: Balancer;
+  private readonly load = new BackendLoad();
   private readonly log: Logger;
   private readonly family: 'udp4' | 'udp6';
   private metrics: FrontendMetrics;
@@ -59,7 +64,8 @@ export class UdpFrontend implements FrontendListener {
     this.listenerId = options.listenerId;
     this.log = deps.logger.child({ frontend: frontend.id });
     this.metrics = deps.metricsFor(frontend.service, 'udp');
-    this.rr.setBackends(frontend.backends);
+    this.balancer = this.makeBalancer(frontend);
+    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     this.family = isIPv6(frontend.address) ? 'udp6' : 'udp4';
     this.socket = dgram.createSocket({ type: this.family });
     this.socket.on('message', (msg, rinfo) => this.fromClient(msg, rinfo));
@@ -90,8 +96,23 @@ export class UdpFrontend implements FrontendListener {
 
   update(frontend: Frontend): void {
     if (frontend.service !== this.frontend.service) this.metrics = this.deps.metricsFor(frontend.service, 'udp');
+    const policyChanged =
+      (frontend.lb?.policy ?? 'round-robin') !== this.balancer.policy ||
+      frontend.lb?.affinityTimeoutMs !== this.frontend.lb?.affinityTimeoutMs;
     this.frontend = frontend;
-    this.rr.setBackends(frontend.backends);
+    if (policyChanged) this.balancer = this.makeBalancer(frontend);
+    else this.balancer.setBackends(frontend.backends);
+    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
+  }
+
+  private makeBalancer(frontend: Frontend): Balancer {
+    const balancer = createBalancer(
+      frontend.lb?.policy,
+      { load: this.load, now: this.deps.now },
+      { affinityTimeoutMs: frontend.lb?.affinityTimeoutMs },
+    );
+    balancer.setBackends(frontend.backends);
+    return balancer;
   }
 
   /** Unbind and drop every flow: without the frontend socket no reply could reach its client anyway. */
@@ -122,9 +143,10 @@ export class UdpFrontend implements FrontendListener {
   private fromClient(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const key = `${rinfo.address}:${rinfo.port}`;
     let flow = this.flows.get(key);
-    if (flow && !this.rr.isLive(flow.backend)) {
+    if (flow && !this.balancer.isLive(flow.backend)) {
       // Its backend left or drains: the client keeps talking to the service, on another task.
-      const moved = this.rr.next()[0];
+      flow.release();
+      const moved = this.balancer.pick(rinfo.address, new Set());
       this.log.debug({ client: key, from: flow.backend.id, to: moved?.id }, 'udp flow moves');
       const { metrics } = flow;
       this.endFlow(flow, !!moved);
@@ -132,8 +154,9 @@ export class UdpFrontend implements FrontendListener {
       if (!flow) return;
     }
     if (!flow) {
-      const backend = this.rr.next()[0];
+      const backend = this.balancer.pick(rinfo.address, new Set());
       if (!backend) {
+        if (this.balancer.fullOnly(new Set())) this.metrics.limitRejected('backend');
         this.log.debug({ client: key }, 'no backend for new udp flow; datagram dropped');
         return;
       }
@@ -160,6 +183,13 @@ export class UdpFrontend implements FrontendListener {
       lastSeen: this.deps.now(),
       metrics,
       closed: false,
+      release: () => undefined,
+    };
+    const releaseLoad = this.load.acquire(backend);
+    const releaseMetric = metrics.backendOpened(backend.id);
+    flow.release = () => {
+      releaseLoad();
+      releaseMetric();
     };
     this.flows.set(key, flow);
     socket.on('message', (reply) => {
@@ -194,6 +224,7 @@ export class UdpFrontend implements FrontendListener {
   private flowFailed(flow: Flow, err: Error): void {
     if (flow.closed) return;
     flow.metrics.connectError();
+    flow.metrics.backendConnectError(flow.backend.id);
     this.log.debug({ err, client: flow.client, backend: flow.backend.id }, 'udp flow to backend failed');
     this.endFlow(flow);
   }
@@ -204,6 +235,7 @@ export class UdpFrontend implements FrontendListener {
     flow.closed = true;
     const key = `${flow.client.address}:${flow.client.port}`;
     if (this.flows.get(key) === flow) this.flows.delete(key);
+    flow.release();
     if (!replaced) flow.metrics.closed();
     try {
       flow.socket.close();

@@ -32,6 +32,10 @@ export interface UserspaceDataplaneOptions {
    * A client that sends more is committed to its backend.
    */
   replayBufferBytes?: number;
+  /** Per TCP frontend, connections whose first backend connect is under way; more are turned away at once. */
+  maxPendingConnections?: number;
+  /** How often TCP connections are checked against their frontend's idle timeout (lb.idleTimeoutMs). */
+  idleSweepIntervalMs?: number;
 }
 
 /** What one frontend is doing right now, for debugging endpoints and tests. */
@@ -52,6 +56,10 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_UDP_SWEEP_INTERVAL_MS = 1_000;
 /** Default replay buffer: room for a request's headers and a small body, bounded per connection. */
 export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
+/** Default bound on connects under way per TCP frontend: a flood of clients cannot pile up backend sockets. */
+export const DEFAULT_MAX_PENDING_CONNECTIONS = 1024;
+/** Default period of the TCP idle-connection sweep (only frontends with an idle timeout do anything). */
+export const DEFAULT_IDLE_SWEEP_INTERVAL_MS = 1_000;
 
 interface Entry {
   frontend: Frontend;
@@ -73,10 +81,14 @@ export class UserspaceDataplane implements Dataplane {
   private readonly connectTimeoutMs: number;
   private readonly udpSweepIntervalMs: number;
   private readonly replayBufferBytes: number;
+  private readonly maxPendingConnections: number;
+  private readonly idleSweepIntervalMs: number;
   private readonly entries = new Map<string, Entry>();
   /** Every TCP socket still open, including those of frontends already removed. */
   private readonly sockets = new Set<Socket>();
   private readonly listenerDeps: FrontendListenerDeps;
+  /** Metric handles per `protocol/service`. */
+  private readonly metricHandles = new Map<string, FrontendMetrics>();
   private lastListenerId = 0;
   /** Tail of the apply/close chain: each call starts once the previous one settled. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -91,7 +103,9 @@ export class UserspaceDataplane implements Dataplane {
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.udpSweepIntervalMs = options.udpSweepIntervalMs ?? DEFAULT_UDP_SWEEP_INTERVAL_MS;
     this.replayBufferBytes = options.replayBufferBytes ?? DEFAULT_REPLAY_BUFFER_BYTES;
-    const handles = new Map<string, FrontendMetrics>();
+    this.maxPendingConnections = options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
+    this.idleSweepIntervalMs = options.idleSweepIntervalMs ?? DEFAULT_IDLE_SWEEP_INTERVAL_MS;
+    const handles = this.metricHandles;
     this.listenerDeps = {
       logger: this.log,
       now: this.now,
@@ -110,6 +124,11 @@ export class UserspaceDataplane implements Dataplane {
 
   close(): Promise<void> {
     return this.serialize(async () => this.shutdown());
+  }
+
+  /** Run the idle-connection sweep of every frontend now, as its timer would; for tests driving a fake clock. */
+  sweepIdle(): void {
+    for (const { listener } of this.entries.values()) listener.sweepIdle?.();
   }
 
   /** What each bound frontend is doing. */
@@ -166,7 +185,20 @@ export class UserspaceDataplane implements Dataplane {
       }
     }
     await Promise.all(opening);
+    this.forgetGoneBackends(table);
     return { failed };
+  }
+
+  /** Per-backend metric series live as long as their backend is in the table (or still has traffic). */
+  private forgetGoneBackends(table: LbTable): void {
+    const keep = new Map<string, Set<string>>();
+    for (const f of table.frontends) {
+      const key = `${f.protocol}/${f.service}`;
+      const ids = keep.get(key) ?? new Set<string>();
+      for (const b of f.backends) ids.add(b.id);
+      keep.set(key, ids);
+    }
+    for (const [key, handle] of this.metricHandles) handle.forgetBackendsExcept(keep.get(key) ?? new Set());
   }
 
   private async open(frontend: Frontend): Promise<void> {
@@ -176,6 +208,8 @@ export class UserspaceDataplane implements Dataplane {
         ? new TcpFrontend(frontend, this.listenerDeps, {
             connectTimeoutMs: this.connectTimeoutMs,
             replayBufferBytes: this.replayBufferBytes,
+            maxPendingConnections: this.maxPendingConnections,
+            idleSweepIntervalMs: this.idleSweepIntervalMs,
             listenerId,
             sockets: this.sockets,
           })
