@@ -87,6 +87,21 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
   t.equal(first.type, 'events', 'with rev=N the stream starts with changes, not a list');
   t.equal(first.events[0].value.spec.name, 'web', 'the first change is the web service being created');
 
+  // The real client address reaches the task through the mesh: PROXY protocol v1 on a published port.
+  const echo = path.join(__dirname, 'fixtures', 'proxy-echo.js');
+  const pp = await c.cli('service', 'create', '--name', 'pp', '-p', 'published=18085,target=8000,proxy-protocol=v1', '--', process.execPath, echo);
+  t.equal(pp.code, 0, pp.stderr);
+  const seen = await new Promise<string>((resolve, reject) => {
+    const sock = net.connect({ host: c.address(1), port: 18085, localAddress: '127.0.0.77' });
+    let out = '';
+    sock.on('connect', () => sock.write('hello\r\n'));
+    sock.on('data', (d) => (out += d));
+    sock.on('end', () => resolve(out));
+    sock.on('error', reject);
+  });
+  t.match(seen, new RegExp(`^PROXY TCP4 127\\.0\\.0\\.77 ${c.address(1).replace(/\./g, '\\.')} \\d+ 18085\n$`), `the task saw the client's address: ${seen.trim()}`);
+  t.equal((await c.cli('service', 'rm', 'pp')).code, 0);
+
   // A wrong join token is refused and the node does not join.
   const bad = c.start(2, 'SHOAL-1-abc-wnotthetoken');
   await bad.exited;
