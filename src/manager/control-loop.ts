@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../metrics/registry';
 import { KEYS, TASK_STATES, type Node, type Service, type Task } from '../model/types';
 import type { KeyValue, Op, Store, Watcher } from '../store/store';
 import type { ReconcileResult, TaskAction } from './actions';
@@ -81,24 +82,21 @@ export class ControlLoop {
     private readonly options: ControlLoopOptions,
   ) {
     this.m = {
-      tasks: new Gauge({ name: 'shoal_tasks', help: 'Tasks by current state, as the manager sees them', labelNames: ['state'], registers: [deps.registry] }),
-      decisions: new Counter({
+      tasks: gauge(deps.registry, { name: 'shoal_tasks', help: 'Tasks by current state, as the manager sees them', labelNames: ['state'] }),
+      decisions: counter(deps.registry, {
         name: 'shoal_scheduler_decisions_total',
         help: 'Scheduling decisions by result',
         labelNames: ['result'],
-        registers: [deps.registry],
       }),
-      latency: new Histogram({
+      latency: histogram(deps.registry, {
         name: 'shoal_scheduler_latency_seconds',
         help: 'Time one scheduler run takes to decide',
         buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-        registers: [deps.registry],
       }),
-      updateStates: new Counter({
+      updateStates: counter(deps.registry, {
         name: 'shoal_updater_status_changes_total',
         help: 'Update status changes the updater wrote, by new state',
         labelNames: ['state'],
-        registers: [deps.registry],
       }),
     };
   }

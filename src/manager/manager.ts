@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { gauge } from '../metrics/registry';
 import { request } from 'undici';
 import type {
   JoinTokenResponse,
@@ -75,10 +76,9 @@ export class Manager {
       { store: deps.store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now: deps.now, newId },
       { historyLimit: 5 },
     );
-    new Gauge({
+    gauge(deps.registry, {
       name: 'shoal_store_revision',
       help: 'Current revision of the cluster store',
-      registers: [deps.registry],
       collect() {
         this.set(deps.store.revision());
       },

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { gauge } from '../metrics/registry';
 import type { ClusterView } from '../agent/cluster-view';
 import type { Node } from '../model/types';
 import { buildDnsView, type DnsView } from './dns/view';
@@ -43,10 +44,9 @@ export class Mesh {
       this.trigger();
     });
     const mesh = this;
-    new Gauge({
+    gauge(deps.registry, {
       name: 'shoal_mesh_failed_frontends',
       help: 'Frontends (published or VIP ports) this node could not serve, e.g. a port held by another process',
-      registers: [deps.registry],
       collect() {
         this.set(mesh.failed.size);
       },

@@ -108,4 +108,12 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
   t.not(bad.child.exitCode, 0, 'a daemon joining with a wrong token exits with an error');
   const nodes = await c.json<unknown[]>('node', 'ls');
   t.equal(nodes.length, 1, 'no node joined with a wrong token');
+
+  // Leaving the swarm (as the manager, forced) and initialising a new one in the same daemon works.
+  t.equal((await c.cli('swarm', 'leave')).code, 1, 'the manager needs --force to leave');
+  t.equal((await c.cli('swarm', 'leave', '--force')).code, 0, 'swarm leave --force');
+  const init = await c.cli('swarm', 'init');
+  t.equal(init.code, 0, `swarm init again: ${init.stderr}`);
+  t.match(init.stdout, /shoal swarm join --token SHOAL-1-/, 'init prints the join command');
+  t.equal((await c.json<unknown[]>('service', 'ls')).length, 0, 'a new swarm starts empty');
 });

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counter } from '../../metrics/registry';
 import type { HealthCheck } from '../../model/types';
 import { afterProbe, initialHealth, type HealthState, type HealthStatus } from './health-state';
 import type { Prober, ProbeTarget } from './probe';
@@ -30,13 +31,10 @@ const PROBES_METRIC = 'shoal_agent_health_probes_total';
 /** The probe counter, shared by every checker on a registry (registered once). */
 function probeCounter(registry: Registry | undefined): Counter<'kind' | 'result'> | undefined {
   if (!registry) return undefined;
-  const existing = registry.getSingleMetric(PROBES_METRIC);
-  if (existing) return existing as Counter<'kind' | 'result'>;
-  return new Counter({
+  return counter(registry, {
     name: PROBES_METRIC,
     help: 'Health probes run on task processes, by kind (cmd, http, tcp) and result (ok, fail)',
     labelNames: ['kind', 'result'],
-    registers: [registry],
   });
 }
 

@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import * as dnsPacket from 'dns-packet';
 import type { DecodedPacket, Packet } from 'dns-packet';
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { counter, histogram } from '../../metrics/registry';
 import { InvalidArgumentError, PortInUseError } from '../../errors';
 import {
   answerQuery,
@@ -117,21 +118,19 @@ export class DnsServer {
       domain: (options.domain ?? DEFAULT_DNS_DOMAIN).toLowerCase().replace(/^\.|\.$/g, ''),
       ttl: options.ttl ?? DEFAULT_DNS_TTL,
     };
-    const queries = new Counter({
+    const queries = counter(deps.registry, {
       name: 'shoal_dns_queries_total',
       help: 'DNS packets received, by outcome',
       labelNames: ['result'],
-      registers: [deps.registry],
     });
     this.queries = Object.fromEntries(QUERY_RESULTS.map((r) => [r, queries.labels(r)])) as DnsServer['queries'];
     // Zero every series up front so dashboards see all outcomes from the first scrape.
     for (const r of QUERY_RESULTS) this.queries[r].inc(0);
-    const duration = new Histogram({
+    const duration = histogram(deps.registry, {
       name: 'shoal_dns_query_duration_seconds',
       help: 'Time from receiving a DNS query to sending its response',
       labelNames: ['answered_by'],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5],
-      registers: [deps.registry],
     });
     this.duration = { local: duration.labels('local'), upstream: duration.labels('upstream') };
   }

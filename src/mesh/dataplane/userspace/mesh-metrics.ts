@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { counter as sharedCounter, gauge as sharedGauge, histogram as sharedHistogram } from '../../../metrics/registry';
 import type { Registry } from 'prom-client';
 import type { Protocol } from '../../../model/types';
 
@@ -162,24 +163,18 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
 }
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
+  return sharedCounter(registry, { name, help, labelNames });
 }
 
 function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Gauge<L>;
-  return new Gauge({ name, help, labelNames, registers: [registry] });
+  return sharedGauge(registry, { name, help, labelNames });
 }
 
 /** Connect latency buckets, from loopback (sub-millisecond) to the connect timeout. */
 const CONNECT_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 function histogram<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Histogram<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Histogram<L>;
-  return new Histogram({ name, help, labelNames, buckets: CONNECT_SECONDS_BUCKETS, registers: [registry] });
+  return sharedHistogram(registry, { name, help, labelNames, buckets: CONNECT_SECONDS_BUCKETS });
 }
 
 /** Forget the per-backend series of backends no longer in any table, keeping label cardinality bounded by the table. */
