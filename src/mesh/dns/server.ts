@@ -1,4 +1,5 @@
 import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as dnsPacket from 'dns-packet';
@@ -26,6 +27,7 @@ import {
   type Upstream,
 } from './upstream';
 import type { DnsView } from './view';
+import { AnswerCache, answerCacheKey } from './answer-cache';
 import { encodeForUdp, isResponsePacket, rawErrorResponse, udpResponseLimit } from './wire';
 
 /** Side effects the DNS server needs. */
@@ -105,6 +107,7 @@ export class DnsServer {
   private readonly tcpSockets = new Set<net.Socket>();
   private pendingForwards = 0;
   private rotation = 0;
+  private readonly answerCache = new AnswerCache();
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -178,16 +181,20 @@ export class DnsServer {
   private onUdpMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const started = this.now();
     const out = this.handle(msg, 'udp');
-    const send = (response: Buffer | null, answeredBy: 'local' | 'upstream'): void => {
-      if (!response || this.closing) return;
-      this.udp?.send(response, rinfo.port, rinfo.address, (err) => {
-        if (err) this.logger.debug({ err, client: rinfo.address }, 'dns udp send failed');
-      });
-      this.duration[answeredBy].observe((this.now() - started) / 1000);
-    };
-    if (out instanceof Promise) void out.then((r) => send(r, 'upstream'));
-    else send(out, 'local');
+    if (out instanceof Promise) void out.then((r) => this.sendUdp(r, rinfo, started, 'upstream'));
+    else this.sendUdp(out, rinfo, started, 'local');
   }
+
+  private sendUdp(response: Buffer | null, rinfo: dgram.RemoteInfo, started: number, answeredBy: 'local' | 'upstream'): void {
+    if (!response || this.closing) return;
+    this.udp?.send(response, rinfo.port, rinfo.address, this.onUdpSent);
+    this.duration[answeredBy].observe((this.now() - started) / 1000);
+  }
+
+  /** One callback for every reply, not a closure per datagram; the error names the client's address and port. */
+  private readonly onUdpSent = (err: Error | null): void => {
+    if (err) this.logger.debug({ err }, 'dns udp send failed');
+  };
 
   private onTcpConnection(socket: net.Socket): void {
     if (this.closing) {
@@ -229,13 +236,24 @@ export class DnsServer {
     else send(out, 'local');
   }
 
-  /** Decodes once, answers or forwards, encodes once. Never throws: a bad packet must not stop the server. */
+  /**
+   * Answers from the cache when the same question was answered from the same
+   * view before; else decodes once, answers or forwards, encodes once. Never
+   * throws: a bad packet must not stop the server.
+   */
   private handle(raw: Buffer, transport: DnsTransport): Handled {
     if (raw.length < 4 || isResponsePacket(raw)) {
       // Too short to tell a query from a response, or a response: answering
       // either could start a packet loop between two servers.
       this.count('dropped');
       return null;
+    }
+    const key = answerCacheKey(raw, transport === 'tcp');
+    const hit = key === null ? null : this.cachedAnswer(key, raw);
+    if (hit) {
+      this.nextRotation();
+      this.count(hit.result);
+      return hit.response;
     }
     let query: DecodedPacket;
     try {
@@ -245,11 +263,18 @@ export class DnsServer {
       return rawErrorResponse(raw, RCODE.FORMERR);
     }
     try {
-      this.answerOptions.rotate = this.nextRotation();
-      const decision = answerQuery(query, this.deps.getView(), this.answerOptions);
+      const rotation = this.nextRotation();
+      this.answerOptions.rotate = rotation;
+      const view = this.deps.getView();
+      const decision = answerQuery(query, view, this.answerOptions);
       if (decision.kind === 'answer') {
         this.count(decision.result);
-        return this.encode(decision.response, query, raw, transport);
+        const encoded = this.encodeOrNull(decision.response, query, transport);
+        if (encoded && key !== null) {
+          this.answerCache.useView(view);
+          this.answerCache.set(key, rotation, decision.response.answers?.length ?? 0, encoded, decision.result);
+        }
+        return encoded ?? rawErrorResponse(raw, RCODE.SERVFAIL);
       }
     } catch (err) {
       this.logger.error({ err }, 'dns answer failed');
@@ -257,6 +282,17 @@ export class DnsServer {
       return this.encode(errorResponse(query, RCODE.SERVFAIL), query, raw, transport);
     }
     return this.forward(query, raw, transport);
+  }
+
+  /** The cached response to the query `raw` with cache key `key`, for the current view; null on a miss. */
+  private cachedAnswer(key: string, raw: Buffer): ReturnType<AnswerCache['get']> {
+    try {
+      this.answerCache.useView(this.deps.getView());
+    } catch {
+      // The full path calls getView again and turns its failure into SERVFAIL.
+      return null;
+    }
+    return this.answerCache.get(key, this.peekRotation(), raw);
   }
 
   private async forward(query: DecodedPacket, raw: Buffer, transport: DnsTransport): Promise<Buffer | null> {
@@ -282,18 +318,28 @@ export class DnsServer {
   }
 
   private encode(response: Packet, query: Packet, raw: Buffer, transport: DnsTransport): Buffer | null {
+    return this.encodeOrNull(response, query, transport) ?? rawErrorResponse(raw, RCODE.SERVFAIL);
+  }
+
+  /** The encoded response, or null when dns-packet cannot encode it. */
+  private encodeOrNull(response: Packet, query: Packet, transport: DnsTransport): Buffer | null {
     try {
       return encodeForUdp(response, transport === 'udp' ? udpResponseLimit(query) : TCP_MESSAGE_LIMIT);
     } catch (err) {
       // dns-packet decodes some names it cannot encode again (a label holding a dot).
       this.logger.debug({ err }, 'dns response could not be encoded');
-      return rawErrorResponse(raw, RCODE.SERVFAIL);
+      return null;
     }
   }
 
   private nextRotation(): number {
-    this.rotation = (this.rotation + 1) & 0x3fffffff;
+    this.rotation = this.peekRotation();
     return this.rotation;
+  }
+
+  /** The rotation the next decoded query gets, without taking it. */
+  private peekRotation(): number {
+    return (this.rotation + 1) & 0x3fffffff;
   }
 
   private count(result: QueryResult | AnswerResult): void {
@@ -336,7 +382,7 @@ async function bindShared(address: string, port: number): Promise<{ udp: dgram.S
 
 function bindUdp(address: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
+    const socket = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', lookup: literalLookup });
     socket.once('error', (err) => {
       try {
         socket.close();
@@ -350,6 +396,21 @@ function bindUdp(address: string, port: number): Promise<dgram.Socket> {
       resolve(socket);
     });
   });
+}
+
+/**
+ * dgram resolves the destination of every `send`, and Node's lookup answers
+ * even an IP literal on the next tick; replies always go to the IP literal
+ * the query came from, so answer those at once.
+ */
+function literalLookup(
+  hostname: string,
+  options: dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = net.isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dns.lookup(hostname, options, callback);
 }
 
 function listenTcp(address: string, port: number): Promise<net.Server> {

@@ -57,12 +57,14 @@ export function meshMetrics(registry: Registry): MeshMetrics {
   return {
     connections: counter(registry, 'shoal_mesh_connections_total', 'TCP connections accepted and UDP flows started', labelNames),
     active: gauge(registry, 'shoal_mesh_active_connections', 'Open TCP connections and live UDP flows', labelNames),
-    bytes: counter(
-      registry,
-      'shoal_mesh_bytes_total',
-      'Bytes forwarded; direction "in" is client to backend, "out" backend to client',
-      [...labelNames, 'direction'] as const,
-    ),
+    bytes: sharedCounter(registry, {
+      name: 'shoal_mesh_bytes_total',
+      help: 'Bytes forwarded; direction "in" is client to backend, "out" backend to client',
+      labelNames: [...labelNames, 'direction'] as const,
+      collect() {
+        flushPending(this);
+      },
+    }),
     connectErrors: counter(
       registry,
       'shoal_mesh_connect_errors_total',
@@ -114,8 +116,8 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
   const labels = { service, protocol };
   const connections = metrics.connections.labels(labels);
   const active = metrics.active.labels(labels);
-  const bytesIn = metrics.bytes.labels({ ...labels, direction: 'in' });
-  const bytesOut = metrics.bytes.labels({ ...labels, direction: 'out' });
+  const bytesIn = pendingCounter(metrics.bytes, { ...labels, direction: 'in' });
+  const bytesOut = pendingCounter(metrics.bytes, { ...labels, direction: 'out' });
   const connectErrors = metrics.connectErrors.labels(labels);
   const retries = metrics.retries.labels(labels);
   const replays = metrics.replays.labels(labels);
@@ -128,8 +130,12 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
       active.inc();
     },
     closed: () => active.dec(),
-    bytesIn: (n) => bytesIn.inc(n),
-    bytesOut: (n) => bytesOut.inc(n),
+    bytesIn: (n) => {
+      bytesIn.value += n;
+    },
+    bytesOut: (n) => {
+      bytesOut.value += n;
+    },
     connectError: () => connectErrors.inc(),
     retry: () => retries.inc(),
     replay: () => replays.inc(),
@@ -160,6 +166,47 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
     },
     connectLatency: (seconds) => connectSeconds.observe(seconds),
   };
+}
+
+/** Increments of one series not yet added to its counter. */
+interface PendingSeries {
+  value: number;
+  readonly flush: () => void;
+}
+
+/**
+ * Per counter, its series' pending increments by label key. prom-client hashes
+ * the label set on every `inc`, even through a `labels()` child; the byte
+ * counters move per chunk and per datagram, so they add to a plain number and
+ * the counter catches up when the registry collects.
+ */
+const pendingByCounter = new WeakMap<object, Map<string, PendingSeries>>();
+
+/** The pending series of `metric` for `labels`, shared by every handle with the same labels. */
+function pendingCounter<L extends string>(metric: Counter<L>, labels: Record<L, string>): PendingSeries {
+  let series = pendingByCounter.get(metric);
+  if (!series) pendingByCounter.set(metric, (series = new Map()));
+  const key = JSON.stringify(labels);
+  let pending = series.get(key);
+  if (!pending) {
+    const child = metric.labels(labels);
+    const created: PendingSeries = {
+      value: 0,
+      flush: () => {
+        if (created.value === 0) return;
+        child.inc(created.value);
+        created.value = 0;
+      },
+    };
+    series.set(key, (pending = created));
+  }
+  return pending;
+}
+
+/** Adds the pending increments of `metric`'s series to it; its `collect` callback. */
+function flushPending(metric: object): void {
+  const series = pendingByCounter.get(metric);
+  if (series) for (const pending of series.values()) pending.flush();
 }
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {

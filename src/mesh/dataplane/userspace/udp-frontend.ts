@@ -1,5 +1,6 @@
 import * as dgram from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import * as dns from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backend, Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
@@ -32,6 +33,9 @@ interface Flow {
   closed: boolean;
   /** Gives back the flow's place in the backend's load and active-flow gauge. */
   release: () => void;
+  /** Send callbacks made once per flow, so a datagram allocates no closure. */
+  onSentToBackend: (err: Error | null) => void;
+  onSentToClient: (err: Error | null) => void;
 }
 
 /**
@@ -67,7 +71,7 @@ export class UdpFrontend implements FrontendListener {
     this.balancer = this.makeBalancer(frontend);
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     this.family = isIPv6(frontend.address) ? 'udp6' : 'udp4';
-    this.socket = dgram.createSocket({ type: this.family });
+    this.socket = dgram.createSocket({ type: this.family, lookup: literalLookup });
     this.socket.on('message', (msg, rinfo) => this.fromClient(msg, rinfo));
   }
 
@@ -184,6 +188,12 @@ export class UdpFrontend implements FrontendListener {
       metrics,
       closed: false,
       release: () => undefined,
+      onSentToBackend: (err) => {
+        if (err) this.flowFailed(flow, err);
+      },
+      onSentToClient: (err) => {
+        if (err) this.log.debug({ err, client: key }, 'udp send to client failed');
+      },
     };
     const releaseLoad = this.load.acquire(backend);
     const releaseMetric = metrics.backendOpened(backend.id);
@@ -196,9 +206,7 @@ export class UdpFrontend implements FrontendListener {
       if (flow.closed || !this.bound) return;
       flow.lastSeen = this.deps.now();
       flow.metrics.bytesOut(reply.length);
-      this.socket.send(reply, flow.client.port, flow.client.address, (err) => {
-        if (err) this.log.debug({ err, client: key }, 'udp send to client failed');
-      });
+      this.socket.send(reply, flow.client.port, flow.client.address, flow.onSentToClient);
     });
     // On a connected socket the kernel reports the backend's ICMP port
     // unreachable as ECONNREFUSED: drop the flow so the client's next
@@ -216,9 +224,7 @@ export class UdpFrontend implements FrontendListener {
   }
 
   private toBackend(flow: Flow, msg: Buffer): void {
-    flow.socket.send(msg, (err) => {
-      if (err) this.flowFailed(flow, err);
-    });
+    flow.socket.send(msg, flow.onSentToBackend);
   }
 
   private flowFailed(flow: Flow, err: Error): void {
@@ -243,4 +249,19 @@ export class UdpFrontend implements FrontendListener {
       // Already closed by an error.
     }
   }
+}
+
+/**
+ * dgram resolves the destination of every `send`, and Node's lookup answers
+ * even an IP literal on the next tick; replies go to the client's IP literal,
+ * so answer those at once.
+ */
+function literalLookup(
+  hostname: string,
+  options: dns.LookupOneOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dns.lookup(hostname, options, callback);
 }
