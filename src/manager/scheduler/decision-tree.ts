@@ -13,6 +13,7 @@
 import { NodeHeap } from './node-heap';
 import type { NodeInfo } from './node-info';
 import { spreadValue } from './preference';
+import { siftDown } from './binary-heap';
 
 interface Branch {
   /** Label value this branch stands for ('' for nodes without the label). */
@@ -106,10 +107,10 @@ export class DecisionTree {
         const last = open.pop() as Branch;
         if (open.length > 0) {
           open[0] = last;
-          siftDown(open, 0);
+          siftDown(open, 0, lighter);
         }
       } else {
-        siftDown(open, 0);
+        siftDown(open, 0, lighter);
       }
     }
   }
@@ -124,7 +125,7 @@ export class DecisionTree {
       this.seal(child, depth - 1);
       if (child.candidates > 0) b.open.push(child);
     }
-    for (let i = (b.open.length >> 1) - 1; i >= 0; i--) siftDown(b.open, i);
+    for (let i = (b.open.length >> 1) - 1; i >= 0; i--) siftDown(b.open, i, lighter);
   }
 }
 
@@ -135,19 +136,4 @@ function branch(value: string, parent: Branch | null): Branch {
 function lighter(a: Branch, b: Branch): boolean {
   if (a.tasks !== b.tasks) return a.tasks < b.tasks;
   return a.value < b.value;
-}
-
-function siftDown(items: Branch[], i: number): void {
-  const n = items.length;
-  const item = items[i];
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= n) break;
-    const r = l + 1;
-    const child = r < n && lighter(items[r], items[l]) ? r : l;
-    if (!lighter(items[child], item)) break;
-    items[i] = items[child];
-    i = child;
-  }
-  items[i] = item;
 }

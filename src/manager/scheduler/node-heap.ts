@@ -6,6 +6,7 @@
  * back keep the order in O(log n) instead of rescanning every node.
  */
 import type { NodeInfo } from './node-info';
+import { siftDown, siftUp } from './binary-heap';
 
 // Keys are read once per push: comparisons run millions of times per pass and
 // must not go through NodeInfo's maps.
@@ -71,30 +72,10 @@ export class NodeHeap {
   }
 
   private up(i: number): void {
-    const items = this.items;
-    const item = items[i];
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(item, items[parent])) break;
-      items[i] = items[parent];
-      i = parent;
-    }
-    items[i] = item;
+    siftUp(this.items, i, before);
   }
 
   private down(i: number): void {
-    const items = this.items;
-    const n = items.length;
-    const item = items[i];
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const child = r < n && before(items[r], items[l]) ? r : l;
-      if (!before(items[child], item)) break;
-      items[i] = items[child];
-      i = child;
-    }
-    items[i] = item;
+    siftDown(this.items, i, before);
   }
 }

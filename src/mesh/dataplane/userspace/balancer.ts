@@ -2,6 +2,7 @@ import type { LbPolicy } from '../../../model/types';
 import type { Backend } from '../../table/table';
 import { BackendLoad } from './backend-load';
 import { RoundRobin, backendKey } from './round-robin';
+import type { Frontend } from '../../table/table';
 
 /** Default source-hash stickiness after a client's last connection, as IPVS persistence's usual 3 h. */
 export const DEFAULT_AFFINITY_TIMEOUT_MS = 3 * 60 * 60 * 1000;
@@ -34,6 +35,26 @@ export interface BalancerDeps {
 /** Policy settings a balancer takes. */
 export interface BalancerOptions {
   affinityTimeoutMs?: number;
+}
+
+/** A balancer set up for a frontend: its policy, affinity timeout and backends. */
+export function balancerFor(frontend: Frontend, deps: BalancerDeps): Balancer {
+  const balancer = createBalancer(frontend.lb?.policy, deps, { affinityTimeoutMs: frontend.lb?.affinityTimeoutMs });
+  balancer.setBackends(frontend.backends);
+  return balancer;
+}
+
+/**
+ * The balancer for a frontend's new version: the same one with the new
+ * backends (keeping policy state such as affinity), or a new one when the
+ * policy or its affinity timeout changed.
+ */
+export function rebalance(current: Balancer, previous: Frontend, next: Frontend, deps: BalancerDeps): Balancer {
+  const policyChanged =
+    (next.lb?.policy ?? 'round-robin') !== current.policy || next.lb?.affinityTimeoutMs !== previous.lb?.affinityTimeoutMs;
+  if (policyChanged) return balancerFor(next, deps);
+  current.setBackends(next.backends);
+  return current;
 }
 
 /** A balancer for `policy` (round-robin when absent). */

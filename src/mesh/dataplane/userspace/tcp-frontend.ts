@@ -4,7 +4,7 @@ import type { Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
 import type { FrontendMetrics, LimitKind } from './mesh-metrics';
 import { BackendLoad } from './backend-load';
-import { createBalancer } from './balancer';
+import { balancerFor, rebalance } from './balancer';
 import type { Balancer } from './balancer';
 import { proxyHeader } from './proxy-protocol';
 import { TcpSession } from './tcp-session';
@@ -53,7 +53,7 @@ export class TcpFrontend implements FrontendListener {
     this.listenerId = options.listenerId;
     this.log = deps.logger.child({ frontend: frontend.id });
     this.metrics = deps.metricsFor(frontend.service, 'tcp');
-    this.balancer = this.makeBalancer(frontend);
+    this.balancer = balancerFor(frontend, { load: this.load, now: this.deps.now });
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     // allowHalfOpen: a client's FIN is passed on to the backend instead of
     // closing our side, so request/response-then-close protocols work.
@@ -85,12 +85,8 @@ export class TcpFrontend implements FrontendListener {
 
   update(frontend: Frontend): void {
     if (frontend.service !== this.frontend.service) this.metrics = this.deps.metricsFor(frontend.service, 'tcp');
-    const policyChanged =
-      (frontend.lb?.policy ?? 'round-robin') !== this.balancer.policy ||
-      frontend.lb?.affinityTimeoutMs !== this.frontend.lb?.affinityTimeoutMs;
+    this.balancer = rebalance(this.balancer, this.frontend, frontend, { load: this.load, now: this.deps.now });
     this.frontend = frontend;
-    if (policyChanged) this.balancer = this.makeBalancer(frontend);
-    else this.balancer.setBackends(frontend.backends);
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
   }
 
@@ -107,15 +103,6 @@ export class TcpFrontend implements FrontendListener {
     }
   }
 
-  private makeBalancer(frontend: Frontend): Balancer {
-    const balancer = createBalancer(
-      frontend.lb?.policy,
-      { load: this.load, now: this.deps.now },
-      { affinityTimeoutMs: frontend.lb?.affinityTimeoutMs },
-    );
-    balancer.setBackends(frontend.backends);
-    return balancer;
-  }
 
   close(): void {
     clearInterval(this.idleTimer);

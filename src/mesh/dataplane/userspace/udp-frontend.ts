@@ -6,7 +6,7 @@ import type { Backend, Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
 import type { FrontendMetrics } from './mesh-metrics';
 import { BackendLoad } from './backend-load';
-import { createBalancer } from './balancer';
+import { balancerFor, rebalance } from './balancer';
 import type { Balancer } from './balancer';
 
 /** Settings of a UDP frontend. */
@@ -68,7 +68,7 @@ export class UdpFrontend implements FrontendListener {
     this.listenerId = options.listenerId;
     this.log = deps.logger.child({ frontend: frontend.id });
     this.metrics = deps.metricsFor(frontend.service, 'udp');
-    this.balancer = this.makeBalancer(frontend);
+    this.balancer = balancerFor(frontend, { load: this.load, now: this.deps.now });
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     this.family = isIPv6(frontend.address) ? 'udp6' : 'udp4';
     this.socket = dgram.createSocket({ type: this.family, lookup: literalLookup });
@@ -100,24 +100,11 @@ export class UdpFrontend implements FrontendListener {
 
   update(frontend: Frontend): void {
     if (frontend.service !== this.frontend.service) this.metrics = this.deps.metricsFor(frontend.service, 'udp');
-    const policyChanged =
-      (frontend.lb?.policy ?? 'round-robin') !== this.balancer.policy ||
-      frontend.lb?.affinityTimeoutMs !== this.frontend.lb?.affinityTimeoutMs;
+    this.balancer = rebalance(this.balancer, this.frontend, frontend, { load: this.load, now: this.deps.now });
     this.frontend = frontend;
-    if (policyChanged) this.balancer = this.makeBalancer(frontend);
-    else this.balancer.setBackends(frontend.backends);
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
   }
 
-  private makeBalancer(frontend: Frontend): Balancer {
-    const balancer = createBalancer(
-      frontend.lb?.policy,
-      { load: this.load, now: this.deps.now },
-      { affinityTimeoutMs: frontend.lb?.affinityTimeoutMs },
-    );
-    balancer.setBackends(frontend.backends);
-    return balancer;
-  }
 
   /** Unbind and drop every flow: without the frontend socket no reply could reach its client anyway. */
   close(): void {
