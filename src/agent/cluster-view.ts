@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ApiClient } from '../api/client';
 import type { ClusterObjects, WatchLine } from '../api/contract';
-import { KEYS, type Node, type Service, type Task } from '../model/types';
+import { KEYS, type Network, type Node, type Service, type Task } from '../model/types';
 
 /** Dependencies of a cluster view. */
 export interface ClusterViewDeps {
@@ -22,6 +22,8 @@ export class ClusterView implements ClusterObjects {
   nodes = new Map<string, Node>();
   services = new Map<string, Service>();
   tasks = new Map<string, Task>();
+  /** Overlay networks (netns mode). */
+  networks = new Map<string, Network>();
   /** Whether the first list arrived. */
   synced = false;
   private listeners: (() => void)[] = [];
@@ -55,7 +57,7 @@ export class ClusterView implements ClusterObjects {
     while (!this.stopped) {
       this.abort = new AbortController();
       try {
-        await this.deps.client.watch([KEYS.nodes, KEYS.services, KEYS.tasks], (line) => {
+        await this.deps.client.watch([KEYS.nodes, KEYS.services, KEYS.tasks, KEYS.networks], (line) => {
           this.onLine(line);
           delay = RETRY_MIN_MS;
         }, this.abort.signal);
@@ -75,6 +77,7 @@ export class ClusterView implements ClusterObjects {
       this.nodes.clear();
       this.services.clear();
       this.tasks.clear();
+      this.networks.clear();
       for (const kv of line.kvs) this.set(kv.key, kv.value);
       this.synced = true;
     } else {
@@ -96,6 +99,7 @@ export class ClusterView implements ClusterObjects {
     if (key.startsWith(KEYS.tasks)) return [this.tasks, key.slice(KEYS.tasks.length)];
     if (key.startsWith(KEYS.services)) return [this.services, key.slice(KEYS.services.length)];
     if (key.startsWith(KEYS.nodes)) return [this.nodes, key.slice(KEYS.nodes.length)];
+    if (key.startsWith(KEYS.networks)) return [this.networks, key.slice(KEYS.networks.length)];
     return undefined;
   }
 

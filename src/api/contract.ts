@@ -38,6 +38,10 @@ export interface Info {
   address: string;
   dns: string;
   metrics: string;
+  /** loopback or netns. */
+  networkMode?: string;
+  /** The dataplane this node runs and why better ones were passed over. */
+  dataplane?: { name: string; passedOver: { name: string; reason: string }[] };
 }
 
 /** `swarm init`: the address other nodes use to reach this manager. */

@@ -6,6 +6,10 @@ import pino from 'pino';
 import type { Info, JoinTokenResponse, SwarmInitResponse } from '../api/contract';
 import { DEFAULT_API_PORT } from '../api/client';
 import { Daemon } from '../daemon/daemon';
+import { parseDataplaneRequest } from '../mesh/dataplane/select';
+import type { NetworkMode } from '../mesh/table/service-vip';
+import { hasNetAdmin } from '../net/capabilities';
+import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
 import { ShoalError, InvalidArgumentError } from '../errors';
 import { DEFAULT_HEARTBEAT_PERIOD_MS } from '../manager/dispatcher/dispatcher';
 import { defaultDnsPort } from '../mesh/dns/default-port';
@@ -70,8 +74,16 @@ export function buildProgram(): Command {
     .option('--init', 'Initialise a new swarm on first start')
     .option('--join <manager>', 'Join the swarm at host:port on first start (needs --token)')
     .option('--token <token>', 'Join token for --join (env SHOAL_TOKEN)')
+    .option('--network-mode <mode>', 'loopback, or netns: tasks in namespaces on VXLAN overlays (default: netns with CAP_NET_ADMIN, else loopback)')
+    .option('--dataplane <name>', 'auto, ipvs, nftables or userspace', 'auto')
+    .option('--vxlan-port <port>', 'UDP port of the overlay (netns mode)', String(DEFAULT_VXLAN_PORT))
     .option('--log-level <level>', 'Log level', 'info')
     .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
+      const networkMode = parseNetworkMode(f.networkMode as string | undefined);
+      const dataplane = parseDataplaneRequest(f.dataplane as string);
+      if (networkMode === 'loopback' && (dataplane === 'ipvs' || dataplane === 'nftables')) {
+        throw new InvalidArgumentError(`--dataplane ${dataplane} needs --network-mode netns (loopback mode forwards in userspace)`);
+      }
       const token = (f.token as string | undefined) ?? globals().token ?? process.env.SHOAL_TOKEN;
       if (f.join && !token) throw new InvalidArgumentError('--join needs --token');
       if (f.join && f.init) throw new InvalidArgumentError('--init and --join cannot be used together');
@@ -95,6 +107,10 @@ export function buildProgram(): Command {
           heartbeatMs: parseDuration(f.heartbeat as string, 'heartbeat period'),
           init: !!f.init,
           join: f.join ? { addr: f.join as string, token: token! } : undefined,
+          networkMode,
+          dataplane,
+          vxlanPort: portFlag(f.vxlanPort as string, 'VXLAN port'),
+          netnsPrefix: process.env.SHOAL_NETNS_PREFIX || DEFAULT_TASK_NETNS_PREFIX,
         },
       );
       keepRunning = true;
@@ -336,3 +352,10 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) void main(process.argv);
+
+/** `--network-mode`: as given, else netns when this process may configure networking. */
+function parseNetworkMode(value: string | undefined): NetworkMode {
+  if (value === undefined) return hasNetAdmin() ? 'netns' : 'loopback';
+  if (value === 'loopback' || value === 'netns') return value;
+  throw new InvalidArgumentError(`--network-mode must be loopback or netns, got "${value}"`);
+}

@@ -1,4 +1,4 @@
-import { mkdir, rm, unlink } from 'node:fs/promises';
+import { mkdir, rm, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -21,6 +21,16 @@ import { parseUpstream } from '../mesh/dns/upstream';
 import { Mesh } from '../mesh/mesh';
 import { WalStore } from '../store/wal-store';
 import { loadSwarmState, saveSwarmState, type SwarmState } from './swarm-state';
+import { NetworkAgent } from '../agent/network/network-agent';
+import type { TaskSandbox } from '../agent/executor/process-executor';
+import { chooseDataplane, type DataplaneChoice, type DataplaneRequest } from '../mesh/dataplane/select';
+import type { NetworkMode } from '../mesh/table/service-vip';
+import type { Dataplane } from '../mesh/table/table';
+import { gauge } from '../metrics/registry';
+import { hasNetAdmin } from '../net/capabilities';
+import { Overlay } from '../net/overlay';
+import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
+import { kernelDataplanes } from './kernel-dataplanes';
 
 /** Settings of one node daemon (`shoal daemon` flags). */
 export interface DaemonOptions {
@@ -42,6 +52,14 @@ export interface DaemonOptions {
   join?: { addr: string; token: string };
   dnsUpstreams?: string[];
   dnsTtl?: number;
+  /** Tasks on the node's loopback addresses, or in namespaces on overlays [loopback]. */
+  networkMode?: NetworkMode;
+  /** Which dataplane to run [auto]. */
+  dataplane?: DataplaneRequest;
+  /** UDP port of the VXLAN overlay [4789]. */
+  vxlanPort?: number;
+  /** Prefix of task namespace names [shoal-t-]. */
+  netnsPrefix?: string;
 }
 
 /** Dependencies of a daemon. */
@@ -66,7 +84,12 @@ export class Daemon {
   private apiServer: http.Server | null = null;
   private dns: DnsServer | null = null;
   private executor: ProcessExecutor;
-  private dataplane: UserspaceDataplane;
+  private dataplane: Dataplane;
+  private dataplaneChoice: DataplaneChoice = { name: 'userspace', passedOver: [] };
+  private network: NetworkAgent | null = null;
+  /** DNS servers on this node's overlay addresses (netns mode), by address. */
+  private overlayDns = new Map<string, DnsServer>();
+  private readonly networkMode: NetworkMode;
   private store: WalStore | null = null;
   private manager: Manager | null = null;
   private managerRouter: Router | null = null;
@@ -86,20 +109,92 @@ export class Daemon {
   ) {
     this.logger = deps.logger;
     this.socketPath = options.socketPath ?? path.join(options.stateDir, 'shoal.sock');
+    this.networkMode = options.networkMode ?? 'loopback';
     collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' });
+    const daemon = this;
+    gauge(this.registry, {
+      name: 'shoal_mesh_dataplane_info',
+      help: 'The dataplane this node runs (value 1), and the ones it passed over (value 0, reason label)',
+      labelNames: ['dataplane', 'reason'],
+      collect() {
+        this.reset();
+        this.set({ dataplane: daemon.dataplaneChoice.name, reason: '' }, 1);
+        for (const p of daemon.dataplaneChoice.passedOver) this.set({ dataplane: p.name, reason: p.reason }, 0);
+      },
+    });
     this.executor = this.newExecutor();
     this.dataplane = this.newDataplane();
   }
 
   private newExecutor(): ProcessExecutor {
+    const sandbox: TaskSandbox | undefined =
+      this.networkMode === 'netns'
+        ? {
+            prepare: (task) => (this.network ? this.network.prepare(task) : Promise.reject(new ShoalError('the node has not joined a swarm'))),
+            release: async (task) => this.network?.release(task),
+          }
+        : undefined;
     return new ProcessExecutor(
-      { logger: this.logger.child({ component: 'executor' }), now: this.deps.now },
+      { logger: this.logger.child({ component: 'executor' }), now: this.deps.now, sandbox },
       { stateDir: this.options.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS },
     );
   }
 
-  private newDataplane(): UserspaceDataplane {
-    return new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
+  private newDataplane(): Dataplane {
+    const userspace = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
+    if (this.dataplaneChoice.name === 'userspace') return userspace;
+    return kernelDataplanes.create(this.dataplaneChoice.name, userspace, { logger: this.logger.child({ component: 'dataplane' }), registry: this.registry });
+  }
+
+  /** Probes the kernel dataplanes and picks one (netns mode), logging why better ones were passed over. */
+  private async chooseDataplane(): Promise<void> {
+    const request = this.options.dataplane ?? 'auto';
+    if (this.networkMode === 'loopback') {
+      if (request === 'ipvs' || request === 'nftables') throw new InvalidArgumentError(`--dataplane ${request} needs --network-mode netns`);
+      this.dataplaneChoice = { name: 'userspace', passedOver: [{ name: 'ipvs', reason: 'loopback network mode' }, { name: 'nftables', reason: 'loopback network mode' }] };
+      return;
+    }
+    const wanted = request === 'auto' ? (['ipvs', 'nftables'] as const) : request === 'userspace' ? [] : [request];
+    const probes: Parameters<typeof chooseDataplane>[1] = {};
+    for (const name of wanted) probes[name] = await kernelDataplanes.probe(name);
+    this.dataplaneChoice = chooseDataplane(request, probes);
+    for (const p of this.dataplaneChoice.passedOver) this.logger.info({ dataplane: p.name, reason: p.reason }, `dataplane ${p.name} passed over`);
+    this.logger.info({ dataplane: this.dataplaneChoice.name }, 'dataplane chosen');
+    await this.dataplane.close();
+    this.dataplane = this.newDataplane();
+  }
+
+  /** Netns mode needs CAP_NET_ADMIN and packet forwarding between the overlay and the node. */
+  private async prepareNetns(): Promise<void> {
+    if (this.networkMode !== 'netns') return;
+    if (!hasNetAdmin()) throw new InvalidArgumentError('--network-mode netns needs CAP_NET_ADMIN (run as root), or use --network-mode loopback');
+    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+  }
+
+  /** Keeps one DNS server on each of this node's overlay addresses, port 53 (resolv.conf has no port). */
+  private async syncOverlayDns(addresses: string[]): Promise<void> {
+    for (const [addr, server] of this.overlayDns) {
+      if (!addresses.includes(addr)) {
+        this.overlayDns.delete(addr);
+        await server.close();
+      }
+    }
+    for (const addr of addresses) {
+      if (this.overlayDns.has(addr) || (addr === this.options.address && this.options.dnsPort === 53)) continue;
+      const server = this.newDnsServer(addr, 53);
+      this.overlayDns.set(addr, server);
+      await server.listen().catch((err: Error) => {
+        this.overlayDns.delete(addr);
+        this.logger.error({ address: addr, err: err.message }, 'DNS cannot listen on the overlay address');
+      });
+    }
+  }
+
+  private newDnsServer(address: string, port: number): DnsServer {
+    return new DnsServer(
+      { logger: this.logger.child({ component: 'dns' }), registry: this.registry, getView: () => this.mesh?.getDnsView() ?? { services: new Map() } },
+      { address, port, ttl: this.options.dnsTtl, upstreams: this.options.dnsUpstreams?.map(parseUpstream) },
+    );
   }
 
   /** Addresses this node serves, for `GET /v1/info`. */
@@ -112,6 +207,8 @@ export class Daemon {
       managerAddr: this.swarm?.managerAddr ?? null,
       address: this.options.address,
       dns: `${this.options.address}:${this.options.dnsPort}`,
+      networkMode: this.networkMode,
+      dataplane: this.dataplaneChoice,
       metrics: `http://${this.options.address}:${this.options.metricsPort}/metrics`,
     };
   }
@@ -121,15 +218,9 @@ export class Daemon {
     await mkdir(this.options.stateDir, { recursive: true });
     await this.listenLocal();
     await this.listenNodeHttp();
-    this.dns = new DnsServer(
-      { logger: this.logger.child({ component: 'dns' }), registry: this.registry, getView: () => this.mesh?.getDnsView() ?? { services: new Map() } },
-      {
-        address: this.options.address,
-        port: this.options.dnsPort,
-        ttl: this.options.dnsTtl,
-        upstreams: this.options.dnsUpstreams?.map(parseUpstream),
-      },
-    );
+    await this.prepareNetns();
+    await this.chooseDataplane();
+    this.dns = this.newDnsServer(this.options.address, this.options.dnsPort);
     await this.dns.listen();
     this.swarm = await loadSwarmState(this.options.stateDir);
     if (this.swarm) await this.activate(this.swarm);
@@ -325,7 +416,31 @@ export class Daemon {
         dnsAddress: `${this.options.address}:${this.options.dnsPort}`,
       },
     );
-    this.mesh = new Mesh({ view: this.view, dataplane: this.dataplane, logger: this.logger, registry: this.registry, nodeId: () => this.agent?.nodeId });
+    if (this.networkMode === 'netns') {
+      const overlay = new Overlay(
+        { logger: this.logger.child({ component: 'overlay' }) },
+        { underlayAddress: this.options.address, vxlanPort: this.options.vxlanPort ?? DEFAULT_VXLAN_PORT },
+      );
+      this.network = new NetworkAgent(
+        {
+          view: this.view,
+          overlay,
+          logger: this.logger,
+          nodeId: () => this.agent?.nodeId,
+          onNodeAddresses: (addresses) => void this.syncOverlayDns(addresses),
+        },
+        { netnsPrefix: this.options.netnsPrefix ?? DEFAULT_TASK_NETNS_PREFIX },
+      );
+      await this.network.start();
+    }
+    this.mesh = new Mesh({
+      view: this.view,
+      dataplane: this.dataplane,
+      logger: this.logger,
+      registry: this.registry,
+      nodeId: () => this.agent?.nodeId,
+      networkMode: this.networkMode,
+    });
     this.view.run();
     await this.agent.run();
   }
@@ -336,6 +451,10 @@ export class Daemon {
     await this.agent?.stop();
     await this.view?.stop();
     await this.mesh?.stop();
+    await this.network?.stop();
+    for (const server of this.overlayDns.values()) await server.close();
+    this.overlayDns.clear();
+    this.network = null;
     await this.manager?.stop();
     await closeServer(this.apiServer);
     await this.store?.close();

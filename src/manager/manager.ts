@@ -405,7 +405,7 @@ export class Manager {
     if (prefixes.length === 0) throw new InvalidArgumentError('watch needs at least one prefix');
     if (c.caller === 'node') this.roleForToken(c.req.headers.authorization);
     for (const p of prefixes) {
-      if (![KEYS.nodes, KEYS.services, KEYS.tasks].includes(p as never)) throw new InvalidArgumentError(`cannot watch prefix ${p}`);
+      if (![KEYS.nodes, KEYS.services, KEYS.tasks, KEYS.networks].includes(p as never)) throw new InvalidArgumentError(`cannot watch prefix ${p}`);
     }
     const res: ServerResponse = c.res;
     const revParam = c.query.get('rev');

@@ -5,6 +5,7 @@ import type { ClusterView } from '../agent/cluster-view';
 import type { Node } from '../model/types';
 import { buildDnsView, type DnsView } from './dns/view';
 import { buildTable } from './table/build-table';
+import type { NetworkMode } from './table/service-vip';
 import type { ApplyResult, Dataplane } from './table/table';
 
 /** Dependencies of the mesh shell. */
@@ -15,6 +16,8 @@ export interface MeshDeps {
   registry: Registry;
   /** This node's id, once registered. */
   nodeId(): string | undefined;
+  /** Where VIPs come from [loopback]. */
+  networkMode?: NetworkMode;
 }
 
 /** Wait after a change before re-applying, so a burst of changes costs one apply. */
@@ -64,7 +67,7 @@ export class Mesh {
       const self = this.self();
       if (self) {
         const v = this.deps.view;
-        this.dnsView = buildDnsView([...v.services.values()], [...v.tasks.values()], [...v.nodes.values()], self);
+        this.dnsView = buildDnsView([...v.services.values()], [...v.tasks.values()], [...v.nodes.values()], self, this.deps.networkMode);
         this.dnsDirty = false;
       }
     }
@@ -92,7 +95,7 @@ export class Mesh {
     this.again = false;
     try {
       const v = this.deps.view;
-      const table = buildTable({ self, nodes: [...v.nodes.values()], services: [...v.services.values()], tasks: [...v.tasks.values()] });
+      const table = buildTable({ self, nodes: [...v.nodes.values()], services: [...v.services.values()], tasks: [...v.tasks.values()], mode: this.deps.networkMode });
       const r: ApplyResult = await this.deps.dataplane.apply(table);
       const failed = new Map(r.failed.map((f) => [f.frontendId, f.error]));
       for (const [id, error] of failed) if (this.failed.get(id) !== error) this.logger.warn({ frontend: id, error }, 'frontend not served');

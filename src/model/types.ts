@@ -175,6 +175,8 @@ export interface ServiceSpec {
     /** Load-balancing policy and limits of the userspace mesh. */
     lb?: LbSettings;
   };
+  /** Overlay networks the tasks join (netns mode), by name or id as given; the manager stores ids. Empty or absent: the default network. */
+  networks?: string[];
 }
 
 /** A service: the spec plus what the manager allocated for it. */
@@ -184,8 +186,8 @@ export interface Service {
   version: number;
   spec: ServiceSpec;
   previousSpec?: ServiceSpec;
-  /** Allocated by the manager: index n of the VIP, 127.(20+k).(n>>8).(n&255) on node k. */
-  endpoint: { vipIndex: number | null };
+  /** Allocated by the manager: index n of the VIP, 127.(20+k).(n>>8).(n&255) on node k; and one VIP per overlay network (netns mode). */
+  endpoint: { vipIndex: number | null; virtualIPs?: NetworkAddress[] };
   /** Bumped by `service update --force`: every task is redeployed (Docker's ForceUpdate). */
   forceUpdate?: number;
   /** State of the last update or rollback. */
@@ -232,8 +234,40 @@ export interface Task {
   targetPorts: { protocol: Protocol; port: number }[];
   desiredState: TaskState;
   status: TaskStatus;
-  /** Address the task binds (loopback mode: a unique 127.100.x.y). */
+  /** Address the task binds (loopback mode: a unique 127.100.x.y; netns mode: its address on its first network). */
   address: string;
+  /** Netns mode: the task's address on each network it joins (allocated by the manager with the task). */
+  networks?: NetworkAddress[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An address allocated on one overlay network. */
+export interface NetworkAddress {
+  networkId: string;
+  address: string;
+}
+
+/**
+ * An overlay network (netns mode): a bridge on every node, joined by VXLAN
+ * with this VNI; tasks get addresses from `subnet`, VIPs from `vipRange`
+ * (routed through the node, so the kernel or the mesh can balance them).
+ */
+export interface Network {
+  id: string;
+  name: string;
+  driver: 'overlay';
+  /** IPv4 CIDR, e.g. 10.0.0.0/24. */
+  subnet: string;
+  /** The block of `subnet` VIPs come from (its top quarter), routed via the node in every task namespace. */
+  vipRange: string;
+  /** VXLAN network identifier, unique in the cluster. */
+  vni: number;
+  /** Each node's own address on the network: its bridge's, the gateway and DNS server of its local tasks. */
+  nodeAddresses: Record<string, string>;
+  labels: Record<string, string>;
+  /** Created with the cluster; services that name no network join it. Cannot be removed. */
+  builtin: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -281,6 +315,8 @@ export const KEYS = {
   nodes: '/nodes/',
   services: '/services/',
   tasks: '/tasks/',
+  networks: '/networks/',
+  network: (id: string) => `/networks/${id}`,
   node: (id: string) => `/nodes/${id}`,
   service: (id: string) => `/services/${id}`,
   task: (id: string) => `/tasks/${id}`,

@@ -75,6 +75,8 @@ export class LocalCluster {
       '--addr', address,
       '--state-dir', stateDir,
       '--hostname', hostname,
+      // A local cluster shares one network namespace: its nodes are simulated on loopback addresses.
+      '--network-mode', 'loopback',
       '--metrics-port', String(this.options.metricsPort),
       '--api-port', String(this.options.apiPort),
       '--log-level', this.options.logLevel,

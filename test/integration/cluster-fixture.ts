@@ -152,6 +152,7 @@ export class TestCluster {
       '--addr', this.address(k),
       '--state-dir', stateDir,
       '--hostname', `node-${k}`,
+      '--network-mode', 'loopback',
       '--dns-port', String(DNS_PORT),
       '--dns-upstream', SILENT_UPSTREAM,
       '--log-level', 'info',

@@ -36,6 +36,22 @@ export interface ProcessExecutorDeps {
   findFreePort?: FreePortFinder;
   /** Applies resource limits; default: cgroup v2 under the daemon's own cgroup. */
   cgroups?: CgroupLimits;
+  /** Gives each task its own network (netns mode); absent: tasks share the node's (loopback mode). */
+  sandbox?: TaskSandbox;
+}
+
+/** argv of a process to spawn. */
+export interface Argv {
+  file: string;
+  args: string[];
+}
+
+/** A task's own network, set up before its process starts and torn down after it ends. */
+export interface TaskSandbox {
+  /** Builds the task's network; resolves with how to start a command inside it. Throws with the reason. */
+  prepare(task: Task): Promise<{ wrap(argv: Argv): Argv }>;
+  /** Removes the task's network; never throws. */
+  release(task: Task): Promise<void>;
 }
 
 /** Configuration of the executor. */
@@ -90,6 +106,8 @@ interface TaskProcess {
   cwd?: string;
   /** The task's cgroup when its limits were applied. */
   limits?: LimitsSetup;
+  /** Whether the sandbox was asked to build the task's network (so it must be released). */
+  sandboxed?: boolean;
 }
 
 /** The environment a task's process runs with, so a health command can run alongside it. */
@@ -113,6 +131,7 @@ export class ProcessExecutor {
   private readonly spawn: typeof child_process.spawn;
   private readonly findFreePort: FreePortFinder;
   private readonly cgroups: CgroupLimits;
+  private readonly sandbox: TaskSandbox | undefined;
   private readonly privileged: boolean;
   private readonly setpriv: string | null;
   private readonly tasksDir: string;
@@ -128,6 +147,7 @@ export class ProcessExecutor {
     this.spawn = deps.spawn ?? child_process.spawn;
     this.findFreePort = deps.findFreePort ?? findFreeTcpPort;
     this.cgroups = deps.cgroups ?? new CgroupLimits({ logger: this.log });
+    this.sandbox = deps.sandbox;
     this.privileged = options.privileged ?? process.getuid?.() === 0;
     this.setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
     this.tasksDir = path.join(options.stateDir, 'tasks');
@@ -258,6 +278,7 @@ export class ProcessExecutor {
     let ports: PortChoice;
     let env: Record<string, string>;
     let file: string;
+    let wrap = (argv: Argv): Argv => argv;
     const cwd = task.spec.workdir ?? process.cwd();
     try {
       await fs.mkdir(entry.dir, { recursive: true });
@@ -269,6 +290,10 @@ export class ProcessExecutor {
       file = found.path;
       const limits = task.spec.resources?.limits;
       if (hasLimits(limits)) entry.limits = await this.cgroups.prepare(task.id, limits);
+      if (this.sandbox) {
+        entry.sandboxed = true;
+        wrap = (await this.sandbox.prepare(task)).wrap;
+      }
     } catch (err) {
       return this.finish(entry, fail(`task: preparing failed: ${(err as Error).message}`));
     }
@@ -278,7 +303,7 @@ export class ProcessExecutor {
 
     let inner = { file, args: task.spec.command.slice(1) };
     if (entry.limits?.applied) inner = joinCgroupArgv(entry.limits.procsFile, inner.file, inner.args);
-    const argv = withDeathSignal(this.setpriv, inner.file, inner.args);
+    const argv = wrap(withDeathSignal(this.setpriv, inner.file, inner.args));
     // Where limits cannot be applied the task runs anyway, and its status says so (service ps / inspect).
     const startedMessage = entry.limits && !entry.limits.applied ? `started; limits not applied: ${entry.limits.reason}` : 'started';
     // O_APPEND, and one fd for both streams, keeps stdout and stderr lines in order.
@@ -353,6 +378,7 @@ export class ProcessExecutor {
     if (this.tasks.get(taskId) !== entry) return;
     this.tasks.delete(taskId);
     if (entry.limits?.applied) void this.cgroups.remove(taskId);
+    if (entry.sandboxed) void this.sandbox!.release(entry.ctx.task);
     if (outcome.state === 'failed' && entry.pid === undefined) this.log.warn({ taskId, message: outcome.message }, 'task failed to start');
     this.emit({ taskId, ...outcome });
     entry.markExited();

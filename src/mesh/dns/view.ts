@@ -1,6 +1,6 @@
-import { vipAddress } from '../../model/addresses';
 import type { Node, Service, Task } from '../../model/types';
 import { isRoutable, nodesById } from '../table/routable';
+import { serviceVip, type NetworkMode } from '../table/service-vip';
 
 /** What the DNS server knows about one service: where its name points. */
 export interface DnsServiceEntry {
@@ -23,7 +23,7 @@ export function emptyDnsView(): DnsView {
 }
 
 /** Builds the DNS view of node `self` from the store's services, tasks and nodes. */
-export function buildDnsView(services: Service[], tasks: Task[], nodes: Node[], self: Node): DnsView {
+export function buildDnsView(services: Service[], tasks: Task[], nodes: Node[], self: Node, networkMode: NetworkMode = 'loopback'): DnsView {
   const byId = nodesById(nodes);
   // The same rule as the LB table: a task being stopped, or not (yet) healthy,
   // must not be handed out by tasks.<svc> or a dnsrr answer either.
@@ -40,24 +40,12 @@ export function buildDnsView(services: Service[], tasks: Task[], nodes: Node[], 
     const mode = service.spec.endpoint.mode;
     const taskAddresses = [...(addressesByService.get(service.id) ?? [])].sort(compareIPv4);
     view.services.set(service.spec.name.toLowerCase(), {
-      vip: mode === 'vip' ? serviceVip(self, service) : null,
+      vip: serviceVip(networkMode, self, service),
       mode,
       taskAddresses,
     });
   }
   return view;
-}
-
-function serviceVip(self: Node, service: Service): string | null {
-  const index = service.endpoint.vipIndex;
-  if (index === null) return null;
-  try {
-    return vipAddress(self.index, index);
-  } catch {
-    // An index outside the VIP range is an allocator bug; answering NODATA
-    // is better than taking the whole view down with it.
-    return null;
-  }
 }
 
 /** Numeric order for dotted quads so that 127.100.0.9 comes before 127.100.0.10. */

@@ -1,7 +1,7 @@
-import { vipAddress } from '../../model/addresses';
 import { portKey } from '../../model/types';
 import type { Node, PortConfig, Service, Task } from '../../model/types';
 import { isRoutable, nodesById } from './routable';
+import { serviceVip, type NetworkMode } from './service-vip';
 import type { Backend, Frontend, LbTable } from './table';
 
 /** What one node knows when it builds its load-balancing table. */
@@ -11,6 +11,8 @@ export interface BuildTableInput {
   nodes: Node[];
   services: Service[];
   tasks: Task[];
+  /** Where VIPs come from [loopback]. */
+  mode?: NetworkMode;
 }
 
 /** Weight of a serving backend; draining backends get 0 from whoever marks them. */
@@ -45,8 +47,8 @@ export function buildTable(input: BuildTableInput): LbTable {
       if (port.publishMode === 'ingress' && port.publishedPort != null) {
         addOnce(frontends, frontend('ingress', port, self.address, port.publishedPort, service, backends));
       }
-      if (endpoint.mode === 'vip' && service.endpoint.vipIndex != null) {
-        const vip = vipAddress(self.index, service.endpoint.vipIndex);
+      const vip = serviceVip(input.mode ?? 'loopback', self, service);
+      if (vip !== null) {
         addOnce(frontends, frontend('vip', port, vip, port.targetPort, service, backends));
       }
     }
