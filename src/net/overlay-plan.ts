@@ -12,8 +12,8 @@ export const DEFAULT_VXLAN_PORT = 4789;
 export const OVERLAY_MTU = 1450;
 /** Default prefix of task namespace names under /run/netns. */
 export const DEFAULT_TASK_NETNS_PREFIX = 'shoal-t-';
-/** The dummy interface that holds the VIPs a node serves in userspace. */
-export const VIP_DEVICE = 'shoalvip0';
+/** Label of the loopback addresses that hold the VIPs a node serves (so userspace frontends can bind them). */
+export const VIP_LABEL = 'lo:shoal';
 
 /** The network's bridge on every node. */
 export function bridgeName(vni: number): string {

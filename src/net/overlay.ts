@@ -13,7 +13,7 @@ import { ShoalError } from '../errors';
 import type { Network } from '../model/types';
 import { systemIp, type IpRunner } from './ip-command';
 import { listNetns } from './netns';
-import { bridgeName, OVERLAY_MTU, prefixLength, VIP_DEVICE, vxlanName, vxlanPeers, type TaskAttachmentPlan } from './overlay-plan';
+import { bridgeName, taskVethName, OVERLAY_MTU, prefixLength, VIP_LABEL, vxlanName, vxlanPeers, type TaskAttachmentPlan } from './overlay-plan';
 
 /** Where `ip netns exec` finds per-namespace files (it bind-mounts them over /etc). */
 export const NETNS_ETC_DIR = '/etc/netns';
@@ -178,30 +178,31 @@ export class Overlay {
     let removed = 0;
     for (const ns of await listNetns(this.ip)) {
       if (ns.startsWith(prefix) && !keep.has(ns)) {
-        await this.detachTask(ns);
+        await this.detachTask(ns, taskVethName(ns.slice(prefix.length)));
         removed++;
       }
     }
     return removed;
   }
 
-  /** Makes the VIP device hold exactly these addresses (/32), so userspace frontends can bind VIPs. */
+  /**
+   * Makes loopback hold exactly these VIPs (/32, labelled lo:shoal so ours
+   * are told apart from anyone else's), so userspace frontends can bind them.
+   */
   async syncVips(vips: readonly string[]): Promise<void> {
-    const links = await this.links();
-    if (!links.has(VIP_DEVICE)) {
-      if (vips.length === 0) return;
-      await this.ip.run(['link', 'add', VIP_DEVICE, 'type', 'dummy']);
-      await this.ip.run(['link', 'set', VIP_DEVICE, 'up']);
-    }
-    const out = JSON.parse((await this.ip.run(['-j', 'addr', 'show', 'dev', VIP_DEVICE])) || '[]') as { addr_info?: { local: string; family: string }[] }[];
-    const have = new Set((out[0]?.addr_info ?? []).filter((i) => i.family === 'inet').map((i) => i.local));
-    for (const vip of vips) if (!have.has(vip)) await this.ip.run(['addr', 'add', `${vip}/32`, 'dev', VIP_DEVICE]);
-    for (const old of have) if (!vips.includes(old)) await this.ip.run(['addr', 'del', `${old}/32`, 'dev', VIP_DEVICE]).catch(() => undefined);
+    const have = await this.vipAddresses();
+    for (const vip of vips) if (!have.has(vip)) await this.ip.run(['addr', 'add', `${vip}/32`, 'dev', 'lo', 'label', VIP_LABEL]);
+    for (const old of have) if (!vips.includes(old)) await this.ip.run(['addr', 'del', `${old}/32`, 'dev', 'lo']).catch(() => undefined);
   }
 
-  /** Removes every network device and the VIP device this daemon made. */
+  private async vipAddresses(): Promise<Set<string>> {
+    const out = JSON.parse((await this.ip.run(['-j', 'addr', 'show', 'dev', 'lo'])) || '[]') as { addr_info?: { local: string; label?: string }[] }[];
+    return new Set((out[0]?.addr_info ?? []).filter((i) => i.label === VIP_LABEL).map((i) => i.local));
+  }
+
+  /** Removes every network device and VIP this daemon made. */
   async close(): Promise<void> {
     for (const vni of [...this.vnis]) await this.removeNetwork(vni);
-    await this.ip.run(['link', 'del', VIP_DEVICE]).catch(() => undefined);
+    await this.syncVips([]).catch(() => undefined);
   }
 }
