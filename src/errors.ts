@@ -98,6 +98,34 @@ export class CorruptStoreError extends ShoalError {
   override name = 'CorruptStoreError';
 }
 
+/** No overlay network has this name or id. */
+export class NetworkNotFoundError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_NETWORK_NOT_FOUND';
+  override readonly status = 404;
+  override name = 'NetworkNotFoundError';
+}
+
+/** A network's subnet overlaps another network's. */
+export class NetworkOverlapError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_NETWORK_OVERLAP';
+  override readonly status = 409;
+  override name = 'NetworkOverlapError';
+}
+
+/** A network cannot be removed while services use it or tasks hold addresses on it. */
+export class NetworkInUseError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_NETWORK_IN_USE';
+  override readonly status = 409;
+  override name = 'NetworkInUseError';
+}
+
+/** Not enough free addresses: a subnet too small for the replicas, a full VIP range, no free default subnet or VNI left. */
+export class AddressPoolExhaustedError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_ADDRESS_POOL_EXHAUSTED';
+  override readonly status = 409;
+  override name = 'AddressPoolExhaustedError';
+}
+
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_INTERNAL: 'an unexpected failure inside shoal',
@@ -112,6 +140,10 @@ export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_COMPACTED: 'the requested revision was compacted; list again',
   SHOAL_ERR_UNAVAILABLE: 'the daemon or manager cannot be reached',
   SHOAL_ERR_CORRUPT_STORE: 'the store files are damaged',
+  SHOAL_ERR_NETWORK_NOT_FOUND: 'no network has this name or id',
+  SHOAL_ERR_NETWORK_OVERLAP: "the subnet overlaps another network's subnet",
+  SHOAL_ERR_NETWORK_IN_USE: 'services or tasks still use the network',
+  SHOAL_ERR_ADDRESS_POOL_EXHAUSTED: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI)',
 };
 
 /** All error classes, for the registry test and for rebuilding errors from API answers. */
@@ -128,6 +160,10 @@ export const ERROR_CLASSES = [
   CompactedError,
   UnavailableError,
   CorruptStoreError,
+  NetworkNotFoundError,
+  NetworkOverlapError,
+  NetworkInUseError,
+  AddressPoolExhaustedError,
 ] as const;
 
 /** Whether a retry later may succeed; asks the error, never its message. */

@@ -18,3 +18,16 @@ t.test('errors rebuild from their code and say whether a retry may help', async 
   t.notOk(isTemporary(new Error('x')));
   t.equal(errorFromCode('NOPE', 'm').code, 'SHOAL_ERR_INTERNAL', 'unknown codes fall back to internal');
 });
+
+t.test('network errors rebuild from their code with their status', async (t) => {
+  const cases: [string, string, number][] = [
+    ['SHOAL_ERR_NETWORK_NOT_FOUND', 'NetworkNotFoundError', 404],
+    ['SHOAL_ERR_NETWORK_OVERLAP', 'NetworkOverlapError', 409],
+    ['SHOAL_ERR_NETWORK_IN_USE', 'NetworkInUseError', 409],
+    ['SHOAL_ERR_ADDRESS_POOL_EXHAUSTED', 'AddressPoolExhaustedError', 409],
+  ];
+  for (const [code, name, status] of cases) {
+    const e = errorFromCode(code, 'm');
+    t.same([e.name, e.status, e.code, isTemporary(e)], [name, status, code, false], code);
+  }
+});

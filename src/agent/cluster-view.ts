@@ -7,6 +7,8 @@ import { KEYS, type Network, type Node, type Service, type Task } from '../model
 export interface ClusterViewDeps {
   client: ApiClient;
   logger: Logger;
+  /** netns: a task's address is its address on its first overlay network, for every reader (agent, mesh, DNS). */
+  networkMode?: 'loopback' | 'netns';
 }
 
 /** Wait before re-opening a broken watch, doubling up to the max. */
@@ -105,7 +107,14 @@ export class ClusterView implements ClusterObjects {
 
   private set(key: string, value: unknown): void {
     const m = this.mapFor(key);
-    if (m) m[0].set(m[1], value);
+    if (!m) return;
+    if (m[0] === this.tasks && this.deps.networkMode === 'netns') {
+      const task = value as Task;
+      const overlay = task.networks?.[0]?.address;
+      // Without an overlay address yet, the task is not startable nor routable: no address at all.
+      value = { ...task, address: overlay ?? '' };
+    }
+    m[0].set(m[1], value);
   }
 
   private remove(key: string): void {

@@ -22,6 +22,10 @@ import type { Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, Task
  *   DELETE /v1/services/:idOrName               -> {}
  *   GET    /v1/services/:idOrName/logs?tail=N   -> LogsResponse
  *   GET    /v1/tasks?service=idOrName           -> Task[]
+ *   GET    /v1/networks                         -> Network[]
+ *   POST   /v1/networks        NetworkCreateRequest -> Network
+ *   GET    /v1/networks/:idOrName               -> Network
+ *   DELETE /v1/networks/:idOrName               -> {} (409 SHOAL_ERR_NETWORK_IN_USE while services or tasks use it)
  *   GET    /v1/watch?prefix=P[&prefix=P2][&rev=N] -> NDJSON: WatchLine per line (a 'list' first unless rev=N replays from N)
  *   POST   /v1/dispatcher/register RegisterRequest -> RegisterResponse
  *   POST   /v1/dispatcher/heartbeat { nodeId }  -> { periodMs }
@@ -84,6 +88,16 @@ export interface ServiceUpdateRequest {
   version: number;
   /** Redeploy every task even if the spec did not change. */
   force?: boolean;
+}
+
+/** `network create`: overlay only; without a subnet the next free 10.0.N.0/24 is taken. */
+export interface NetworkCreateRequest {
+  name: string;
+  /** Only `overlay` (the default). */
+  driver?: string;
+  /** IPv4 CIDR, prefix /16 to /29, not overlapping another network. */
+  subnet?: string;
+  labels?: Record<string, string>;
 }
 
 /** `service logs` answer: one entry per task, in slot order. */

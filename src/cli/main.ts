@@ -17,6 +17,7 @@ import { DEFAULT_NODE_BASE, isIPv4, nodeAddress } from '../model/addresses';
 import type { Node } from '../model/types';
 import { LocalCluster } from '../up/local-cluster';
 import { loadStackFile } from '../up/stack-file';
+import { registerNetwork } from './commands/network';
 import { registerService } from './commands/service';
 import { clientFor, DEFAULT_STATE_DIR, outputFormat, printJson, type GlobalFlags } from './context';
 import { parseDuration } from './duration';
@@ -220,6 +221,7 @@ export function buildProgram(): Command {
 
   registerNode(program, globals);
   registerService(program, globals);
+  registerNetwork(program, globals);
   return program;
 }
 

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
+import { findNetwork } from '../manager/allocator/service-networks';
 import { parseConstraint } from '../manager/scheduler/constraint';
-import type { HealthCheck, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
+import type { HealthCheck, Network, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseDuration } from './duration';
 import { parsePublish } from './publish';
 
@@ -58,6 +59,8 @@ export interface CreateFlags extends SharedSpecFlags {
   restartWindow?: string;
   stopGracePeriod?: string;
   workdir?: string;
+  /** `--network`, repeatable: names or ids; none means the default network. */
+  network?: string[];
 }
 
 /** Flags of `service update`. */
@@ -81,6 +84,9 @@ export interface UpdateFlags extends SharedSpecFlags {
   stopGracePeriod?: string;
   workdir?: string;
   force?: boolean;
+  /** `--network-add` / `--network-rm`, repeatable: names or ids. */
+  networkAdd?: string[];
+  networkRm?: string[];
 }
 
 /** Commander collector for repeatable flags. */
@@ -157,8 +163,39 @@ export function specFromCreateFlags(flags: CreateFlags, command: string[]): Serv
   };
   const prefs = flags.placementPref.map(parsePlacementPref);
   if (prefs.length > 0) spec.task.placement.preferences = prefs;
+  if (flags.network && flags.network.length > 0) {
+    for (const n of flags.network) if (!n.trim()) throw new InvalidArgumentError('--network needs a network name or id');
+    spec.networks = [...flags.network];
+  }
   applySharedFlags(spec, flags);
   return spec;
+}
+
+/**
+ * `--network-rm` then `--network-add` on the networks a service is on (ids
+ * as stored; none means the default network). `networks` is the cluster's
+ * list, to match names; a name not in it is passed on for the manager to
+ * refuse.
+ */
+export function applyNetworkFlags(current: readonly string[] | undefined, rm: readonly string[], add: readonly string[], networks: readonly Network[]): string[] {
+  let list = [...(current ?? [])];
+  if (list.length === 0) {
+    const d = networks.find((n) => n.builtin);
+    if (d) list = [d.id];
+  }
+  for (const x of rm) {
+    const id = findNetwork(networks, x)?.id ?? x;
+    if (!list.includes(id)) throw new InvalidArgumentError(`network ${x} is not attached to this service`);
+    list = list.filter((i) => i !== id);
+  }
+  for (const x of add) {
+    if (!x.trim()) throw new InvalidArgumentError('--network-add needs a network name or id');
+    const found = findNetwork(networks, x);
+    if (found && list.includes(found.id)) throw new InvalidArgumentError(`service is already attached to network ${found.name}`);
+    list.push(found?.id ?? x);
+  }
+  if (list.length === 0) throw new InvalidArgumentError('a service must stay attached to at least one network');
+  return list;
 }
 
 /** `spread=node.labels.zone` into a preference. */
@@ -277,9 +314,12 @@ function samePort(a: PortConfig, b: PortConfig): boolean {
   return a.targetPort === b.targetPort && a.protocol === b.protocol && a.publishedPort === b.publishedPort;
 }
 
-/** Apply `service update` flags to a copy of the current spec. */
-export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags, command: string[]): ServiceSpec {
+/** Apply `service update` flags to a copy of the current spec; `networks` (the cluster's) resolves --network-add/--network-rm names. */
+export function applyUpdateFlags(current: ServiceSpec, flags: UpdateFlags, command: string[], networks: readonly Network[] = []): ServiceSpec {
   const spec: ServiceSpec = structuredClone(current);
+  if ((flags.networkRm?.length ?? 0) > 0 || (flags.networkAdd?.length ?? 0) > 0) {
+    spec.networks = applyNetworkFlags(spec.networks, flags.networkRm ?? [], flags.networkAdd ?? [], networks);
+  }
   if (flags.replicas !== undefined) {
     if (spec.mode !== 'replicated') throw new InvalidArgumentError('--replicas can only be used with replicated mode');
     spec.replicas = parseCount(flags.replicas, 'replica count');

@@ -169,6 +169,9 @@ export class Daemon {
     if (this.networkMode !== 'netns') return;
     if (!hasNetAdmin()) throw new InvalidArgumentError('--network-mode netns needs CAP_NET_ADMIN (run as root), or use --network-mode loopback');
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+    // The node forwards balanced traffic back out of the bridge it came in on;
+    // ICMP redirects would teach clients to bypass it.
+    for (const conf of ['all', 'default']) await writeFile(`/proc/sys/net/ipv4/conf/${conf}/send_redirects`, '0\n');
   }
 
   /** Keeps one DNS server on each of this node's overlay addresses, port 53 (resolv.conf has no port). */
@@ -356,7 +359,7 @@ export class Daemon {
     this.store = await WalStore.open(path.join(this.options.stateDir, 'store'), {}, { logger: this.logger.child({ component: 'store' }), registry: this.registry });
     this.manager = new Manager(
       { store: this.store, logger: this.logger, registry: this.registry, now: this.deps.now },
-      { heartbeatPeriodMs: this.options.heartbeatMs, probePorts: true },
+      { heartbeatPeriodMs: this.options.heartbeatMs, probePorts: this.networkMode === 'loopback', networkMode: this.networkMode },
     );
     const cluster = await this.manager.init(managerAddr);
     const router = new Router(this.logger);
@@ -385,7 +388,7 @@ export class Daemon {
     if (state.role === 'manager' && !this.manager) await this.startManager(state.managerAddr);
     this.logToken = this.manager ? this.manager.clusterInfo().tokens.worker : null;
     this.client = new ApiClient(parseEndpoint(state.managerAddr), { token: state.token, timeoutMs: 10_000 });
-    this.view = new ClusterView({ client: this.client, logger: this.logger.child({ component: 'view' }) });
+    this.view = new ClusterView({ client: this.client, logger: this.logger.child({ component: 'view' }), networkMode: this.networkMode });
     this.agent = new Agent(
       {
         client: this.client,

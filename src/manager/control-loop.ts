@@ -1,9 +1,13 @@
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counter, gauge, histogram } from '../metrics/registry';
-import { KEYS, TASK_STATES, type Node, type Service, type Task } from '../model/types';
-import type { KeyValue, Op, Store, Watcher } from '../store/store';
+import { KEYS, TASK_STATES, type Network, type Node, type Service, type Task } from '../model/types';
+import type { Compare, KeyValue, Op, Store, Watcher } from '../store/store';
 import type { ReconcileResult, TaskAction } from './actions';
+import { buildPools } from './allocator/address-pool';
+import { reconcileAllNodeAddresses } from './allocator/node-addresses';
+import { carryNetworks } from './allocator/service-networks';
+import { allocateWaitingTasks, awaitsAddresses, makeTaskNetworkAllocator } from './allocator/task-networks';
 import { reconcileGlobal } from './orchestrator/global/global';
 import { reconcileJobs } from './orchestrator/jobs/jobs';
 import { reconcileRemoved } from './orchestrator/removed';
@@ -28,6 +32,8 @@ export interface ControlLoopDeps {
 export interface ControlLoopOptions {
   /** Terminal tasks kept per slot (Docker's task-history-limit). */
   historyLimit: number;
+  /** Give tasks overlay addresses and hold them pending until they have one (netns mode) [false]. */
+  overlayAddresses?: boolean;
 }
 
 /** Wait after a store change before a pass, so a burst of changes costs one pass. */
@@ -40,8 +46,10 @@ interface Snapshot {
   nodes: Node[];
   services: Service[];
   tasks: Task[];
+  networks: Network[];
   taskRevs: Map<string, number>;
   serviceRevs: Map<string, number>;
+  networkRevs: Map<string, number>;
 }
 
 /** One service's updater decision, written in one transaction. */
@@ -54,10 +62,12 @@ interface UpdateWrite {
  * The manager's reconciliation shell: on every change to nodes, services or
  * tasks it runs the pure orchestrators and writes their actions, then the
  * pure updater (rolling updates and rollbacks) over what that left, then the
- * pure scheduler, writing its assignments ("decide, then apply in one
- * place"). Passes never overlap; a change during a pass queues one more.
- * The orchestrators go first so that the updater walks slots that are
- * already the right number, on nodes that are still there.
+ * network allocator (addresses for tasks born while a network was full, and
+ * for nodes), then the pure scheduler, writing its assignments ("decide,
+ * then apply in one place"). Passes never overlap; a change during a pass
+ * queues one more. The orchestrators go first so that the updater walks
+ * slots that are already the right number, on nodes that are still there.
+ * Tasks still waiting for an overlay address are kept from the scheduler.
  */
 export class ControlLoop {
   private watcher: Watcher | null = null;
@@ -145,17 +155,18 @@ export class ControlLoop {
       const snap = await this.read();
       const now = this.deps.now();
       const { actions, nextWakeMs: orchestratorWake } = this.orchestrate(snap, now);
-      conflicts += await this.apply(actions, snap.taskRevs);
+      conflicts += await this.apply(actions, snap);
       const orchestrated = actions.length > 0 ? await this.read() : snap;
       const { writes, nextWakeMs: updaterWake } = this.update(orchestrated, now);
       conflicts += await this.applyUpdates(writes, orchestrated);
       const after = writes.length > 0 ? await this.read() : orchestrated;
       const nextWakeMs = earliest(orchestratorWake, updaterWake);
+      conflicts += await this.allocateNetworks(after, now);
       const started = process.hrtime.bigint();
-      const sched = schedule({ nodes: after.nodes, services: after.services, tasks: after.tasks, now });
+      const sched = schedule({ nodes: after.nodes, services: after.services, tasks: this.schedulable(after), now });
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
       for (const d of sched.decisions) this.m.decisions.inc({ result: d.nodeId ? 'assigned' : 'unplaceable' });
-      conflicts += await this.apply(sched.actions, after.taskRevs);
+      conflicts += await this.apply(sched.actions, after);
       this.countTasks(after.tasks);
       if (nextWakeMs !== undefined && !this.stopped) {
         if (this.wake) clearTimeout(this.wake);
@@ -172,25 +183,67 @@ export class ControlLoop {
   }
 
   private async read(): Promise<Snapshot> {
-    const [nodes, services, tasks] = await Promise.all([
+    const [nodes, services, tasks, networks] = await Promise.all([
       this.deps.store.range<Node>(KEYS.nodes),
       this.deps.store.range<Service>(KEYS.services),
       this.deps.store.range<Task>(KEYS.tasks),
+      this.deps.store.range<Network>(KEYS.networks),
     ]);
     return {
       nodes: nodes.kvs.map((kv) => kv.value),
       services: services.kvs.map((kv) => kv.value),
       tasks: tasks.kvs.map((kv) => kv.value),
+      networks: networks.kvs.map((kv) => kv.value),
       taskRevs: new Map(tasks.kvs.map((kv: KeyValue<Task>) => [kv.value.id, kv.modRevision])),
       serviceRevs: new Map(services.kvs.map((kv: KeyValue<Service>) => [kv.value.id, kv.modRevision])),
+      networkRevs: new Map(networks.kvs.map((kv: KeyValue<Network>) => [kv.value.id, kv.modRevision])),
     };
+  }
+
+  /** What a new task needs, with allocators over one read: an id, a loopback address, its overlay addresses. */
+  private factoryDeps(snap: Snapshot): TaskFactoryDeps {
+    const base = { newId: this.deps.newId, allocateAddress: makeAddressAllocator(snap.tasks) };
+    if (!this.options.overlayAddresses) return base;
+    const nets = makeTaskNetworkAllocator(snap.networks, snap.services, snap.tasks);
+    return { ...base, allocateNetworks: (s) => nets.allocate(s) };
+  }
+
+  /**
+   * Addresses for tasks that were born while a network was full, and for
+   * nodes without one on some network (or with one they no longer need).
+   * Returns how many writes lost a race.
+   */
+  private async allocateNetworks(snap: Snapshot, now: number): Promise<number> {
+    if (snap.networks.length === 0 || !this.options.overlayAddresses) return 0;
+    // One set of pools for both, nodes first: without its node's address a task cannot use the network anyway.
+    const pools = buildPools(snap.networks, snap.services, snap.tasks);
+    const { networks } = reconcileAllNodeAddresses(snap.networks, snap.nodes, snap.services, snap.tasks, pools);
+    let conflicts = await this.apply(allocateWaitingTasks(snap.tasks, snap.services, snap.networks, now, pools), snap);
+    const iso = new Date(now).toISOString();
+    const results = await Promise.all(
+      networks.map((n) =>
+        this.deps.store.txn({
+          compare: [{ key: KEYS.network(n.id), modRevision: snap.networkRevs.get(n.id) ?? 0 }],
+          success: [{ type: 'put', key: KEYS.network(n.id), value: { ...n, updatedAt: iso } }],
+        }),
+      ),
+    );
+    for (const n of networks) this.deps.logger.info({ network: n.name, nodeAddresses: n.nodeAddresses }, 'node addresses changed');
+    conflicts += results.filter((r) => !r.succeeded).length;
+    return conflicts;
+  }
+
+  /** The tasks the scheduler sees: all but those still waiting for an overlay address. */
+  private schedulable(snap: Snapshot): Task[] {
+    if (snap.networks.length === 0 || !this.options.overlayAddresses) return snap.tasks;
+    const services = new Map(snap.services.map((s) => [s.id, s]));
+    return snap.tasks.filter((t) => !awaitsAddresses(t, services.get(t.serviceId), snap.networks));
   }
 
   /** Run every orchestrator over one consistent read. */
   private orchestrate(snap: Snapshot, now: number): { actions: TaskAction[]; nextWakeMs?: number } {
     const byService = groupByService(snap.tasks);
-    const allocateAddress = makeAddressAllocator(snap.tasks);
-    const deps = { newId: this.deps.newId, allocateAddress };
+    const deps = this.factoryDeps(snap);
     const actions: TaskAction[] = [];
     let nextWakeMs: number | undefined;
     for (const service of snap.services) {
@@ -208,7 +261,7 @@ export class ControlLoop {
   /** Run the updater over every service; returns the writes it asks for. */
   private update(snap: Snapshot, now: number): { writes: UpdateWrite[]; nextWakeMs?: number } {
     const byService = groupByService(snap.tasks);
-    const deps = { newId: this.deps.newId, allocateAddress: makeAddressAllocator(snap.tasks) };
+    const deps = this.factoryDeps(snap);
     const writes: UpdateWrite[] = [];
     let nextWakeMs: number | undefined;
     for (const service of snap.services) {
@@ -230,12 +283,15 @@ export class ControlLoop {
   private async applyUpdates(writes: UpdateWrite[], snap: Snapshot): Promise<number> {
     const results = await Promise.all(
       writes.map(async ({ service, result }) => {
-        const compare = [{ key: KEYS.service(service.id), modRevision: snap.serviceRevs.get(service.id) ?? 0 }];
+        const compare: Compare[] = [{ key: KEYS.service(service.id), modRevision: snap.serviceRevs.get(service.id) ?? 0 }];
         const success: Op[] = [];
-        if (result.service) success.push({ type: 'put', key: KEYS.service(service.id), value: result.service });
+        // An automatic rollback rebuilds the endpoint: the service keeps its VIPs and follows its networks.
+        const next = result.service && carryNetworks(service, result.service, snap.networks, snap.services);
+        if (next) success.push({ type: 'put', key: KEYS.service(service.id), value: next });
         for (const a of result.actions) {
           const id = a.type === 'delete' ? a.taskId : a.task.id;
           compare.push({ key: KEYS.task(id), modRevision: a.type === 'create' ? 0 : (snap.taskRevs.get(id) ?? 0) });
+          if (a.type === 'create') compare.push(...networkGuards(a.task, snap));
           success.push(a.type === 'delete' ? { type: 'delete', key: KEYS.task(id) } : { type: 'put', key: KEYS.task(id), value: a.task });
         }
         const r = await this.deps.store.txn({ compare, success });
@@ -258,11 +314,13 @@ export class ControlLoop {
   }
 
   /** Write actions with compare-and-swap on what was read; returns how many lost a race. */
-  private async apply(actions: TaskAction[], revs: Map<string, number>): Promise<number> {
+  private async apply(actions: TaskAction[], snap: Snapshot): Promise<number> {
+    const revs = snap.taskRevs;
     const results = await Promise.all(
       actions.map((a) => {
         if (a.type === 'create') {
-          return this.deps.store.txn({ compare: [{ key: KEYS.task(a.task.id), modRevision: 0 }], success: [{ type: 'put', key: KEYS.task(a.task.id), value: a.task }] });
+          const compare = [{ key: KEYS.task(a.task.id), modRevision: 0 }, ...networkGuards(a.task, snap)];
+          return this.deps.store.txn({ compare, success: [{ type: 'put', key: KEYS.task(a.task.id), value: a.task }] });
         }
         const id = a.type === 'update' ? a.task.id : a.taskId;
         const compare = [{ key: KEYS.task(id), modRevision: revs.get(id) ?? 0 }];
@@ -293,6 +351,15 @@ function orchestratorFor(service: Service): (input: ReplicatedInput, deps: TaskF
     default:
       return reconcileReplicated;
   }
+}
+
+/**
+ * A new task's overlay addresses were picked around the node addresses
+ * read; if a network changed since (a node joined and took an address), the
+ * create loses and the next pass picks again.
+ */
+function networkGuards(task: Task, snap: Snapshot): Compare[] {
+  return (task.networks ?? []).map((a) => ({ key: KEYS.network(a.networkId), modRevision: snap.networkRevs.get(a.networkId) ?? 0 }));
 }
 
 function groupByService(tasks: readonly Task[]): Map<string, Task[]> {

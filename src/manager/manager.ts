@@ -23,14 +23,17 @@ import {
   UnauthorizedError,
 } from '../errors';
 import { newId } from '../model/ids';
-import { KEYS, type Cluster, type Node, type NodeRole, type Service, type ServiceSpec, type Task } from '../model/types';
-import type { Store, WatchEvent, Watcher } from '../store/store';
+import { KEYS, type Cluster, type NetworkAddress, type Node, type NodeRole, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../model/types';
+import type { Op, Store, WatchEvent, Watcher } from '../store/store';
 import { newIngressPorts, probeBindable, publishedPortConflicts } from './allocator/ports';
+import { assignVips, checkTaskCapacity, mayNeedMoreAddresses, resolveServiceNetworks } from './allocator/service-networks';
+import { serviceNetworkIds } from './allocator/task-networks';
 import { ControlLoop } from './control-loop';
 import { DEFAULT_MISSED_HEARTBEATS, Dispatcher } from './dispatcher/dispatcher';
 import { isRunnable } from './orchestrator/task-lifecycle';
 import { isDirty } from './orchestrator/update/dirty';
 import { MANUAL_ROLLBACK_MESSAGE, rollbackBlocker, rolledBack, updatingStatus } from './orchestrator/update/update-status';
+import { Networks } from './networks';
 import { validateServiceSpec } from './service-spec';
 
 /** Dependencies of the manager. */
@@ -46,12 +49,32 @@ export interface ManagerOptions {
   heartbeatPeriodMs: number;
   /** Whether published ports can be probed with a bind on this host (true in loopback mode). */
   probePorts: boolean;
+  /**
+   * How tasks are addressed [loopback]. Only netns mode gives tasks overlay
+   * addresses; loopback tasks have their own 127.100/14 pool, so the overlay
+   * networks' size does not cap a loopback service.
+   */
+  networkMode?: 'loopback' | 'netns';
 }
 
 /** Key that reserves a service name, so create is atomic with the uniqueness check. */
 const nameKey = (name: string) => `/names/services/${name.toLowerCase()}`;
 const LOG_FETCH_TIMEOUT_MS = 5_000;
 const DEFAULT_LOG_TAIL = 1_000;
+/** Attempts at removing a node while its networks change under it. */
+const NODE_REMOVE_RETRIES = 8;
+/** Prefixes a watch may ask for. */
+const WATCHABLE = [KEYS.nodes, KEYS.services, KEYS.tasks, KEYS.networks];
+
+/** A service's networks and VIPs as they will be written. */
+interface NetworkDecision {
+  spec: ServiceSpec;
+  virtualIPs: NetworkAddress[];
+  /** The service's networks (ids, in order) differ from its current ones. */
+  networksChanged: boolean;
+  /** The write hands out or gives back VIPs or changes networks, so it bumps the IPAM generation. */
+  allocates: boolean;
+}
 
 /**
  * The manager: the API over the store, plus the loops that only the leader
@@ -59,6 +82,8 @@ const DEFAULT_LOG_TAIL = 1_000;
  */
 export class Manager {
   readonly dispatcher: Dispatcher;
+  /** Overlay networks: `/v1/networks`, the default network, node addresses. */
+  readonly networks: Networks;
   private readonly loop: ControlLoop;
   private readonly logger: Logger;
   private cluster!: Cluster;
@@ -68,13 +93,19 @@ export class Manager {
     private readonly options: ManagerOptions,
   ) {
     this.logger = deps.logger.child({ component: 'manager' });
+    this.networks = new Networks({ store: deps.store, logger: deps.logger.child({ component: 'networks' }), now: deps.now, newId });
     this.dispatcher = new Dispatcher(
-      { store: deps.store, logger: deps.logger.child({ component: 'dispatcher' }), now: deps.now },
+      {
+        store: deps.store,
+        logger: deps.logger.child({ component: 'dispatcher' }),
+        now: deps.now,
+        onNodeRegistered: () => this.networks.assignNodeAddresses(),
+      },
       { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS },
     );
     this.loop = new ControlLoop(
       { store: deps.store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now: deps.now, newId },
-      { historyLimit: 5 },
+      { historyLimit: 5, overlayAddresses: options.networkMode === 'netns' },
     );
     gauge(deps.registry, {
       name: 'shoal_store_revision',
@@ -85,7 +116,11 @@ export class Manager {
     });
   }
 
-  /** Create the cluster object on first start (swarm init), or load it. */
+  /**
+   * Create the cluster object and the default network on first start (swarm
+   * init), or load them; a cluster from before networks gets its default
+   * network, and its services their networks and VIPs, here.
+   */
   async init(managerAddr: string): Promise<Cluster> {
     const kv = await this.deps.store.get<Cluster>(KEYS.cluster);
     if (kv) {
@@ -94,6 +129,8 @@ export class Manager {
         this.cluster = { ...this.cluster, managerAddr };
         await this.deps.store.put(KEYS.cluster, this.cluster);
       }
+      await this.networks.ensureDefault();
+      await this.backfillServiceNetworks();
       return this.cluster;
     }
     const id = newId();
@@ -106,7 +143,28 @@ export class Manager {
       taskHistoryLimit: 5,
     };
     await this.deps.store.put(KEYS.cluster, this.cluster);
+    await this.networks.ensureDefault();
     return this.cluster;
+  }
+
+  /** Services stored before networks existed: the default network and a VIP on it. */
+  private async backfillServiceNetworks(): Promise<void> {
+    const { kvs } = await this.deps.store.range<Service>(KEYS.services);
+    for (const kv of kvs) {
+      const s = kv.value;
+      if (s.spec.networks?.length && (s.spec.endpoint.mode !== 'vip' || s.endpoint.virtualIPs)) continue;
+      try {
+        const guard = await this.networks.ipamGuard();
+        const d = await this.decideNetworks(s.spec, s);
+        const service: Service = { ...s, spec: d.spec, endpoint: { ...s.endpoint, virtualIPs: d.virtualIPs } };
+        await this.deps.store.txn({
+          compare: [{ key: kv.key, modRevision: kv.modRevision }, guard.compare],
+          success: [{ type: 'put', key: kv.key, value: service }, guard.bump],
+        });
+      } catch (err) {
+        this.logger.warn({ err, service: s.spec.name }, 'could not give the service its networks');
+      }
+    }
   }
 
   /** Start the loops. */
@@ -151,6 +209,10 @@ export class Manager {
       .on('DELETE', '/v1/services/:id', (c) => this.removeService(c.params.id))
       .on('GET', '/v1/services/:id/logs', (c) => this.serviceLogs(c.params.id, Number(c.query.get('tail') ?? DEFAULT_LOG_TAIL)))
       .on('GET', '/v1/tasks', (c) => this.listTasks(c.query.get('service') ?? undefined))
+      .on('GET', '/v1/networks', () => this.networks.list())
+      .on('POST', '/v1/networks', (c) => this.networks.create(c.body))
+      .on('GET', '/v1/networks/:id', (c) => this.networks.find(c.params.id).then((kv) => kv.value))
+      .on('DELETE', '/v1/networks/:id', (c) => this.networks.remove(c.params.id))
       .on('GET', '/v1/watch', (c) => this.watch(c))
       .on('POST', '/v1/dispatcher/register', async (c) => ({
         ...(await this.dispatcher.register(c.body as RegisterRequest, this.callerRole(c))),
@@ -214,12 +276,21 @@ export class Manager {
     return node;
   }
 
+  /** Remove a node and, in the same transaction, give back its network addresses. */
   private async removeNode(idOrName: string, force: boolean): Promise<void> {
-    const kv = await this.findNode(idOrName);
-    if (kv.value.status.state !== 'down' && !force) {
-      throw new InvalidArgumentError(`node ${kv.value.hostname} is not down and can't be removed (use --force)`);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.findNode(idOrName);
+      if (kv.value.status.state !== 'down' && !force) {
+        throw new InvalidArgumentError(`node ${kv.value.hostname} is not down and can't be removed (use --force)`);
+      }
+      const release = await this.networks.nodeRemoval(kv.value.id);
+      const r = await this.deps.store.txn({
+        compare: [{ key: kv.key, modRevision: kv.modRevision }, ...release.compare],
+        success: [{ type: 'delete', key: kv.key }, ...release.success],
+      });
+      if (r.succeeded) return;
+      if (attempt >= NODE_REMOVE_RETRIES) throw new ConflictError(`node ${kv.value.hostname} changed meanwhile; try again`);
     }
-    await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'delete', key: kv.key }] });
   }
 
   private async listServices(): Promise<Service[]> {
@@ -256,10 +327,13 @@ export class Manager {
   }
 
   private async createService(rawSpec: unknown): Promise<Service> {
-    const spec = validateServiceSpec(rawSpec);
-    const existing = await this.deps.store.get(nameKey(spec.name));
-    if (existing) throw new NameConflictError(`service ${spec.name} already exists`);
-    await this.checkPorts(spec);
+    const validated = validateServiceSpec(rawSpec);
+    const existing = await this.deps.store.get(nameKey(validated.name));
+    if (existing) throw new NameConflictError(`service ${validated.name} already exists`);
+    await this.checkPorts(validated);
+    const guard = await this.networks.ipamGuard();
+    const { spec, virtualIPs } = await this.decideNetworks(validated);
+    await this.checkCapacity({ spec }, false);
     const clusterKv = await this.deps.store.get<Cluster>(KEYS.cluster);
     if (!clusterKv) throw new Error('cluster object missing');
     const iso = new Date(this.deps.now()).toISOString();
@@ -267,7 +341,7 @@ export class Manager {
       id: newId(),
       version: 1,
       spec,
-      endpoint: { vipIndex: spec.endpoint.mode === 'vip' ? clusterKv.value.nextVipIndex : null },
+      endpoint: { vipIndex: spec.endpoint.mode === 'vip' ? clusterKv.value.nextVipIndex : null, virtualIPs },
       createdAt: iso,
       updatedAt: iso,
     };
@@ -276,11 +350,13 @@ export class Manager {
       compare: [
         { key: nameKey(spec.name), modRevision: 0 },
         { key: KEYS.cluster, modRevision: clusterKv.modRevision },
+        guard.compare,
       ],
       success: [
         { type: 'put', key: nameKey(spec.name), value: service.id },
         { type: 'put', key: KEYS.service(service.id), value: service },
         { type: 'put', key: KEYS.cluster, value: cluster },
+        guard.bump,
       ],
     });
     if (!r.succeeded) {
@@ -299,26 +375,65 @@ export class Manager {
     if (req.version !== undefined && req.version !== cur.version) {
       throw new ConflictError(`service ${cur.spec.name} was updated meanwhile (version ${cur.version}, update based on ${req.version}); try again`);
     }
-    const spec = validateServiceSpec(req.spec);
-    if (spec.name !== cur.spec.name) throw new InvalidArgumentError('a service cannot be renamed');
-    if (spec.mode !== cur.spec.mode) throw new InvalidArgumentError('service mode cannot be changed');
-    await this.checkPorts(spec, cur);
+    const validated = validateServiceSpec(req.spec);
+    if (validated.name !== cur.spec.name) throw new InvalidArgumentError('a service cannot be renamed');
+    if (validated.mode !== cur.spec.mode) throw new InvalidArgumentError('service mode cannot be changed');
+    await this.checkPorts(validated, cur);
     const vipIndex = cur.endpoint.vipIndex;
-    if (spec.endpoint.mode === 'vip' && vipIndex === null) throw new InvalidArgumentError('endpoint mode cannot be changed from dnsrr to vip');
+    if (validated.endpoint.mode === 'vip' && vipIndex === null) throw new InvalidArgumentError('endpoint mode cannot be changed from dnsrr to vip');
+    const guard = await this.networks.ipamGuard();
+    const net = await this.decideNetworks(validated, cur);
+    const spec = net.spec;
     const service: Service = {
       ...cur,
       version: cur.version + 1,
       spec,
       previousSpec: cur.spec,
-      endpoint: { vipIndex: spec.endpoint.mode === 'vip' ? vipIndex : null },
-      forceUpdate: (cur.forceUpdate ?? 0) + (req.force ? 1 : 0),
+      endpoint: { vipIndex: spec.endpoint.mode === 'vip' ? vipIndex : null, virtualIPs: net.virtualIPs },
+      // Tasks join their networks when they start: other networks redeploy them, as in Docker.
+      forceUpdate: (cur.forceUpdate ?? 0) + (req.force || net.networksChanged ? 1 : 0),
       updatedAt: new Date(this.deps.now()).toISOString(),
     };
     // Any update that leaves tasks on an older spec starts a new walk, which also resumes a paused one (as Docker).
-    if (await this.makesTasksDirty(service)) service.updateStatus = updatingStatus(this.deps.now());
-    const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: service }] });
+    const dirty = await this.makesTasksDirty(service);
+    if (mayNeedMoreAddresses(cur.spec, spec, net.networksChanged, dirty, spec.updateConfig?.order)) await this.checkCapacity(service, dirty);
+    if (dirty) service.updateStatus = updatingStatus(this.deps.now());
+    const r = await this.deps.store.txn({
+      compare: [{ key: kv.key, modRevision: kv.modRevision }, guard.compare],
+      success: [{ type: 'put', key: kv.key, value: service }, ...(net.allocates ? [guard.bump] : [])],
+    });
     if (!r.succeeded) throw new ConflictError(`service ${cur.spec.name} was updated meanwhile; try again`);
     return service;
+  }
+
+  /**
+   * Resolve the networks a spec names to ids (the default network when none),
+   * keep the service's VIPs on networks it stays on and allocate one on each
+   * new network. Throws for an unknown network or a full VIP range.
+   */
+  private async decideNetworks(spec: ServiceSpec, cur?: Service): Promise<NetworkDecision> {
+    const [networks, services] = await Promise.all([this.networks.list(), this.listServices()]);
+    const ids = resolveServiceNetworks(spec.networks, networks);
+    const virtualIPs = assignVips({ id: cur?.id ?? '', endpointMode: spec.endpoint.mode, current: cur?.endpoint.virtualIPs }, ids, networks, services);
+    const before = cur ? serviceNetworkIds(cur, networks) : [];
+    const networksChanged = !!cur && before.join() !== ids.join();
+    const sameVips = JSON.stringify(virtualIPs) === JSON.stringify(cur?.endpoint.virtualIPs ?? []);
+    return { spec: { ...spec, networks: ids }, virtualIPs, networksChanged, allocates: !cur || networksChanged || !sameVips };
+  }
+
+  /**
+   * Refuse replicas the service's networks cannot hold
+   * (allocator/service-networks.ts); `walk` is the config the coming walk uses.
+   */
+  private async checkCapacity(service: { id?: string; spec: ServiceSpec }, dirty: boolean, walk?: UpdateConfig): Promise<void> {
+    if (this.options.networkMode !== 'netns') return;
+    const [networks, services, tasks] = await Promise.all([
+      this.networks.list(),
+      this.listServices(),
+      this.deps.store.range<Task>(KEYS.tasks).then((r) => r.kvs.map((kv) => kv.value)),
+    ]);
+    const spec = walk ? { ...service.spec, updateConfig: walk } : service.spec;
+    checkTaskCapacity({ serviceId: service.id, spec, dirty, networks, services, tasks });
   }
 
   /** `service rollback` and `service update --rollback`: the previous spec comes back, walked with the rollback config. */
@@ -334,8 +449,22 @@ export class Manager {
     const blocker = rollbackBlocker(cur);
     if (blocker) throw new InvalidArgumentError(blocker);
     await this.checkPorts(cur.previousSpec as ServiceSpec, cur);
-    const service = rolledBack(cur, this.deps.now(), MANUAL_ROLLBACK_MESSAGE);
-    const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: service }] });
+    const guard = await this.networks.ipamGuard();
+    const back = rolledBack(cur, this.deps.now(), MANUAL_ROLLBACK_MESSAGE);
+    // The previous spec may name a network removed since: the rollback is refused then, naming it.
+    const net = await this.decideNetworks(back.spec, cur);
+    const service: Service = {
+      ...back,
+      spec: net.spec,
+      endpoint: { ...back.endpoint, virtualIPs: net.virtualIPs },
+      ...(net.networksChanged && { forceUpdate: (back.forceUpdate ?? 0) + 1 }),
+    };
+    if (mayNeedMoreAddresses(cur.spec, service.spec, net.networksChanged, true, service.spec.rollbackConfig?.order)) {
+      await this.checkCapacity(service, true, service.spec.rollbackConfig);
+    }
+    const ops: Op[] = [{ type: 'put', key: kv.key, value: service }];
+    if (net.allocates) ops.push(guard.bump);
+    const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }, guard.compare], success: ops });
     if (!r.succeeded) throw new ConflictError(`service ${cur.spec.name} was updated meanwhile; try again`);
     this.logger.info({ service: cur.spec.name, version: service.version }, 'service rollback requested');
     return service;
@@ -405,7 +534,7 @@ export class Manager {
     if (prefixes.length === 0) throw new InvalidArgumentError('watch needs at least one prefix');
     if (c.caller === 'node') this.roleForToken(c.req.headers.authorization);
     for (const p of prefixes) {
-      if (![KEYS.nodes, KEYS.services, KEYS.tasks, KEYS.networks].includes(p as never)) throw new InvalidArgumentError(`cannot watch prefix ${p}`);
+      if (!WATCHABLE.includes(p as never)) throw new InvalidArgumentError(`cannot watch prefix ${p}`);
     }
     const res: ServerResponse = c.res;
     const revParam = c.query.get('rev');

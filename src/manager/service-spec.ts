@@ -158,11 +158,20 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
     rollbackConfig: validateUpdateConfig(s.rollbackConfig, 'rollback'),
   };
   if (maxConcurrent !== undefined) spec.maxConcurrent = maxConcurrent;
+  const networks = validateNetworks(s.networks);
+  if (networks) spec.networks = networks;
   const healthcheck = validateHealthCheck(t.healthcheck);
   if (healthcheck) spec.task.healthcheck = healthcheck;
   const resources = validateResources(t.resources);
   if (resources) spec.task.resources = resources;
   return spec;
+}
+
+/** Network names or ids as given; the manager resolves them to ids against the store. */
+function validateNetworks(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.trim() !== '')) fail('networks must be a list of network names or ids');
+  return v.length > 0 ? (v as string[]) : undefined;
 }
 
 function validateLb(v: unknown): { lb?: LbSettings } {

@@ -11,7 +11,7 @@ import { InvalidArgumentError, NameConflictError, ShoalError } from '../errors';
 import { addBridge, enslave } from './bridge';
 import { systemIp, type IpRunner } from './ip-command';
 import { isLabLink, isLabNetns, planLab, type LabHostPlan, type LabPlan, type LabPlanOptions } from './lab-plan';
-import { addNetns, listNetns, netnsExecArgv, parseNetnsList, parsePids } from './netns';
+import { addNetns, listNetns, parseNetnsList, parsePids } from './netns';
 import { addressAndUp, addVeth } from './veth';
 
 /** How long spawned processes get after SIGTERM before SIGKILL. */
@@ -263,7 +263,10 @@ export class Lab {
   private argv(host: number, argv: readonly string[]): string[] {
     if (this.destroying || this.destroyed) throw new ShoalError(`lab "${this.plan.prefix}" is destroyed`);
     if (argv.length === 0) throw new InvalidArgumentError('empty command');
-    return netnsExecArgv(this.host(host).netns, argv);
+    // nsenter switches only the network namespace: `ip netns exec` would also
+    // give the process a private mount namespace, and the task namespaces a
+    // shoal daemon adds there would be invisible to everyone else.
+    return ['nsenter', `--net=/run/netns/${this.host(host).netns}`, ...argv];
   }
 
   private namespaces(): string[] {

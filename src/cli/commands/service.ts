@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { LogsResponse } from '../../api/contract';
 import { InvalidArgumentError } from '../../errors';
-import type { Node, Service, Task } from '../../model/types';
+import { NO_FREE_ADDRESS } from '../../manager/allocator/task-networks';
+import type { Network, Node, Service, Task } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
 import { formatPort } from '../publish';
 import { applyUpdateFlags, collect, parseCount, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../service-flags';
@@ -45,6 +46,19 @@ function replicasColumn(s: Service, tasks: Task[]): string {
 function describeHealth(h: NonNullable<Service['spec']['task']['healthcheck']>): string {
   const what = h.kind === 'cmd' ? `cmd ${JSON.stringify(h.command)}` : h.kind === 'http' ? `http GET ${h.path}` : 'tcp connect';
   return `${what}, interval ${formatDuration(h.intervalMs)}, timeout ${formatDuration(h.timeoutMs)}, retries ${h.retries}, start period ${formatDuration(h.startPeriodMs)}`;
+}
+
+/** The service's networks with its VIP on each, for `inspect --pretty`. */
+export function describeNetworks(s: Service, networks: readonly Network[]): string[] {
+  const byId = new Map(networks.map((n) => [n.id, n]));
+  const ids = s.spec.networks?.length ? s.spec.networks : networks.filter((n) => n.builtin).map((n) => n.id);
+  if (ids.length === 0) return [];
+  const lines = ids.map((id) => {
+    const n = byId.get(id);
+    const vip = s.endpoint.virtualIPs?.find((v) => v.networkId === id);
+    return ` ${n?.name ?? id}${n ? ` (${n.subnet})` : ''}:\t${vip ? `VIP ${vip.address}` : 'no VIP'}`;
+  });
+  return [`Networks:\n${lines.join('\n')}`];
 }
 
 /** Reservations and limits, for `inspect --pretty`. */
@@ -116,6 +130,7 @@ export function registerService(program: Command, globals: Globals): void {
       .option('--constraint <expr>', 'Placement constraint, e.g. node.labels.zone==east', collect, [])
       .option('-e, --env <KEY=VALUE>', 'Set an environment variable', collect, [])
       .option('-l, --label <KEY=VALUE>', 'Service label', collect, [])
+      .option('--network <network>', 'Network to attach (name or id; repeatable; default: the cluster network)', collect, [])
       .option('-q, --quiet', 'Print only the service id')
       .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
       .argument('[command...]', 'command and arguments of each task'),
@@ -142,6 +157,8 @@ export function registerService(program: Command, globals: Globals): void {
       .option('--label-rm <KEY>', 'Remove a label', collect, [])
       .option('--placement-pref-add <pref>', 'Add a placement preference', collect, [])
       .option('--placement-pref-rm <pref>', 'Remove a placement preference', collect, [])
+      .option('--network-add <network>', 'Add a network (name or id)', collect, [])
+      .option('--network-rm <network>', 'Remove a network (name or id)', collect, [])
       .option('--force', 'Force update even if no changes require it')
       .option('--rollback', 'Roll back to the previous specification')
       .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
@@ -155,7 +172,9 @@ export function registerService(program: Command, globals: Globals): void {
       await rollback(client, cur, flags.detach || flags.quiet);
       return;
     }
-    const spec = applyUpdateFlags(cur.spec, flags, command);
+    const wantsNetworks = (flags.networkAdd?.length ?? 0) > 0 || (flags.networkRm?.length ?? 0) > 0;
+    const networks = wantsNetworks ? await client.call<Network[]>('GET', '/v1/networks') : [];
+    const spec = applyUpdateFlags(cur.spec, flags, command, networks);
     await client.call<Service>('POST', `/v1/services/${cur.id}/update`, { spec, version: cur.version, force: !!flags.force });
     process.stdout.write(`${cur.spec.name}\n`);
     await progress(client, cur.id, 'update', flags.detach || flags.quiet);
@@ -283,6 +302,7 @@ export function registerService(program: Command, globals: Globals): void {
             Error: t.status.err ?? '',
             Message: t.status.message,
             Address: t.address,
+            Networks: t.networks ?? [],
             Ports: t.status.ports ?? {},
             Slot: t.slot,
           })),
@@ -295,7 +315,8 @@ export function registerService(program: Command, globals: Globals): void {
         const g = groupKey(t);
         const history = g === prevGroup;
         prevGroup = g;
-        const err = t.status.err ?? (t.status.state === 'pending' && t.status.message.startsWith('no suitable node') ? t.status.message : '');
+        const waits = t.status.message.startsWith('no suitable node') || t.status.message.startsWith(NO_FREE_ADDRESS);
+        const err = t.status.err ?? (t.status.state === 'pending' && waits ? t.status.message : '');
         const errText = flags.trunc && err.length > 40 ? `"${err.slice(0, 36)}…"` : err ? `"${err}"` : '';
         return [
           flags.trunc ? short(t.id) : t.id,
@@ -321,6 +342,7 @@ export function registerService(program: Command, globals: Globals): void {
       const out: Service[] = [];
       for (const n of names) out.push(await client.call<Service>('GET', `/v1/services/${encodeURIComponent(n)}`));
       if (!flags.pretty) return printJson(out);
+      const networks = await client.call<Network[]>('GET', '/v1/networks');
       // Limits the platform could not apply are reported by each task's start message.
       const limitNotes = new Map<string, string[]>();
       for (const s of out) {
@@ -336,6 +358,7 @@ export function registerService(program: Command, globals: Globals): void {
             `Name:\t\t${s.spec.name}`,
             `Mode:\t\t${s.spec.mode === 'replicated' ? `Replicated\n Replicas:\t${s.spec.replicas}` : 'Global'}`,
             `Command:\t${commandText(s.spec.task.command)}`,
+            ...describeNetworks(s, networks),
             `Endpoint Mode:\t${s.spec.endpoint.mode}`,
             `Ports:\t\t${s.spec.endpoint.ports.map(formatPort).join(', ')}`,
             `Constraints:\t${s.spec.task.placement.constraints.join(', ')}`,

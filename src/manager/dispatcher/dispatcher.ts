@@ -11,6 +11,8 @@ export interface DispatcherDeps {
   store: Store;
   logger: Logger;
   now: () => number;
+  /** Called after a node registered: gives it its address on every overlay network. A failure is logged, not the node's. */
+  onNodeRegistered?: (node: Node) => Promise<void>;
 }
 
 /** Dispatcher settings; Docker's defaults. */
@@ -99,6 +101,8 @@ export class Dispatcher {
       if (r.succeeded) {
         this.lastSeen.set(node.id, now);
         this.deps.logger.info({ nodeId: node.id, address: node.address, index: node.index }, existing ? 'node re-registered' : 'node joined');
+        // The control loop gives a node its addresses too, so a failure here only delays them.
+        await this.deps.onNodeRegistered?.(node).catch((err: unknown) => this.deps.logger.warn({ err, nodeId: node.id }, 'node addresses not allocated yet'));
         return { nodeId: node.id, index: node.index, heartbeatPeriodMs: this.options.heartbeatPeriodMs };
       }
       if (attempt >= CAS_RETRIES) throw new Error('node registration kept conflicting');

@@ -4,20 +4,24 @@
  */
 import type { Protocol, Service, Task } from '../../model/types';
 import type { IdDeps } from '../actions';
+import type { NetworkAllocation } from '../allocator/task-networks';
 
 export { makeAddressAllocator } from './address-allocator';
 
 /** Status message of a task waiting for the scheduler, as in swarmkit. */
 export const PENDING_MESSAGE = 'pending task scheduling';
 
-/** Side effects a new task needs: an id and a task address. */
+/** Side effects a new task needs: an id, a task address and (netns mode) its overlay addresses. */
 export interface TaskFactoryDeps extends IdDeps {
   allocateAddress(): string;
+  /** One address on each network of the service (allocator/task-networks.ts); absent: the task gets no `networks`. */
+  allocateNetworks?(service: Service): NetworkAllocation;
 }
 
 /** A fresh task of `service` in `slot` (0 for global), bound to `nodeId` ('' for the scheduler to pick). */
 export function newTask(service: Service, slot: number, nodeId: string, now: number, deps: TaskFactoryDeps): Task {
   const at = new Date(now).toISOString();
+  const nets = deps.allocateNetworks?.(service);
   return {
     id: deps.newId(),
     serviceId: service.id,
@@ -31,8 +35,10 @@ export function newTask(service: Service, slot: number, nodeId: string, now: num
     // Recorded so that a later `service update --force` (a bump) makes this task dirty.
     ...(service.forceUpdate !== undefined && { forceUpdate: service.forceUpdate }),
     desiredState: 'running',
-    status: { state: 'pending', since: at, message: PENDING_MESSAGE },
+    // A network that is full leaves the task pending, saying which; the control loop retries it and keeps it from the scheduler.
+    status: { state: 'pending', since: at, message: nets && !nets.ok ? nets.reason : PENDING_MESSAGE },
     address: deps.allocateAddress(),
+    ...(nets?.ok && { networks: nets.networks }),
     createdAt: at,
     updatedAt: at,
   };

@@ -1,6 +1,5 @@
 import { endianness } from 'node:os';
-import { RawNetlinkSocket } from 'netlink';
-import type { MessageInfo } from 'netlink';
+import type { MessageInfo, RawNetlinkSocket } from 'netlink';
 import { ShoalError, UnavailableError } from '../../errors';
 import { decodeNetlinkMessages, encodeGenlRequest, NETLINK_GENERIC } from './genl-message';
 import type { GenlMessage, GenlRequest } from './genl-message';
@@ -41,7 +40,10 @@ export class GenlSocket implements GenlTransport {
     // The codec writes host-order fields as little-endian (see netlink-attribute.ts).
     if (endianness() !== 'LE') throw new ShoalError('the generic netlink codec supports little-endian hosts only');
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_GENL_REQUEST_TIMEOUT_MS;
-    this.socket = new RawNetlinkSocket(NETLINK_GENERIC);
+    // Loaded here, not at import: a native addon that cannot load on this host should make
+    // opening a socket fail (the probe reports why), not importing the dataplane modules.
+    const netlink = require('netlink') as typeof import('netlink');
+    this.socket = new netlink.RawNetlinkSocket(NETLINK_GENERIC);
     this.socket.unref();
     this.socket.on('message', (buf: Buffer, rinfo: MessageInfo) => this.receive(buf, rinfo));
     this.socket.on('truncatedMessage', () => this.failAll(new ShoalError('netlink answer truncated')));
