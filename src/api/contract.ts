@@ -1,4 +1,4 @@
-import type { Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, TaskStatus } from '../model/types';
+import type { NodeNetworking, Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, TaskStatus } from '../model/types';
 
 /**
  * The manager API's requests and answers, shared by the server, the client,
@@ -116,6 +116,8 @@ export interface RegisterRequest {
   platform: { os: string; arch: string };
   resources: { nanoCpus: number; memoryBytes: number };
   ports: { dns: number; metrics: number };
+  /** How the node forwards: network mode and dataplane, for `node inspect`. */
+  networking?: NodeNetworking;
 }
 
 /** Dispatcher's answer to a registration. */

@@ -258,12 +258,27 @@ function registerNode(program: Command, globals: () => GlobalFlags): void {
   node
     .command('inspect')
     .description('Display detailed information on one or more nodes')
+    .option('--pretty', 'Print the information in a human friendly format')
     .argument('<node...>')
-    .action(async (ids: string[]) => {
+    .action(async (ids: string[], f: { pretty?: boolean }) => {
       const client = clientFor(globals());
       const out: Node[] = [];
       for (const id of ids) out.push(await client.call<Node>('GET', `/v1/nodes/${encodeURIComponent(id)}`));
-      printJson(out);
+      if (!f.pretty) return printJson(out);
+      for (const n of out) {
+        const lines = [
+          `ID:\t\t\t${n.id}`,
+          `Hostname:\t\t${n.hostname}`,
+          `Address:\t\t${n.address}`,
+          `Status:\t\t\t${n.status.state}`,
+          `Availability:\t\t${n.availability}`,
+          `Role:\t\t\t${n.role}`,
+          `Network mode:\t\t${n.networking?.mode ?? 'unknown'}`,
+          `Dataplane:\t\t${n.networking?.dataplane ?? 'unknown'}`,
+          ...(n.networking?.passedOver ?? []).map((p) => ` passed over ${p.name}:\t${p.reason}`),
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+      }
     });
   node
     .command('update')

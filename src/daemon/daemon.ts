@@ -415,6 +415,7 @@ export class Daemon {
           platform: { os: os.platform(), arch: os.arch() },
           resources: hostResources(),
           ports: { dns: this.options.dnsPort, metrics: this.options.metricsPort },
+          networking: { mode: this.networkMode, dataplane: this.dataplaneChoice.name, passedOver: this.dataplaneChoice.passedOver },
         },
         dnsAddress: `${this.options.address}:${this.options.dnsPort}`,
       },

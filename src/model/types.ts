@@ -28,8 +28,17 @@ export interface Node {
   /** Ports the node's daemon serves besides published ports. */
   ports: { dns: number; metrics: number };
   status: { state: NodeStatusState; since: string; message: string };
+  /** How the node forwards, as it reported at registration. */
+  networking?: NodeNetworking;
   createdAt: string;
   updatedAt: string;
+}
+
+/** A node's network mode and dataplane, and why it passed the better dataplanes over. */
+export interface NodeNetworking {
+  mode: 'loopback' | 'netns';
+  dataplane: string;
+  passedOver: { name: string; reason: string }[];
 }
 
 /** Service mode, as in Docker: long-running (replicated, global) or run-to-completion jobs. */

@@ -76,6 +76,7 @@ export class Dispatcher {
             platform: req.platform,
             resources: req.resources,
             ports: req.ports,
+            ...(req.networking && { networking: req.networking }),
             status: { state: 'ready', since: iso, message: '' },
             updatedAt: iso,
           }
@@ -90,6 +91,7 @@ export class Dispatcher {
             platform: req.platform,
             resources: req.resources,
             ports: req.ports,
+            ...(req.networking && { networking: req.networking }),
             status: { state: 'ready', since: iso, message: '' },
             createdAt: iso,
             updatedAt: iso,

@@ -20,7 +20,7 @@ export interface TcpFrontendOptions {
   sockets: Set<net.Socket>;
   /** Connections accepted whose first backend connect is still under way; more are turned away (slowloris guard). */
   maxPendingConnections: number;
-  /** How often connections are checked against the frontend's idle timeout, when it has one. */
+  /** How often connections are checked against the frontend's idle timeout (when it has one) and stalled ones probed. */
   idleSweepIntervalMs: number;
 }
 
@@ -75,7 +75,7 @@ export class TcpFrontend implements FrontendListener {
         this.server.off('error', onError);
         // Accept errors (EMFILE...) after the bind must not crash the daemon.
         this.server.on('error', (err) => this.log.warn({ err }, 'tcp frontend error'));
-        this.idleTimer = setInterval(() => this.sweepIdle(), this.options.idleSweepIntervalMs);
+        this.idleTimer = setInterval(() => this.sweep(), this.options.idleSweepIntervalMs);
         // Open connections keep the process alive by themselves; the sweeper must not.
         this.idleTimer.unref();
         resolve();
@@ -90,6 +90,12 @@ export class TcpFrontend implements FrontendListener {
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
   }
 
+  /** The periodic sweep: idle connections closed, stalled ones probed for a reset (TcpSession.probeStalled). */
+  private sweep(): void {
+    this.sweepIdle();
+    for (const session of this.sessions) session.probeStalled();
+  }
+
   /** Close connections idle (no byte either way) for the frontend's idle timeout; none when it has none. */
   sweepIdle(): void {
     const idleTimeoutMs = this.frontend.lb?.idleTimeoutMs ?? 0;
@@ -102,7 +108,6 @@ export class TcpFrontend implements FrontendListener {
       }
     }
   }
-
 
   close(): void {
     clearInterval(this.idleTimer);

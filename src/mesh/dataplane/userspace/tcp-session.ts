@@ -89,6 +89,19 @@ export class TcpSession {
     this.abandon(false);
   }
 
+  /**
+   * Sends an empty write to each side we stopped reading because the other
+   * side is full. A reset from a peer we do not read shows only on the next
+   * send, and there is none while the stream is stalled: without this, a
+   * client that resets while its backend stopped reading (or the reverse)
+   * would hold both connections until the stalled peer moves.
+   */
+  probeStalled(): void {
+    if (this.phase !== 'unanswered' && this.phase !== 'committed') return;
+    probeIfPaused(this.client);
+    if (this.upstream) probeIfPaused(this.upstream);
+  }
+
   /** Start on `first`. */
   start(first: Backend): void {
     const { client } = this;
@@ -314,6 +327,14 @@ export class TcpSession {
     }
     if (!this.client.destroyed) this.client.destroy();
   }
+}
+
+/** Nothing to send: a write the kernel still checks the connection for. */
+const EMPTY = Buffer.alloc(0);
+
+/** An empty write to a socket we are not reading, when its sending side is still open; a reset comes back as its 'error'. */
+function probeIfPaused(socket: net.Socket): void {
+  if (socket.isPaused() && !socket.destroyed && !socket.writableEnded) socket.write(EMPTY);
 }
 
 function errorText(err: unknown): string {
