@@ -5,6 +5,8 @@
 # waits for Ctrl-C), and tears everything down on exit, success or failure.
 #
 #   deploy/lab/lab.sh [--hosts N] [--name PREFIX] [--subnet CIDR] [-- command ...]
+#   deploy/lab/lab.sh --shoal [--hosts N] [--dataplane auto|nftables|userspace]
+#       a shoal node in every host (netns mode, host 0 the manager), until Ctrl-C
 #   deploy/lab/lab.sh down PREFIX        # remove a lab a crash left behind
 #
 # Needs root and a built tree (npm run build). Host k is namespace PREFIX-hK:
@@ -20,9 +22,11 @@ if [ "${1:-}" = down ]; then
   exec node "$cli" down --name "$2"
 fi
 
-hosts=3 name="shl$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')" subnet=10.77.0.0/24
+hosts=3 name="shl$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')" subnet=10.77.0.0/24 shoal= dataplane=auto
 while [ $# -gt 0 ]; do
   case "$1" in
+    --shoal) shoal=1; shift ;;
+    --dataplane) dataplane="$2"; shift 2 ;;
     --hosts) hosts="$2"; shift 2 ;;
     --name) name="$2"; shift 2 ;;
     --subnet) subnet="$2"; shift 2 ;;
@@ -30,6 +34,11 @@ while [ $# -gt 0 ]; do
     *) echo "lab.sh: unknown argument $1" >&2; exit 1 ;;
   esac
 done
+
+if [ -n "$shoal" ]; then
+  # The CLI runs the nodes in the foreground and removes everything on Ctrl-C.
+  exec node "$cli" up --shoal --hosts "$hosts" --name "$name" --subnet "$subnet" --dataplane "$dataplane"
+fi
 
 # Tear down on any exit; `down` also removes a half-built lab.
 sleeper=

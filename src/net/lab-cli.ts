@@ -4,7 +4,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { InvalidArgumentError, ShoalError } from '../errors';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Lab } from './lab';
+import { ShoalLab } from './shoal-lab';
 import { DEFAULT_LAB_SUBNET } from './lab-plan';
 
 function intArg(value: string): number {
@@ -24,8 +28,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--subnet <cidr>', 'underlay subnet, a test range', DEFAULT_LAB_SUBNET)
     .option('--format <format>', 'table or json', 'table')
     .option('--detach', 'leave the lab standing and exit; remove it later with `down --name`')
-    .action(async (o: { hosts: number; name?: string; subnet: string; format: string; detach?: boolean }) => {
-      const lab = await Lab.create({ name: o.name ?? Lab.randomName(), hosts: o.hosts, subnet: o.subnet });
+    .option('--shoal', 'start a shoal node in every host (netns mode; host 0 is the manager); not with --detach')
+    .option('--dataplane <name>', 'with --shoal: the nodes\' --dataplane', 'auto')
+    .action(async (o: { hosts: number; name?: string; subnet: string; format: string; detach?: boolean; shoal?: boolean; dataplane: string }) => {
+      if (o.shoal && o.detach) throw new InvalidArgumentError('--shoal runs the nodes in the foreground: it cannot be used with --detach');
+      const name = o.name ?? Lab.randomName();
+      const stateRoot = o.shoal ? mkdtempSync(path.join(os.tmpdir(), `shoal-lab-${name}-`)) : '';
+      const shoal = o.shoal
+        ? await ShoalLab.create({ name, hosts: o.hosts, subnet: o.subnet, dataplane: o.dataplane, stateRoot, logFile: (k) => path.join(stateRoot, `h${k}.log`) })
+        : null;
+      const lab = shoal ? shoal.lab : await Lab.create({ name, hosts: o.hosts, subnet: o.subnet });
       if (o.format === 'json') {
         process.stdout.write(JSON.stringify({ name: lab.plan.prefix, underlay: lab.plan.underlayNetns, bridge: lab.plan.bridge, subnet: lab.plan.subnet, hosts: lab.hosts }) + '\n');
       } else {
@@ -36,6 +48,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (o.detach) {
         lab.release();
         return;
+      }
+      if (shoal) {
+        const sock = path.join(stateRoot, 'h0', 'shoal.sock');
+        process.stdout.write(`shoal nodes up (logs in ${stateRoot}); try:\n`);
+        process.stdout.write(`  node dist/src/cli/main.js -H unix://${sock} node ls\n`);
+        process.stdout.write(`  node dist/src/cli/main.js -H unix://${sock} service create --name web --replicas 6 -p 8080:80 -w deploy -- node demo/web.js\n`);
+        process.stdout.write(`  nsenter --net=/run/netns/${lab.host(1).netns} curl -s http://${lab.host(0).address}:8080/\n`);
       }
       process.stderr.write('lab up; Ctrl-C tears it down\n');
       const keepAlive = setInterval(() => undefined, 1 << 30);
@@ -49,7 +68,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.on('SIGTERM', stop);
       });
       clearInterval(keepAlive);
-      await lab.destroy();
+      if (shoal) {
+        await shoal.destroy();
+        rmSync(stateRoot, { recursive: true, force: true });
+      } else await lab.destroy();
       process.stderr.write(`lab ${lab.plan.prefix} removed\n`);
     });
   program

@@ -82,7 +82,8 @@ export function formatIPv4(n: number): string {
 
 /** Whether a namespace name is one a lab with this prefix creates; cleanup deletes only these. */
 export function isLabNetns(prefix: string, netns: string): boolean {
-  return netns === `${prefix}-ul` || new RegExp(`^${prefix}-h\\d+$`).test(netns);
+  // `<prefix>-t-<task>`: namespaces the lab's shoal nodes made for their tasks (shoal-lab.ts).
+  return netns === `${prefix}-ul` || new RegExp(`^${prefix}-h\\d+$`).test(netns) || new RegExp(`^${prefix}-t-[a-z0-9]+$`).test(netns);
 }
 
 /** Whether a link name is one a lab with this prefix may create. */

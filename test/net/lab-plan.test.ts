@@ -55,6 +55,9 @@ t.test('what belongs to a lab', async (t) => {
     ['shl1-h', false, false],
     ['shl1-hx', false, false],
     ['xshl1-ul', false, false],
+    ['shl1-t-abc123', true, false],
+    ['shl12-t-abc123', false, false],
+    ['shl1-t-', false, false],
     ['eth0', false, false],
   ];
   for (const [name, ns, link] of cases) {
