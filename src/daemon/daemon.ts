@@ -31,6 +31,8 @@ import { hasNetAdmin } from '../net/capabilities';
 import { Overlay } from '../net/overlay';
 import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
 import { kernelDataplanes } from './kernel-dataplanes';
+import { nativeLoadResult } from '../native/native';
+import { registerNativeStatus } from '../native/native-metrics';
 
 /** Settings of one node daemon (`shoal daemon` flags). */
 export interface DaemonOptions {
@@ -111,6 +113,9 @@ export class Daemon {
     this.socketPath = options.socketPath ?? path.join(options.stateDir, 'shoal.sock');
     this.networkMode = options.networkMode ?? 'loopback';
     collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' });
+    const native = nativeLoadResult();
+    registerNativeStatus(this.registry, native);
+    this.logger.info({ native: native.status, reason: native.reason }, native.addon ? 'native UDP batching loaded' : 'native addon not used: UDP goes through dgram');
     const daemon = this;
     gauge(this.registry, {
       name: 'shoal_mesh_dataplane_info',

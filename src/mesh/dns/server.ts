@@ -1,5 +1,3 @@
-import * as dgram from 'node:dgram';
-import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as dnsPacket from 'dns-packet';
@@ -29,6 +27,9 @@ import {
 import type { DnsView } from './view';
 import { AnswerCache, answerCacheKey } from './answer-cache';
 import { encodeForUdp, isResponsePacket, rawErrorResponse, udpResponseLimit } from './wire';
+import { createBatchUdpSocket, type BatchUdpSocket, type DatagramBatch } from '../../native/batch-udp-socket';
+import { loadNative, type NativeAddon } from '../../native/native';
+import type { UdpAddress } from '../../native/udp-address';
 
 /** Side effects the DNS server needs. */
 export interface DnsServerDeps {
@@ -60,6 +61,11 @@ export interface DnsServerOptions {
   maxTcpConnections?: number;
   /** Queries waiting on an upstream at once; more get SERVFAIL straight away. */
   maxPendingForwards?: number;
+  /**
+   * The addon for batched UDP I/O (recvmmsg/sendmmsg); null forces Node's
+   * dgram. Default: loadNative(). An IPv6 address always uses dgram.
+   */
+  native?: NativeAddon | null;
 }
 
 /** Default idle time of a client's TCP connection. */
@@ -102,7 +108,7 @@ export class DnsServer {
   private readonly duration: Record<'local' | 'upstream', { observe(seconds: number): void }>;
   private readonly now: () => number;
   private forwarder: UpstreamForwarder | null = null;
-  private udp: dgram.Socket | null = null;
+  private udp: BatchUdpSocket | null = null;
   private tcp: net.Server | null = null;
   private readonly tcpSockets = new Set<net.Socket>();
   private pendingForwards = 0;
@@ -142,7 +148,18 @@ export class DnsServer {
   async listen(): Promise<{ port: number }> {
     if (this.udp || this.closing) throw new InvalidArgumentError('DNS server is already listening or closed');
     const configured = this.options.upstreams ?? (await loadResolvConf(this.options.resolvConfPath ?? DEFAULT_RESOLV_CONF_PATH));
-    const { udp, tcp, port } = await bindShared(this.options.address, this.options.port);
+    const native = this.options.native === undefined ? loadNative() : this.options.native;
+    const handlers = {
+      onBatch: (batch: DatagramBatch) => this.onUdpBatch(batch),
+      // A failed reply is that client's loss; anything else concerns the server.
+      onError: (err: NodeJS.ErrnoException) => {
+        if (err.syscall === 'send') this.logger.debug({ err }, 'dns udp send failed');
+        else this.logger.warn({ err }, 'dns udp socket error');
+      },
+    };
+    const { udp, tcp, port } = await bindShared(this.options.address, this.options.port, () =>
+      createBatchUdpSocket(net.isIPv6(this.options.address) ? 'udp6' : 'udp4', handlers, native),
+    );
     this.udp = udp;
     this.tcp = tcp;
     // A resolv.conf naming this very server would make every unknown name loop.
@@ -152,13 +169,19 @@ export class DnsServer {
       timeoutMs: this.options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
     });
 
-    udp.on('message', (msg, rinfo) => this.onUdpMessage(msg, rinfo));
-    udp.on('error', (err) => this.logger.warn({ err }, 'dns udp socket error'));
     tcp.maxConnections = this.options.maxTcpConnections ?? DEFAULT_MAX_TCP_CONNECTIONS;
     tcp.on('connection', (socket) => this.onTcpConnection(socket));
     tcp.on('error', (err) => this.logger.warn({ err }, 'dns tcp server error'));
-    this.logger.info({ address: this.options.address, port, upstreams, domain: this.answerOptions.domain }, 'dns listening');
+    this.logger.info(
+      { address: this.options.address, port, upstreams, domain: this.answerOptions.domain, udpSocket: udp.kind },
+      'dns listening',
+    );
     return { port };
+  }
+
+  /** Which socket carries UDP queries: `native` (batched), `dgram`, or null before listen(). */
+  get udpSocketKind(): BatchUdpSocket['kind'] | null {
+    return this.udp?.kind ?? null;
   }
 
   /** Stops serving and abandons forwards in flight. Safe twice. */
@@ -172,29 +195,38 @@ export class DnsServer {
     const udp = this.udp;
     const tcp = this.tcp;
     for (const socket of this.tcpSockets) socket.destroy();
-    await Promise.all([
-      udp ? new Promise<void>((resolve) => udp.close(() => resolve())) : undefined,
-      tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
-    ]);
+    udp?.close();
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
 
-  private onUdpMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  /**
+   * One batch of UDP queries. The clock is read once per batch; answers are
+   * queued and leave together when the batch returns (one sendmmsg with the
+   * addon). The batch's bytes are reused afterwards, so forward() copies.
+   */
+  private onUdpBatch(batch: DatagramBatch): void {
     const started = this.now();
-    const out = this.handle(msg, 'udp');
-    if (out instanceof Promise) void out.then((r) => this.sendUdp(r, rinfo, started, 'upstream'));
-    else this.sendUdp(out, rinfo, started, 'local');
+    const data = batch.data;
+    for (let i = 0; i < batch.count; i++) {
+      const offset = batch.offset(i);
+      const length = batch.length(i);
+      const raw = offset === 0 && length === data.length ? data : data.subarray(offset, offset + length);
+      const out = this.handle(raw, 'udp');
+      if (out instanceof Promise) {
+        const address = batch.address(i);
+        const port = batch.port(i);
+        void out.then((r) => this.sendUdp(r, port, address, started, 'upstream'));
+      } else {
+        this.sendUdp(out, batch.port(i), batch.address(i), started, 'local');
+      }
+    }
   }
 
-  private sendUdp(response: Buffer | null, rinfo: dgram.RemoteInfo, started: number, answeredBy: 'local' | 'upstream'): void {
+  private sendUdp(response: Buffer | null, port: number, address: UdpAddress, started: number, answeredBy: 'local' | 'upstream'): void {
     if (!response || this.closing) return;
-    this.udp?.send(response, rinfo.port, rinfo.address, this.onUdpSent);
+    this.udp?.send(response, 0, response.length, port, address);
     this.duration[answeredBy].observe((this.now() - started) / 1000);
   }
-
-  /** One callback for every reply, not a closure per datagram; the error names the client's address and port. */
-  private readonly onUdpSent = (err: Error | null): void => {
-    if (err) this.logger.debug({ err }, 'dns udp send failed');
-  };
 
   private onTcpConnection(socket: net.Socket): void {
     if (this.closing) {
@@ -295,7 +327,9 @@ export class DnsServer {
     return this.answerCache.get(key, this.peekRotation(), raw);
   }
 
-  private async forward(query: DecodedPacket, raw: Buffer, transport: DnsTransport): Promise<Buffer | null> {
+  private async forward(query: DecodedPacket, received: Buffer, transport: DnsTransport): Promise<Buffer | null> {
+    // The UDP batch's bytes are reused once the batch returns; the forward outlives it.
+    const raw = Buffer.from(received);
     const forwarder = this.forwarder;
     if (!forwarder || this.pendingForwards >= (this.options.maxPendingForwards ?? DEFAULT_MAX_PENDING_FORWARDS)) {
       this.count('servfail');
@@ -364,53 +398,33 @@ function validateOptions(options: DnsServerOptions): void {
   if (!(timeout > 0)) throw new InvalidArgumentError(`DNS upstream timeout ${timeout} must be positive`);
 }
 
-/** Binds UDP then TCP on the same port; with port 0, retries until the kernel's UDP pick is free for TCP too. */
-async function bindShared(address: string, port: number): Promise<{ udp: dgram.Socket; tcp: net.Server; port: number }> {
+/**
+ * Binds UDP then TCP on the same port; with port 0, retries until the
+ * kernel's UDP pick is free for TCP too. `makeUdp` gives a fresh socket per attempt.
+ */
+async function bindShared(
+  address: string,
+  port: number,
+  makeUdp: () => BatchUdpSocket,
+): Promise<{ udp: BatchUdpSocket; tcp: net.Server; port: number }> {
   for (let attempt = 1; ; attempt++) {
-    const udp = await bindUdp(address, port);
-    const bound = udp.address().port;
+    const udp = makeUdp();
+    let bound: number;
+    try {
+      bound = await udp.bind(address, port);
+    } catch (err) {
+      udp.close();
+      throw translateBindError(err, address, port, 'udp');
+    }
     try {
       const tcp = await listenTcp(address, bound);
       return { udp, tcp, port: bound };
     } catch (err) {
-      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      udp.close();
       const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
       if (port !== 0 || !inUse || attempt >= SHARED_PORT_ATTEMPTS) throw translateBindError(err, address, bound, 'tcp');
     }
   }
-}
-
-function bindUdp(address: string, port: number): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', lookup: literalLookup });
-    socket.once('error', (err) => {
-      try {
-        socket.close();
-      } catch {
-        // a socket whose bind failed may already be closed
-      }
-      reject(translateBindError(err, address, port, 'udp'));
-    });
-    socket.bind(port, address, () => {
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-  });
-}
-
-/**
- * dgram resolves the destination of every `send`, and Node's lookup answers
- * even an IP literal on the next tick; replies always go to the IP literal
- * the query came from, so answer those at once.
- */
-function literalLookup(
-  hostname: string,
-  options: dns.LookupOneOptions,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const family = net.isIP(hostname);
-  if (family !== 0) callback(null, hostname, family);
-  else dns.lookup(hostname, options, callback);
 }
 
 function listenTcp(address: string, port: number): Promise<net.Server> {

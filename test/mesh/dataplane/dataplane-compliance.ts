@@ -9,20 +9,30 @@ import type { Dataplane, Frontend, LbTable } from '../../../src/mesh/table/table
 import {
   askOnce,
   asBackend,
+  bulkBackend,
+  bulkClient,
   converse,
+  eventually,
   expectNoService,
   expectUdpRefused,
   freePort,
   frontendOf,
+  patternBytes,
   scriptedBackend,
   scripts,
   tcpBackend,
   udpBackend,
   udpClient,
+  writePattern,
 } from './loopback-fixtures';
 
+/** Bytes a client reads or writes before it or its backend breaks the stream: well past every socket buffer. */
+const MID_STREAM_BYTES = 256 * 1024;
+/** Bytes sent one way after the other way was half-closed. */
+const AFTER_FIN_BYTES = 1024 * 1024;
+
 /** Where the suite listens and which optional behaviours the dataplane has. */
-export interface ComplianceOptions {
+export interface ComplianceOptions<D extends Dataplane = Dataplane> {
   /** Address frontends are put on; default 127.0.0.1. */
   frontendAddress?: string;
   /** Address the backends listen on; default 127.0.0.1. */
@@ -36,17 +46,27 @@ export interface ComplianceOptions {
    * back is replayed to the next backend (userspace: yes; kernel NAT cannot).
    */
   replaysUnansweredConnections?: boolean;
+  /**
+   * Connections and flows the dataplane holds now (userspace: its frontends'
+   * counts; a kernel dataplane: its conntrack entries); checked to come back
+   * to 0 once bad peers are gone. Absent: not checked.
+   */
+  activeConnections?: (dp: D) => number | Promise<number>;
 }
 
 /** Makes a fresh dataplane for one subtest; the suite closes it at teardown. */
-export type MakeDataplane = (t: tap.Test) => Dataplane | Promise<Dataplane>;
+export type MakeDataplane<D extends Dataplane = Dataplane> = (t: tap.Test) => D | Promise<D>;
 
 /** Run the dataplane contract against the implementation `makeDataplane` builds. */
-export function dataplaneCompliance(t: tap.Test, makeDataplane: MakeDataplane, options: ComplianceOptions = {}): void {
+export function dataplaneCompliance<D extends Dataplane>(
+  t: tap.Test,
+  makeDataplane: MakeDataplane<D>,
+  options: ComplianceOptions<D> = {},
+): void {
   const feAddr = options.frontendAddress ?? '127.0.0.1';
   const beAddr = options.backendAddress ?? '127.0.0.1';
 
-  async function setup(t: tap.Test): Promise<{ dp: Dataplane; apply: (frontends: Frontend[]) => Promise<void> }> {
+  async function setup(t: tap.Test): Promise<{ dp: D; apply: (frontends: Frontend[]) => Promise<void> }> {
     const dp = await makeDataplane(t);
     t.teardown(() => dp.close());
     const apply = async (frontends: Frontend[]) => {
@@ -55,6 +75,17 @@ export function dataplaneCompliance(t: tap.Test, makeDataplane: MakeDataplane, o
       t.same(result.failed, [], 'every frontend applied');
     };
     return { dp, apply };
+  }
+
+  /** Waits until the dataplane holds `expected` connections, when it can tell. */
+  async function connectionsHeld(t: tap.Test, dp: D, expected: number): Promise<void> {
+    const count = options.activeConnections;
+    if (!count) return;
+    let now = -1;
+    await eventually(async () => (now = await count(dp)) === expected, `the dataplane to hold ${expected} connections`).catch(
+      () => undefined,
+    );
+    t.equal(now, expected, `the dataplane holds ${expected} connections`);
   }
 
   t.test('tcp: new connections go round-robin over all backends', async (t) => {
@@ -130,6 +161,110 @@ export function dataplaneCompliance(t: tap.Test, makeDataplane: MakeDataplane, o
     t.equal(a.accepted, 0, 'the draining backend saw nothing');
     await apply([frontendOf('tcp', feAddr, port, [asBackend(a)])]);
     t.equal(await askOnce(t, feAddr, port), 'a', 'serves again once a backend is back');
+  });
+
+  t.test('tcp: a client that resets mid-stream gets its backend connection reset, the frontend keeps serving', async (t) => {
+    for (const direction of ['download', 'upload', 'stall'] as const) {
+      t.test(direction, async (t) => {
+        const { dp, apply } = await setup(t);
+        const backend = await bulkBackend(t, 'bulk', beAddr);
+        const port = await freePort('tcp', feAddr);
+        await apply([frontendOf('tcp', feAddr, port, [asBackend(backend)])]);
+        const bystander = await bulkClient(t, feAddr, port, 'ping');
+        await bystander.receivedAtLeast(5);
+        const client = await bulkClient(t, feAddr, port, direction);
+        if (direction === 'download') {
+          await client.receivedAtLeast(MID_STREAM_BYTES);
+        } else if (direction === 'upload') {
+          await client.receivedAtLeast(3);
+          client.socket.write(patternBytes(MID_STREAM_BYTES));
+        } else {
+          // The backend reads nothing more: every buffer fills, so the client is not read either when it resets.
+          await client.receivedAtLeast(3);
+          await client.writeUntilStalled();
+        }
+        client.socket.resetAndDestroy();
+        await connectionsHeld(t, dp, 1);
+        // A backend that reads nothing cannot notice a reset; once it reads again it must get one, not the rest of a stream.
+        if (direction === 'stall') backend.sockets[1].resume();
+        await eventually(() => backend.endings.length === 1, 'the backend connection to close');
+        if (direction === 'stall') {
+          // With bytes still queued at the receiver, Linux reports a reset as the end of the stream once they are read.
+          t.match(backend.endings[0].how, /^(reset|fin)$/, 'the backend connection closed once read again');
+        } else {
+          t.equal(backend.endings[0].how, 'reset', 'the backend saw a reset, not a FIN that would pass for a complete stream');
+        }
+        bystander.socket.write('again');
+        await bystander.receivedAtLeast(10);
+        t.equal(bystander.received().toString(), 'pong\npong\n', 'the other connection goes on');
+        bystander.socket.destroy();
+        const next = await bulkClient(t, feAddr, port, 'ping');
+        await next.receivedAtLeast(5);
+        t.equal(next.received().toString(), 'pong\n', 'a new connection is served');
+        next.socket.destroy();
+        await eventually(() => backend.open === 0, 'every backend connection to close');
+        await connectionsHeld(t, dp, 0);
+      });
+    }
+  });
+
+  t.test('tcp: a backend that resets mid-stream resets its client, the frontend keeps serving', async (t) => {
+    const { dp, apply } = await setup(t);
+    const backend = await bulkBackend(t, 'bulk', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(backend)])]);
+    const bystander = await bulkClient(t, feAddr, port, 'ping');
+    await bystander.receivedAtLeast(5);
+    const client = await bulkClient(t, feAddr, port, 'download');
+    await client.receivedAtLeast(MID_STREAM_BYTES);
+    await eventually(() => backend.sockets.length === 2, 'both connections at the backend');
+    const victim = backend.sockets[1];
+    victim.resetAndDestroy();
+    t.equal(await client.ending(), 'reset', 'the client sees the stream break, not a clean end');
+    bystander.socket.write('again');
+    await bystander.receivedAtLeast(10);
+    t.equal(bystander.received().toString(), 'pong\npong\n', 'the other connection goes on');
+    bystander.socket.destroy();
+    const next = await bulkClient(t, feAddr, port, 'ping');
+    await next.receivedAtLeast(5);
+    t.equal(next.received().toString(), 'pong\n', 'a new connection is served');
+    next.socket.destroy();
+    await eventually(() => backend.open === 0, 'every backend connection to close');
+    await connectionsHeld(t, dp, 0);
+  });
+
+  t.test('tcp: after the client half-closes, the backend may keep sending and the client gets every byte', async (t) => {
+    const { dp, apply } = await setup(t);
+    const backend = await bulkBackend(t, 'bulk', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(backend)])]);
+    const client = await bulkClient(t, feAddr, port, `after-fin ${AFTER_FIN_BYTES}`);
+    await client.receivedAtLeast(4);
+    client.socket.end();
+    t.equal(await client.ending(), 'fin', 'the backend ended with a FIN after its data');
+    const got = client.received();
+    t.equal(got.subarray(0, 4).toString(), 'ack\n');
+    t.equal(got.length - 4, AFTER_FIN_BYTES, 'every byte sent after our FIN arrived');
+    t.ok(got.subarray(4).equals(patternBytes(AFTER_FIN_BYTES)), 'in order and intact');
+    await eventually(() => backend.endings.length === 1, 'the backend connection to close');
+    t.same(backend.endings[0], { how: 'fin', received: 0 }, 'the backend saw our FIN');
+    await connectionsHeld(t, dp, 0);
+  });
+
+  t.test('tcp: after the backend half-closes, the client may keep sending and the backend gets every byte', async (t) => {
+    const { dp, apply } = await setup(t);
+    const backend = await bulkBackend(t, 'bulk', beAddr);
+    const port = await freePort('tcp', feAddr);
+    await apply([frontendOf('tcp', feAddr, port, [asBackend(backend)])]);
+    const client = await bulkClient(t, feAddr, port, 'fin-first');
+    await client.peerEnded();
+    t.equal(client.received().toString(), 'hello\n', "the backend's answer, then its FIN");
+    t.notOk(client.socket.destroyed, 'our side stays open for writing');
+    await new Promise<void>((resolve) => writePattern(client.socket, AFTER_FIN_BYTES, () => client.socket.end(resolve)));
+    await eventually(() => backend.endings.length === 1, 'the backend connection to close');
+    t.same(backend.endings[0], { how: 'fin', received: AFTER_FIN_BYTES }, 'the backend got every byte, then our FIN');
+    t.equal(await client.ending(), 'fin', 'the connection closed cleanly');
+    await connectionsHeld(t, dp, 0);
   });
 
   if (options.retriesRefusedConnect ?? true) {

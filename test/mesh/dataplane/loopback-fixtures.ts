@@ -441,3 +441,261 @@ export async function expectUdpRefused(address: string, port: number): Promise<v
     socket.close();
   }
 }
+
+/** How one connection of a bulk backend ended, and what it received. */
+export interface BulkEnding {
+  /** `reset`: ECONNRESET or EPIPE; `fin`: the client's FIN came; `closed`: neither (we closed it). */
+  how: 'reset' | 'fin' | 'closed';
+  /** Bytes received after the command line. */
+  received: number;
+}
+
+/**
+ * A TCP backend for streams and half-closes. The first line a client sends is
+ * a command:
+ * - `download`: stream bytes until the connection goes away;
+ * - `upload`: answer `ok\n`, then count what comes;
+ * - `stall`: answer `ok\n`, then read nothing more (a backend stuck in its work);
+ * - `reset-after <n>`: send `n` pattern bytes, then reset (a backend killed mid-answer);
+ * - `ping`: answer `pong\n` to it and to every later chunk;
+ * - `after-fin <n>`: answer `ack\n`; on the client's FIN send `n` pattern bytes, then FIN;
+ * - `fin-first`: answer `hello\n` with a FIN at once, then count what comes until the client's FIN.
+ */
+export interface BulkBackend {
+  name: string;
+  address: string;
+  port: number;
+  accepted: number;
+  /** Connections open now. */
+  open: number;
+  /** Connections open now, to cut one from the test. */
+  sockets: net.Socket[];
+  /** One entry per connection closed so far, in closing order. */
+  endings: BulkEnding[];
+  close(): Promise<void>;
+}
+
+/** Byte `i` of the pattern bulk backends and clients send, so corruption or loss shows. */
+export function patternBytes(n: number, from = 0): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) out[i] = ((from + i) * 7 + 3) & 0xff;
+  return out;
+}
+
+/** Chunk size of the streams a bulk backend writes. */
+const BULK_CHUNK_BYTES = 16 * 1024;
+
+/** Write `total` pattern bytes to `socket` chunk by chunk, waiting for drain; then `done`. */
+export function writePattern(socket: net.Socket, total: number, done: () => void): void {
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total && !socket.destroyed) {
+      const n = Math.min(BULK_CHUNK_BYTES, total - sent);
+      const ok = socket.write(patternBytes(n, sent));
+      sent += n;
+      if (!ok) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    if (!socket.destroyed) done();
+  };
+  pump();
+}
+
+/** Start a bulk backend on loopback port 0; closed (with its connections) at teardown. */
+export async function bulkBackend(t: tap.Test, name: string, address = '127.0.0.1'): Promise<BulkBackend> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    backend.accepted++;
+    backend.open++;
+    sockets.add(socket);
+    backend.sockets = [...sockets];
+    let how: BulkEnding['how'] = 'closed';
+    let received = 0;
+    let command: string | undefined;
+    let head = '';
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') how = 'reset';
+    });
+    socket.on('close', () => {
+      backend.open--;
+      sockets.delete(socket);
+      backend.sockets = [...sockets];
+      backend.endings.push({ how, received });
+    });
+    socket.on('end', () => {
+      if (how === 'closed') how = 'fin';
+      if (command === 'fin-first') socket.destroy();
+      else if (command?.startsWith('after-fin ')) writePattern(socket, Number(command.split(' ')[1]), () => socket.end());
+      else socket.end();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (command !== undefined) {
+        received += chunk.length;
+        if (command === 'ping') socket.write('pong\n');
+        return;
+      }
+      head += chunk.toString('latin1');
+      const eol = head.indexOf('\n');
+      if (eol === -1) return;
+      command = head.slice(0, eol);
+      received += head.length - eol - 1;
+      if (command === 'download') {
+        const stream = (): void => writePattern(socket, BULK_CHUNK_BYTES * 64, stream);
+        stream();
+      } else if (command === 'upload') socket.write('ok\n');
+      else if (command.startsWith('reset-after ')) writePattern(socket, Number(command.split(' ')[1]), () => socket.resetAndDestroy());
+      else if (command === 'stall') {
+        socket.write('ok\n');
+        socket.pause();
+      }
+      else if (command === 'ping') socket.write('pong\n');
+      else if (command.startsWith('after-fin ')) socket.write('ack\n');
+      else if (command === 'fin-first') socket.end('hello\n');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: address, port: 0 }, resolve);
+  });
+  let closing: Promise<void> | undefined;
+  const backend: BulkBackend = {
+    name,
+    address,
+    port: (server.address() as net.AddressInfo).port,
+    accepted: 0,
+    open: 0,
+    sockets: [],
+    endings: [],
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      })),
+  };
+  t.teardown(() => backend.close());
+  return backend;
+}
+
+/** A raw client connection to a bulk backend through a frontend: everything received, and how it ended. */
+export interface BulkClient {
+  socket: net.Socket;
+  /** Bytes received so far. */
+  received(): Buffer;
+  /** Resolves once at least `n` bytes arrived; rejects if the connection ends first. */
+  receivedAtLeast(n: number): Promise<void>;
+  /** Resolves with how the connection ended once it is closed: `reset` (ECONNRESET), else `fin` or `closed`. */
+  ending(): Promise<'reset' | 'fin' | 'closed'>;
+  /** Resolves once the peer's FIN (or a reset) came; the socket may stay half-open. */
+  peerEnded(): Promise<void>;
+  /** Write until the other end stops taking bytes (every buffer on the way is full); resolves with the bytes written. */
+  writeUntilStalled(): Promise<number>;
+}
+
+/** A write not drained within this long means the receiving end stopped reading. */
+const STALL_MS = 300;
+/** writeUntilStalled gives up past this many bytes, whatever the buffers hold. */
+const MAX_STALL_BYTES = 64 * 1024 * 1024;
+
+/** Connect to address:port (half-open allowed) and send `command` as the first line; destroyed at teardown. */
+export async function bulkClient(t: tap.Test, address: string, port: number, command: string): Promise<BulkClient> {
+  const socket = net.connect({ host: address, port, allowHalfOpen: true });
+  t.teardown(() => {
+    socket.destroy();
+  });
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let how: 'reset' | 'fin' | 'closed' | undefined;
+  let peerEnded = false;
+  let closed = false;
+  const wakers: (() => void)[] = [];
+  const wake = (): void => {
+    for (const w of wakers.splice(0)) w();
+  };
+  socket.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    length += chunk.length;
+    wake();
+  });
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    how ??= err.code === 'ECONNRESET' ? 'reset' : 'closed';
+    peerEnded = true;
+    wake();
+  });
+  socket.on('end', () => {
+    how ??= 'fin';
+    peerEnded = true;
+    wake();
+  });
+  socket.on('close', () => {
+    closed = true;
+    peerEnded = true;
+    wake();
+  });
+  await within(
+    new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    }),
+    `connect to ${address}:${port}`,
+  );
+  socket.write(`${command}\n`);
+  const until = (ready: () => boolean, failed: () => boolean, what: string): Promise<void> =>
+    within(
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (ready()) resolve();
+          else if (failed()) reject(new Error(`connection ended while waiting for ${what}; got ${length} bytes`));
+          else wakers.push(check);
+        };
+        check();
+      }),
+      what,
+    );
+  return {
+    socket,
+    received: () => Buffer.concat(chunks),
+    receivedAtLeast: (n) =>
+      until(
+        () => length >= n,
+        () => peerEnded,
+        `${n} bytes`,
+      ),
+    ending: async () => {
+      await until(
+        () => closed,
+        () => false,
+        'the connection to close',
+      );
+      return how ?? 'closed';
+    },
+    peerEnded: () =>
+      until(
+        () => peerEnded,
+        () => false,
+        "the peer's FIN",
+      ),
+    writeUntilStalled: async () => {
+      const chunk = Buffer.alloc(1024 * 1024, 0x78);
+      let written = 0;
+      while (written < MAX_STALL_BYTES && !socket.destroyed) {
+        written += chunk.length;
+        if (socket.write(chunk)) continue;
+        const drained = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => {
+            socket.off('drain', onDrain);
+            resolve(false);
+          }, STALL_MS);
+          const onDrain = (): void => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          socket.once('drain', onDrain);
+        });
+        if (!drained) break;
+      }
+      return written;
+    },
+  };
+}

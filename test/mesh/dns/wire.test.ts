@@ -1,7 +1,7 @@
 import t from 'tap';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, Packet } from 'dns-packet';
-import { encodeForUdp, isResponsePacket, rawErrorResponse, udpResponseLimit } from '../../../src/mesh/dns/wire';
+import { decodeMessage, encodeForUdp, isResponsePacket, rawErrorResponse, udpResponseLimit } from '../../../src/mesh/dns/wire';
 
 t.test('rawErrorResponse', async (t) => {
   const cases: { name: string; raw: Buffer; want: null | { id: number; rd: boolean; opcode: number } }[] = [
@@ -53,4 +53,27 @@ t.test('encodeForUdp truncates with TC and keeps what fits', async (t) => {
   t.equal(decoded.flag_tc, true, 'TC set');
   t.ok(decoded.answers!.length > 0 && decoded.answers!.length < 100, `kept ${decoded.answers!.length} answers`);
   t.equal(decoded.id, 7);
+});
+
+t.test('decodeMessage: null for what cannot be a well-formed message, checked before dns-packet allocates', async (t) => {
+  const header = (qd: number, an: number, ns: number, ar: number): number[] => [0x12, 0x34, 0x01, 0x00, qd >> 8, qd & 255, an >> 8, an & 255, ns >> 8, ns & 255, ar >> 8, ar & 255];
+  const root = [0x00, 0x00, 0x01, 0x00, 0x01];
+  const rootRecord = [0x00, 0x00, 0x01, 0x00, 0x01, 0, 0, 0, 0, 0x00, 0x00];
+  const good = dnsPacket.encode({ type: 'query', id: 9, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'web.shoal' }] });
+  const cases: { name: string; raw: Buffer; decodes: boolean }[] = [
+    { name: 'a real query', raw: good, decodes: true },
+    { name: 'shorter than a header', raw: good.subarray(0, 11), decodes: false },
+    { name: 'a header alone with no records', raw: Buffer.from(header(0, 0, 0, 0)), decodes: true },
+    { name: 'the smallest question', raw: Buffer.from([...header(1, 0, 0, 0), ...root]), decodes: true },
+    { name: 'the smallest record', raw: Buffer.from([...header(0, 1, 0, 0), ...rootRecord]), decodes: true },
+    { name: 'one byte short of a question', raw: Buffer.from([...header(1, 0, 0, 0), ...root.slice(1)]), decodes: false },
+    { name: 'one byte short of a record', raw: Buffer.from([...header(0, 0, 0, 1), ...rootRecord.slice(1)]), decodes: false },
+    { name: 'a bare header claiming 65535 of everything', raw: Buffer.from(header(0xffff, 0xffff, 0xffff, 0xffff)), decodes: false },
+    { name: 'room for the counts, but a pointer loop', raw: Buffer.from([...header(1, 0, 0, 0), 0xc0, 12, 0, 1, 0, 1]), decodes: false },
+  ];
+  for (const c of cases) {
+    const out = decodeMessage(c.raw);
+    t.equal(out !== null, c.decodes, c.name);
+    if (out) t.equal(out.id, c.raw.readUInt16BE(0), `${c.name}: id`);
+  }
 });

@@ -201,7 +201,10 @@ export class TcpSession {
 
   private clientEnded(): void {
     this.buffer?.end();
-    if (this.phase === 'unanswered' || this.phase === 'committed') this.upstream?.end();
+    if (this.phase !== 'unanswered' && this.phase !== 'committed') return;
+    unlessReset(this.client, () => {
+      if (this.phase === 'unanswered' || this.phase === 'committed') this.upstream?.end();
+    });
   }
 
   private resumeClient(upstream: net.Socket): void {
@@ -232,7 +235,9 @@ export class TcpSession {
     if (this.phase === 'unanswered') {
       this.failed(upstream, { stage: 'reply', graceful: true, reason: 'closed before replying' });
     } else if (this.phase === 'committed') {
-      this.client.end();
+      unlessReset(upstream, () => {
+        if (this.phase === 'committed' && upstream === this.upstream) this.client.end();
+      });
     }
   }
 
@@ -331,6 +336,23 @@ export class TcpSession {
 
 /** Nothing to send: a write the kernel still checks the connection for. */
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Runs `then` once the peer that just ended `socket`'s stream is known not to
+ * have reset it. Linux reports a reset that arrives while bytes wait unread
+ * as a plain end of stream once they are read, and passing that on as a FIN
+ * would make a cut stream look complete to the other side. A write still
+ * fails after a reset, so an empty one tells the two apart; its error goes to
+ * the socket's 'error' handler, which passes the reset on.
+ */
+function unlessReset(socket: net.Socket, then: () => void): void {
+  if (socket.destroyed) return;
+  // Our side already sent its FIN: nothing can be written to ask, so take the end as it came.
+  if (socket.writableEnded) return then();
+  socket.write(EMPTY, (err) => {
+    if (!err) then();
+  });
+}
 
 /** An empty write to a socket we are not reading, when its sending side is still open; a reset comes back as its 'error'. */
 function probeIfPaused(socket: net.Socket): void {

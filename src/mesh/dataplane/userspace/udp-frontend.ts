@@ -1,6 +1,4 @@
-import * as dgram from 'node:dgram';
-import * as dns from 'node:dns';
-import { isIP, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backend, Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
@@ -8,6 +6,9 @@ import type { FrontendMetrics } from './mesh-metrics';
 import { BackendLoad } from './backend-load';
 import { balancerFor, rebalance } from './balancer';
 import type { Balancer } from './balancer';
+import { createBatchUdpSocket, type BatchUdpSocket, type DatagramBatch, type UdpFamily } from '../../../native/batch-udp-socket';
+import { loadNative, type NativeAddon } from '../../../native/native';
+import { udpAddressText, udpPeerKey, type UdpAddress, type UdpPeerKey } from '../../../native/udp-address';
 
 /** Settings of a UDP frontend. */
 export interface UdpFrontendOptions {
@@ -16,26 +17,26 @@ export interface UdpFrontendOptions {
   /** How often idle flows are looked for. */
   sweepIntervalMs: number;
   listenerId: number;
+  /**
+   * The addon for batched UDP I/O (recvmmsg/sendmmsg); null forces Node's
+   * dgram. Default: loadNative(). IPv6 frontends always use dgram.
+   */
+  native?: NativeAddon | null;
 }
-
-/** Datagrams a flow holds while its backend socket is still connecting; more are dropped, as a full queue would. */
-const MAX_PENDING_DATAGRAMS = 64;
 
 /** One client (addr:port) talking to one backend through its own connected socket. */
 interface Flow {
-  client: { address: string; port: number };
+  key: UdpPeerKey;
+  /** The client's address as its socket reports it, to send replies to without converting it. */
+  clientAddress: UdpAddress;
+  clientPort: number;
   backend: Backend;
-  socket: dgram.Socket;
-  /** Datagrams waiting for the connect; null once connected. */
-  pending: Buffer[] | null;
+  socket: BatchUdpSocket;
   lastSeen: number;
   metrics: FrontendMetrics;
   closed: boolean;
   /** Gives back the flow's place in the backend's load and active-flow gauge. */
   release: () => void;
-  /** Send callbacks made once per flow, so a datagram allocates no closure. */
-  onSentToBackend: (err: Error | null) => void;
-  onSentToClient: (err: Error | null) => void;
 }
 
 /**
@@ -43,16 +44,19 @@ interface Flow {
  * a connected socket towards a backend picked round-robin. Replies go back out
  * of the frontend socket, so the client sees them come from the address it
  * sent to. Flows expire when idle and move to a live backend when theirs
- * leaves the table or drains.
+ * leaves the table or drains. Datagrams arrive and leave in batches when the
+ * native addon is there (one recvmmsg/sendmmsg per batch instead of a syscall
+ * per datagram).
  */
 export class UdpFrontend implements FrontendListener {
   readonly listenerId: number;
-  private readonly socket: dgram.Socket;
-  private readonly flows = new Map<string, Flow>();
+  private readonly socket: BatchUdpSocket;
+  private readonly flows = new Map<UdpPeerKey, Flow>();
   private balancer: Balancer;
   private readonly load = new BackendLoad();
   private readonly log: Logger;
-  private readonly family: 'udp4' | 'udp6';
+  private readonly family: UdpFamily;
+  private readonly native: NativeAddon | null;
   private metrics: FrontendMetrics;
   private frontend: Frontend;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -71,31 +75,42 @@ export class UdpFrontend implements FrontendListener {
     this.balancer = balancerFor(frontend, { load: this.load, now: this.deps.now });
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     this.family = isIPv6(frontend.address) ? 'udp6' : 'udp4';
-    this.socket = dgram.createSocket({ type: this.family, lookup: literalLookup });
-    this.socket.on('message', (msg, rinfo) => this.fromClient(msg, rinfo));
+    this.native = options.native === undefined ? loadNative() : options.native;
+    this.socket = createBatchUdpSocket(
+      this.family,
+      {
+        onBatch: (batch) => this.fromClients(batch),
+        onError: (err) => {
+          // A failed reply to one client is that client's loss; anything else concerns the frontend.
+          if (err.syscall === 'send') this.log.debug({ err }, 'udp send to client failed');
+          else this.log.warn({ err }, 'udp frontend error');
+        },
+      },
+      this.native,
+    );
   }
 
   get activeCount(): number {
     return this.flows.size;
   }
 
-  listen(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => {
-        this.close();
-        reject(err);
-      };
-      this.socket.once('error', onError);
-      this.socket.bind({ address: this.frontend.address, port: this.frontend.port, exclusive: true }, () => {
-        this.socket.off('error', onError);
-        this.bound = true;
-        this.socket.on('error', (err) => this.log.warn({ err }, 'udp frontend error'));
-        this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
-        // The bound socket keeps the process alive; the sweeper alone must not.
-        this.sweepTimer.unref();
-        resolve();
-      });
-    });
+  /** Which socket implementation carries the datagrams: `native` (batched) or `dgram`. */
+  get socketKind(): BatchUdpSocket['kind'] {
+    return this.socket.kind;
+  }
+
+  async listen(): Promise<void> {
+    try {
+      await this.socket.bind(this.frontend.address, this.frontend.port);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    this.bound = true;
+    this.log.debug({ socket: this.socket.kind }, 'udp frontend bound');
+    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+    // The bound socket keeps the process alive; the sweeper alone must not.
+    this.sweepTimer.unref();
   }
 
   update(frontend: Frontend): void {
@@ -105,18 +120,13 @@ export class UdpFrontend implements FrontendListener {
     this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
   }
 
-
   /** Unbind and drop every flow: without the frontend socket no reply could reach its client anyway. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweepTimer);
     for (const flow of this.flows.values()) this.endFlow(flow);
-    try {
-      this.socket.close();
-    } catch {
-      // Never bound (the bind failed before the socket started): nothing to release.
-    }
+    this.socket.close();
     this.bound = false;
   }
 
@@ -125,63 +135,83 @@ export class UdpFrontend implements FrontendListener {
     const now = this.deps.now();
     for (const flow of this.flows.values()) {
       if (now - flow.lastSeen >= this.options.idleTimeoutMs) {
-        this.log.debug({ client: flow.client, backend: flow.backend.id }, 'udp flow expired');
+        this.log.debug({ client: udpAddressText(flow.clientAddress), port: flow.clientPort, backend: flow.backend.id }, 'udp flow expired');
         this.endFlow(flow);
       }
     }
   }
 
-  private fromClient(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const key = `${rinfo.address}:${rinfo.port}`;
-    let flow = this.flows.get(key);
-    if (flow && !this.balancer.isLive(flow.backend)) {
-      // Its backend left or drains: the client keeps talking to the service, on another task.
-      flow.release();
-      const moved = this.balancer.pick(rinfo.address, new Set());
-      this.log.debug({ client: key, from: flow.backend.id, to: moved?.id }, 'udp flow moves');
-      const { metrics } = flow;
-      this.endFlow(flow, !!moved);
-      flow = moved ? this.openFlow(key, rinfo, moved, metrics) : undefined;
-      if (!flow) return;
+  /** One batch from clients: the clock is read once, each datagram goes to its flow's backend socket. */
+  private fromClients(batch: DatagramBatch): void {
+    if (this.closed) return;
+    const now = this.deps.now();
+    for (let i = 0; i < batch.count; i++) {
+      const address = batch.address(i);
+      const port = batch.port(i);
+      const flow = this.flowFor(udpPeerKey(address, port), address, port, now);
+      if (!flow) continue;
+      const length = batch.length(i);
+      flow.lastSeen = now;
+      flow.metrics.bytesIn(length);
+      flow.socket.send(batch.data, batch.offset(i), length);
     }
-    if (!flow) {
-      const backend = this.balancer.pick(rinfo.address, new Set());
-      if (!backend) {
-        if (this.balancer.fullOnly(new Set())) this.metrics.limitRejected('backend');
-        this.log.debug({ client: key }, 'no backend for new udp flow; datagram dropped');
-        return;
-      }
-      const metrics = this.metrics;
-      metrics.opened();
-      flow = this.openFlow(key, rinfo, backend, metrics);
-    }
-    flow.lastSeen = this.deps.now();
-    flow.metrics.bytesIn(msg.length);
-    if (flow.pending) {
-      if (flow.pending.length < MAX_PENDING_DATAGRAMS) flow.pending.push(msg);
-      return;
-    }
-    this.toBackend(flow, msg);
   }
 
-  private openFlow(key: string, rinfo: dgram.RemoteInfo, backend: Backend, metrics: FrontendMetrics): Flow {
-    const socket = dgram.createSocket({ type: this.family });
+  /** The client's live flow, a new one, or undefined when no backend takes it (the datagram is dropped). */
+  private flowFor(key: UdpPeerKey, address: UdpAddress, port: number, now: number): Flow | undefined {
+    const flow = this.flows.get(key);
+    if (flow && this.balancer.isLive(flow.backend)) return flow;
+    const client = udpAddressText(address);
+    if (flow) {
+      // Its backend left or drains: the client keeps talking to the service, on another task.
+      flow.release();
+      const moved = this.balancer.pick(client, new Set());
+      this.log.debug({ client, port, from: flow.backend.id, to: moved?.id }, 'udp flow moves');
+      const { metrics } = flow;
+      this.endFlow(flow, !!moved);
+      return moved ? this.openFlow(key, address, port, moved, metrics, now) : undefined;
+    }
+    const backend = this.balancer.pick(client, new Set());
+    if (!backend) {
+      if (this.balancer.fullOnly(new Set())) this.metrics.limitRejected('backend');
+      this.log.debug({ client, port }, 'no backend for new udp flow; datagram dropped');
+      return undefined;
+    }
+    const metrics = this.metrics;
+    metrics.opened();
+    return this.openFlow(key, address, port, backend, metrics, now);
+  }
+
+  private openFlow(
+    key: UdpPeerKey,
+    address: UdpAddress,
+    port: number,
+    backend: Backend,
+    metrics: FrontendMetrics,
+    now: number,
+  ): Flow {
     const flow: Flow = {
-      client: { address: rinfo.address, port: rinfo.port },
+      key,
+      clientAddress: address,
+      clientPort: port,
       backend,
-      socket,
-      pending: [],
-      lastSeen: this.deps.now(),
+      socket: undefined as unknown as BatchUdpSocket,
+      lastSeen: now,
       metrics,
       closed: false,
       release: () => undefined,
-      onSentToBackend: (err) => {
-        if (err) this.flowFailed(flow, err);
-      },
-      onSentToClient: (err) => {
-        if (err) this.log.debug({ err, client: key }, 'udp send to client failed');
-      },
     };
+    flow.socket = createBatchUdpSocket(
+      this.family,
+      {
+        onBatch: (batch) => this.fromBackend(flow, batch),
+        // On a connected socket the kernel reports the backend's ICMP port
+        // unreachable as ECONNREFUSED: drop the flow so the client's next
+        // datagram starts a new one on the next backend.
+        onError: (err) => this.flowFailed(flow, err),
+      },
+      this.native,
+    );
     const releaseLoad = this.load.acquire(backend);
     const releaseMetric = metrics.backendOpened(backend.id);
     flow.release = () => {
@@ -189,36 +219,28 @@ export class UdpFrontend implements FrontendListener {
       releaseMetric();
     };
     this.flows.set(key, flow);
-    socket.on('message', (reply) => {
-      if (flow.closed || !this.bound) return;
-      flow.lastSeen = this.deps.now();
-      flow.metrics.bytesOut(reply.length);
-      this.socket.send(reply, flow.client.port, flow.client.address, flow.onSentToClient);
-    });
-    // On a connected socket the kernel reports the backend's ICMP port
-    // unreachable as ECONNREFUSED: drop the flow so the client's next
-    // datagram starts a new one on the next backend.
-    socket.on('error', (err) => this.flowFailed(flow, err));
-    // @types/node omits it, but dgram hands a failed connect to this callback.
-    socket.connect(backend.port, backend.address, (err?: Error) => {
-      if (flow.closed) return;
-      if (err) return this.flowFailed(flow, err);
-      const queued = flow.pending ?? [];
-      flow.pending = null;
-      for (const msg of queued) this.toBackend(flow, msg);
-    });
+    flow.socket.connect(backend.address, backend.port);
     return flow;
   }
 
-  private toBackend(flow: Flow, msg: Buffer): void {
-    flow.socket.send(msg, flow.onSentToBackend);
+  /** Replies from a flow's backend, out of the frontend socket to the flow's client. */
+  private fromBackend(flow: Flow, batch: DatagramBatch): void {
+    if (flow.closed || !this.bound) return;
+    flow.lastSeen = this.deps.now();
+    let bytes = 0;
+    for (let i = 0; i < batch.count; i++) {
+      const length = batch.length(i);
+      bytes += length;
+      this.socket.send(batch.data, batch.offset(i), length, flow.clientPort, flow.clientAddress);
+    }
+    flow.metrics.bytesOut(bytes);
   }
 
   private flowFailed(flow: Flow, err: Error): void {
     if (flow.closed) return;
     flow.metrics.connectError();
     flow.metrics.backendConnectError(flow.backend.id);
-    this.log.debug({ err, client: flow.client, backend: flow.backend.id }, 'udp flow to backend failed');
+    this.log.debug({ err, client: udpAddressText(flow.clientAddress), port: flow.clientPort, backend: flow.backend.id }, 'udp flow to backend failed');
     this.endFlow(flow);
   }
 
@@ -226,29 +248,9 @@ export class UdpFrontend implements FrontendListener {
   private endFlow(flow: Flow, replaced = false): void {
     if (flow.closed) return;
     flow.closed = true;
-    const key = `${flow.client.address}:${flow.client.port}`;
-    if (this.flows.get(key) === flow) this.flows.delete(key);
+    if (this.flows.get(flow.key) === flow) this.flows.delete(flow.key);
     flow.release();
     if (!replaced) flow.metrics.closed();
-    try {
-      flow.socket.close();
-    } catch {
-      // Already closed by an error.
-    }
+    flow.socket.close();
   }
-}
-
-/**
- * dgram resolves the destination of every `send`, and Node's lookup answers
- * even an IP literal on the next tick; replies go to the client's IP literal,
- * so answer those at once.
- */
-function literalLookup(
-  hostname: string,
-  options: dns.LookupOneOptions,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const family = isIP(hostname);
-  if (family !== 0) callback(null, hostname, family);
-  else dns.lookup(hostname, options, callback);
 }
