@@ -117,7 +117,7 @@ export function initScript(program: string): string {
   return [
     '#!/bin/busybox sh',
     '/bin/busybox --install -s /bin',
-    'export PATH=/bin:/sbin HOME=/root',
+    'export PATH=/bin:/sbin HOME=/root SHOAL_VM_GUEST=1',
     'mount -t proc proc /proc',
     'mount -t sysfs sysfs /sys',
     'mount -t devtmpfs devtmpfs /dev',
@@ -299,7 +299,10 @@ export function findProjectRoot(from: string): string {
   }
 }
 
-if (require.main === module) {
+if (require.main === module && process.env.TAP === '1' && process.argv.length <= 2) {
+  // A `tap <dir>` run starts every file; this one is a command, not a test.
+  process.stdout.write('1..0 # a command (build-initramfs.js OUT.cpio.gz), not a test\n');
+} else if (require.main === module) {
   main(process.argv.slice(2)).catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -77,11 +77,20 @@ function hasIpvsModule(tree: string): boolean {
   return ['ip_vs.ko', 'ip_vs.ko.xz', 'ip_vs.ko.zst', 'ip_vs.ko.gz'].some((f) => existsSync(join(dir, f)));
 }
 
+/** How checkVmHost looks at the host; tests hand in a pretend one. */
+export interface VmHostProbe {
+  findExecutable: (name: string) => string | undefined;
+  findIpvsKernel: () => { image: string; version: string } | undefined;
+  readable: (file: string) => boolean;
+}
+
+const realHost: VmHostProbe = { findExecutable: (name) => findExecutable(name), findIpvsKernel: () => findIpvsKernel(), readable };
+
 /** Check the host for everything the VM test needs. */
-export function checkVmHost(): VmHostCheck {
+export function checkVmHost(probe: VmHostProbe = realHost): VmHostCheck {
   const missing: string[] = [];
   const need = (name: string, pkg: string) => {
-    const found = findExecutable(name);
+    const found = probe.findExecutable(name);
     if (!found) missing.push(`${name} (package ${pkg})`);
     return found ?? '';
   };
@@ -90,9 +99,9 @@ export function checkVmHost(): VmHostCheck {
   const ipvsadm = need('ipvsadm', 'ipvsadm');
   const modprobe = need('modprobe', 'kmod');
   const ldd = need('ldd', 'libc-bin');
-  const kernel = findIpvsKernel();
+  const kernel = probe.findIpvsKernel();
   if (!kernel) missing.push('/boot/vmlinuz-* with the ip_vs module (package linux-image-amd64)');
-  else if (!readable(kernel.image)) missing.push(`read access to ${kernel.image} (Debian makes it root-only; run as root)`);
+  else if (!probe.readable(kernel.image)) missing.push(`read access to ${kernel.image} (Debian makes it root-only; run as root)`);
   if (missing.length > 0 || !kernel) return { ok: false, missing };
   return { ok: true, tools: { qemu, busybox, ipvsadm, modprobe, ldd, kernel } };
 }

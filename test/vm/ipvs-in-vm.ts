@@ -1,7 +1,8 @@
 /**
  * Runs as the only program inside the test VM (see build-initramfs.ts):
  * loads the IPVS modules, puts a foreign service in place with ipvsadm,
- * probes IPVS, then drives the real IpvsDataplane through four tables and a
+ * probes IPVS, then drives the real IpvsDataplane through three tables and a
+ * close, and a second one in fwmark ingress mode through one table and a
  * close, printing `ipvsadm -Ln` after each step between console markers
  * (vm-console.ts) for the host to check. Connections through the VIP, from
  * this machine to itself, give the draining backend something to drain.
@@ -32,6 +33,8 @@ export const VM_BACKEND_PORT = 8080;
 /** The UDP ingress frontend (IngressMode `address`: a plain service on the node address). */
 export const VM_INGRESS = { address: '192.168.77.1', port: 5353 };
 export const VM_UDP_BACKEND_PORT = 53;
+/** A published port served the Docker way (IngressMode `fwmark`): an IPVS service keyed by firewall mark. */
+export const VM_FWMARK_INGRESS = { address: '192.168.77.1', port: 8443 };
 /** The service ipvsadm creates before shoal starts, which shoal must leave alone. */
 export const VM_FOREIGN = { service: '10.9.9.9:99', dest: '10.9.9.10:99' };
 /** VIP range shoal owns here, as the daemon passes its overlay subnets. */
@@ -163,6 +166,30 @@ async function waitFor(what: string, cond: () => boolean): Promise<void> {
   }
 }
 
+/** The default ingress mode, fwmark services, on a dataplane of its own (no owned ranges: the foreign service stays foreign). */
+async function fwmarkIngress(familyId: number): Promise<void> {
+  const registry = new Registry();
+  const dp = createIpvsDataplane({ logger: pino({ level: 'warn' }), registry }, { ingress: 'fwmark', resyncIntervalMs: 0, familyId });
+  const frontend: Frontend = {
+    id: `ingress/tcp/${VM_FWMARK_INGRESS.address}:${VM_FWMARK_INGRESS.port}`,
+    kind: 'ingress',
+    protocol: 'tcp',
+    address: VM_FWMARK_INGRESS.address,
+    port: VM_FWMARK_INGRESS.port,
+    service: 'web-tls',
+    backends: [backend(0, 1, VM_FWMARK_INGRESS.port)],
+  };
+  const table: LbTable = { frontends: [frontend] };
+  const result = await dp.apply(table);
+  const before = await operationsSoFar(registry);
+  const again = await dp.apply(table);
+  const reapplyOps = (await operationsSoFar(registry)) - before;
+  say(jsonLine('apply-fwmark', { result, again, reapplyOps, owned: dp.ownedServices() }));
+  await printIpvsadm('fwmark');
+  await dp.close();
+  await printIpvsadm('fwmark-closed');
+}
+
 async function main(configPath: string): Promise<void> {
   const config = JSON.parse(readFileSync(configPath, 'utf8')) as VmConfig;
   say(jsonLine('booted', { kernel: config.kernelVersion, node: process.version }));
@@ -207,10 +234,17 @@ async function main(configPath: string): Promise<void> {
   await dp.close();
   await printIpvsadm('closed');
   backends.server.close();
+  await fwmarkIngress(probe.familyId);
   say(jsonLine('done', { ok: true }));
 }
 
-if (require.main === module) {
+/** Set by /init (build-initramfs.ts); without it this is not the VM and the host's IPVS must not be touched. */
+export const VM_GUEST_ENV = 'SHOAL_VM_GUEST';
+
+if (require.main === module && process.env[VM_GUEST_ENV] !== '1') {
+  // Picked up on its own by a `tap <dir>` run, or started by hand on a host: a TAP skip, nothing else.
+  say(`1..0 # runs inside the VM only (${VM_GUEST_ENV}=1), started by ipvs-vm.test.ts`);
+} else if (require.main === module) {
   main(process.argv[2] ?? '/etc/shoal-vm.json').then(
     () => process.exit(0),
     (err: unknown) => {

@@ -6,16 +6,17 @@
  * checks what ipvsadm saw. Skipped, saying what to install, when the host
  * lacks qemu, the kernel or ipvsadm (CI does). See test/vm/README.md.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { buildInitramfs, findProjectRoot } from './build-initramfs';
 import { IPVS_MODULES, VM_APT_LINE, checkVmHost } from './host-tools';
-import { VM_BACKENDS, VM_BACKEND_PORT, VM_FOREIGN, VM_INGRESS, VM_UDP_BACKEND_PORT, VM_VIP } from './ipvs-in-vm';
+import { ingressFwmark } from '../../src/mesh/dataplane/ipvs/ipvs-desired';
+import { VM_BACKENDS, VM_BACKEND_PORT, VM_FOREIGN, VM_FWMARK_INGRESS, VM_INGRESS, VM_UDP_BACKEND_PORT, VM_VIP } from './ipvs-in-vm';
 import type { IpvsadmListing } from './ipvsadm-listing';
 import { parseIpvsadmList } from './ipvsadm-listing';
-import { accelsFromEnv, bootWithFallback } from './qemu-runner';
+import { accelsFromEnv, bootWithFallback, describeEnd } from './qemu-runner';
 import { VM_MARKER, parseVmConsole } from './vm-console';
 
 /** Guest memory: the initramfs (about 120 MB unpacked) lives in RAM next to node. */
@@ -56,6 +57,8 @@ const EXPECTED: Record<string, string[]> = {
   drain: [`${vip} rr`, tcpDest(0, 1, 1), tcpDest(1, 0, 1), tcpDest(2, 1, 0), ...foreign, udp, udpDest(0), udpDest(1)],
   change: [`${vip} lc`, tcpDest(0, 1, 1), tcpDest(1, 0, 1), ...foreign, udp, udpDest(0)],
   closed: foreign,
+  fwmark: [`FWM ${ingressFwmark('tcp', VM_FWMARK_INGRESS.port)} rr`, `  ${VM_BACKENDS[0]}:${VM_FWMARK_INGRESS.port} Masq w1 active0`, ...foreign],
+  'fwmark-closed': foreign,
 };
 
 t.test('IPVS dataplane programs a real kernel in a VM', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
@@ -90,12 +93,13 @@ t.test('IPVS dataplane programs a real kernel in a VM', { skip, timeout: TEST_TI
     },
   );
   const run = attempts[attempts.length - 1];
-  t.comment(`kernel ${host.tools.kernel.version}; ${attempts.map((a) => `${a.accel}: ${a.killed ?? `exit ${a.exitCode}`}`).join(', ')}`);
+  t.comment(`kernel ${host.tools.kernel.version}; ${attempts.map((a) => `${a.accel}: ${describeEnd(a)}`).join(', ')}`);
 
+  if (process.env.SHOAL_VM_CONSOLE) await writeFile(process.env.SHOAL_VM_CONSOLE, attempts.map((a) => a.console).join('\n'));
   const vm = parseVmConsole(run.console);
   if (!vm.json.has('done') || vm.exitCode !== 0) {
     const tail = run.console.split(/\r?\n/).slice(-CONSOLE_TAIL_LINES).join('\n');
-    t.fail(`the VM did not finish (${run.killed ?? `qemu exit ${run.exitCode}`}, program exit ${vm.exitCode})`, { errors: vm.errors, console: tail });
+    t.fail(`the VM did not finish (qemu ${describeEnd(run)}, program exit ${vm.exitCode})`, { errors: vm.errors, console: tail });
     return;
   }
   t.same(vm.errors, [], `no ${VM_MARKER} errors`);
@@ -110,6 +114,10 @@ t.test('IPVS dataplane programs a real kernel in a VM', { skip, timeout: TEST_TI
     t.equal(applied?.reapplyOps, 0, `${step}: applying it again sends nothing (the kernel's dump reads back as what was sent)`);
     t.same(applied?.owned, owned, `${step}: shoal owns its two services, not the foreign one`);
   }
+  const fwmark = vm.json.get('apply-fwmark') as { result?: unknown; reapplyOps?: unknown; owned?: unknown } | undefined;
+  t.same(fwmark?.result, { failed: [] }, 'fwmark ingress: applied');
+  t.equal(fwmark?.reapplyOps, 0, 'fwmark ingress: applying it again sends nothing');
+  t.same(fwmark?.owned, [`fwmark/${ingressFwmark('tcp', VM_FWMARK_INGRESS.port)}`], 'fwmark ingress: shoal owns the mark service only');
   t.same(vm.json.get('connections'), { accepted: [VM_BACKENDS[0], VM_BACKENDS[1]] }, 'connections through the VIP reached both backends');
 
   for (const [step, expected] of Object.entries(EXPECTED)) {

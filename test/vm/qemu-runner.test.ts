@@ -2,7 +2,8 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { accelsFromEnv, bootWithFallback, kvmAvailable, qemuArgs } from './qemu-runner';
+import { accelsFromEnv, bootWithFallback, describeEnd, kvmAvailable, qemuArgs } from './qemu-runner';
+import type { QemuRunResult } from './qemu-runner';
 
 const boot = { qemu: 'qemu-system-x86_64', kernel: '/boot/vmlinuz-6.1.0-56-amd64', initrd: '/tmp/i.cpio.gz', append: 'console=ttyS0 panic=-1', memoryMb: 1024 };
 
@@ -37,16 +38,16 @@ async function fakeQemu(t: tap.Test, onKvm: string, onTcg: string): Promise<stri
 
 const BOOTED = '@@SHOAL-VM json booted';
 const limits = { timeoutMs: { kvm: 20_000, tcg: 20_000 }, kvmStallDeadlineMs: 300, stallMarker: BOOTED };
-const summary = (runs: { accel: string; killed?: string; exitCode: number | null; console: string }[]) =>
-  runs.map((r) => `${r.accel} ${r.killed ?? `exit ${r.exitCode}`}${r.console.includes(BOOTED) ? ' booted' : ''}`);
+const summary = (runs: QemuRunResult[]) => runs.map((r) => `${r.accel} ${describeEnd(r)}${r.console.includes(BOOTED) ? ' booted' : ''}`);
 
 t.test('fallback to TCG and the ways a run is ended', async (t) => {
   const cases: { name: string; kvm: string; tcg: string; accels?: ('kvm' | 'tcg')[]; timeoutMs?: number; abort?: boolean; want: string[] }[] = [
-    { name: 'KVM silent: stalled, then TCG', kvm: 'exec sleep 30', tcg: `echo '${BOOTED} {}'`, want: ['kvm stalled', 'tcg exit 0 booted'] },
+    { name: 'KVM silent: stalled, then TCG', kvm: 'exec sleep 30', tcg: `echo '${BOOTED} {}'`, want: ['kvm killed (stalled)', 'tcg exit 0 booted'] },
     { name: 'KVM refused by qemu, then TCG', kvm: 'echo "failed to set MSR" >&2; exit 134', tcg: `echo '${BOOTED} {}'`, want: ['kvm exit 134', 'tcg exit 0 booted'] },
+    { name: 'qemu asserting (SIGABRT) under KVM, then TCG', kvm: 'kill -ABRT $$', tcg: `echo '${BOOTED} {}'`, want: ['kvm signal SIGABRT', 'tcg exit 0 booted'] },
     { name: 'KVM works: no TCG run', kvm: `echo '${BOOTED} {}'; exit 3`, tcg: 'exit 9', want: ['kvm exit 3 booted'] },
-    { name: 'TCG alone past its deadline', kvm: 'exit 9', tcg: `echo '${BOOTED} {}'; exec sleep 30`, accels: ['tcg'], timeoutMs: 300, want: ['tcg timeout booted'] },
-    { name: 'aborted: killed, nothing retried', kvm: 'exec sleep 30', tcg: 'exit 9', abort: true, want: ['kvm aborted'] },
+    { name: 'TCG alone past its deadline', kvm: 'exit 9', tcg: `echo '${BOOTED} {}'; exec sleep 30`, accels: ['tcg'], timeoutMs: 300, want: ['tcg killed (timeout) booted'] },
+    { name: 'aborted: killed, nothing retried', kvm: 'exec sleep 30', tcg: 'exit 9', abort: true, want: ['kvm killed (aborted)'] },
   ];
   for (const c of cases) {
     const qemu = await fakeQemu(t, c.kvm, c.tcg);

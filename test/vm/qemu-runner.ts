@@ -39,6 +39,8 @@ export interface QemuRunResult {
   accel: Accel;
   console: string;
   exitCode: number | null;
+  /** The signal that ended qemu (SIGABRT when it asserts, SIGKILL when killed here). */
+  signal: NodeJS.Signals | null;
   /** `timeout`, `stalled` or `aborted` when qemu was killed; undefined when it exited by itself. */
   killed: 'timeout' | 'stalled' | 'aborted' | undefined;
 }
@@ -76,6 +78,12 @@ export function kvmAvailable(device = '/dev/kvm'): boolean {
   }
 }
 
+/** How a run ended, in a few words: `killed (stalled)`, `signal SIGABRT`, `exit 0`. */
+export function describeEnd(r: QemuRunResult): string {
+  if (r.killed) return `killed (${r.killed})`;
+  return r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`;
+}
+
 /** Run qemu once. */
 export function runQemu(boot: QemuBoot, options: QemuRunOptions): Promise<QemuRunResult> {
   return new Promise((resolve, reject) => {
@@ -107,9 +115,9 @@ export function runQemu(boot: QemuBoot, options: QemuRunOptions): Promise<QemuRu
       done();
       reject(err);
     });
-    child.once('close', (code) => {
+    child.once('close', (code, signal) => {
       done();
-      resolve({ accel: options.accel, console, exitCode: code, killed });
+      resolve({ accel: options.accel, console, exitCode: code, signal, killed });
     });
   });
 }
