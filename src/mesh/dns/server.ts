@@ -26,7 +26,7 @@ import {
 } from './upstream';
 import type { DnsView } from './view';
 import { AnswerCache, answerCacheKey } from './answer-cache';
-import { encodeForUdp, isResponsePacket, rawErrorResponse, udpResponseLimit } from './wire';
+import { decodeMessage, encodeForUdp, isResponsePacket, MAX_TCP_QUERY_BYTES, rawErrorResponse, udpResponseLimit } from './wire';
 import { createBatchUdpSocket, type BatchUdpSocket, type DatagramBatch } from '../../native/batch-udp-socket';
 import { loadNative, type NativeAddon } from '../../native/native';
 import type { UdpAddress } from '../../native/udp-address';
@@ -240,29 +240,61 @@ export class DnsServer {
     socket.on('close', () => this.tcpSockets.delete(socket));
 
     let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      // Clients may pipeline several queries; responses go out as they are ready (RFC 7766 §6.2.1.1).
-      while (buffered.length >= 2) {
+    /** Queries read whose answer is not written yet (forwards in flight). */
+    let unanswered = 0;
+    let clientEnded = false;
+    const hasFrame = (): boolean => buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0);
+    // The client half-closed: answer what it sent, then close our side.
+    const endIfDone = (): void => {
+      if (clientEnded && unanswered === 0 && !hasFrame() && !socket.destroyed) socket.end();
+    };
+    const answered = (): void => {
+      unanswered--;
+      endIfDone();
+    };
+    // Clients may pipeline several queries; responses go out as they are ready (RFC 7766 §6.2.1.1).
+    // A client that does not read its answers is not read either: they wait in its socket, not in our heap.
+    const pump = (): void => {
+      while (buffered.length >= 2 && !socket.writableNeedDrain) {
         const length = buffered.readUInt16BE(0);
+        if (length > MAX_TCP_QUERY_BYTES) {
+          this.count('dropped');
+          socket.destroy();
+          return;
+        }
         if (buffered.length < 2 + length) break;
         const msg = buffered.subarray(2, 2 + length);
         buffered = buffered.subarray(2 + length);
-        this.onTcpMessage(socket, msg);
+        unanswered++;
+        this.onTcpMessage(socket, msg, answered);
       }
+      if (socket.writableNeedDrain) socket.pause();
+      else socket.resume();
+      endIfDone();
+    };
+    socket.on('data', (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      pump();
+    });
+    socket.on('drain', pump);
+    socket.on('end', () => {
+      clientEnded = true;
+      endIfDone();
     });
   }
 
-  private onTcpMessage(socket: net.Socket, msg: Buffer): void {
+  private onTcpMessage(socket: net.Socket, msg: Buffer, answered: () => void): void {
     const started = this.now();
     const out = this.handle(msg, 'tcp');
     const send = (response: Buffer | null, answeredBy: 'local' | 'upstream'): void => {
-      if (!response || socket.destroyed) return;
-      const frame = Buffer.allocUnsafe(2 + response.length);
-      frame.writeUInt16BE(response.length, 0);
-      response.copy(frame, 2);
-      socket.write(frame);
-      this.duration[answeredBy].observe((this.now() - started) / 1000);
+      if (response && !socket.destroyed && !socket.writableEnded) {
+        const frame = Buffer.allocUnsafe(2 + response.length);
+        frame.writeUInt16BE(response.length, 0);
+        response.copy(frame, 2);
+        socket.write(frame);
+        this.duration[answeredBy].observe((this.now() - started) / 1000);
+      }
+      answered();
     };
     if (out instanceof Promise) void out.then((r) => send(r, 'upstream'));
     else send(out, 'local');
@@ -287,10 +319,8 @@ export class DnsServer {
       this.count(hit.result);
       return hit.response;
     }
-    let query: DecodedPacket;
-    try {
-      query = dnsPacket.decode(raw);
-    } catch {
+    const query = decodeMessage(raw);
+    if (!query) {
       this.count('formerr');
       return rawErrorResponse(raw, RCODE.FORMERR);
     }
@@ -429,7 +459,8 @@ async function bindShared(
 
 function listenTcp(address: string, port: number): Promise<net.Server> {
   return new Promise((resolve, reject) => {
-    const server = net.createServer();
+    // allowHalfOpen: a client's FIN ends its queries, not our answers to them.
+    const server = net.createServer({ allowHalfOpen: true });
     server.once('error', reject);
     server.listen({ host: address, port, exclusive: true }, () => {
       server.removeListener('error', reject);

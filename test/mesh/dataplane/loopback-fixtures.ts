@@ -482,6 +482,23 @@ export function patternBytes(n: number, from = 0): Buffer {
   return out;
 }
 
+/** Whether a socket error means the peer reset the connection. */
+function isReset(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'ECONNRESET' || err.code === 'EPIPE';
+}
+
+/**
+ * Tells, on 'end', a FIN from a reset. Linux reports a reset that arrives
+ * while bytes wait unread as a plain end of stream once they are read, but a
+ * write still fails after it: an empty one asks. When our side already sent
+ * its FIN nothing can be asked, and the end is taken as a FIN. A reset also
+ * reaches the socket's 'error' handler.
+ */
+export function endOrReset(socket: net.Socket, then: (reset: boolean) => void): void {
+  if (socket.writableEnded || socket.destroyed) return then(false);
+  socket.write(Buffer.alloc(0), (err) => then(!!err));
+}
+
 /** Chunk size of the streams a bulk backend writes. */
 const BULK_CHUNK_BYTES = 16 * 1024;
 
@@ -516,7 +533,7 @@ export async function bulkBackend(t: tap.Test, name: string, address = '127.0.0.
     let command: string | undefined;
     let head = '';
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') how = 'reset';
+      if (isReset(err)) how = 'reset';
     });
     socket.on('close', () => {
       backend.open--;
@@ -524,12 +541,15 @@ export async function bulkBackend(t: tap.Test, name: string, address = '127.0.0.
       backend.sockets = [...sockets];
       backend.endings.push({ how, received });
     });
-    socket.on('end', () => {
-      if (how === 'closed') how = 'fin';
-      if (command === 'fin-first') socket.destroy();
-      else if (command?.startsWith('after-fin ')) writePattern(socket, Number(command.split(' ')[1]), () => socket.end());
-      else socket.end();
-    });
+    socket.on('end', () =>
+      endOrReset(socket, (reset) => {
+        if (reset) return;
+        if (how === 'closed') how = 'fin';
+        if (command === 'fin-first') socket.destroy();
+        else if (command?.startsWith('after-fin ')) writePattern(socket, Number(command.split(' ')[1]), () => socket.end());
+        else socket.end();
+      }),
+    );
     socket.on('data', (chunk: Buffer) => {
       if (command !== undefined) {
         received += chunk.length;
@@ -585,7 +605,7 @@ export interface BulkClient {
   received(): Buffer;
   /** Resolves once at least `n` bytes arrived; rejects if the connection ends first. */
   receivedAtLeast(n: number): Promise<void>;
-  /** Resolves with how the connection ended once it is closed: `reset` (ECONNRESET), else `fin` or `closed`. */
+  /** Resolves with how the peer ended the connection: `reset` (even one Linux shows as an end of stream), `fin` (the socket may stay half-open), or `closed`. */
   ending(): Promise<'reset' | 'fin' | 'closed'>;
   /** Resolves once the peer's FIN (or a reset) came; the socket may stay half-open. */
   peerEnded(): Promise<void>;
@@ -619,15 +639,17 @@ export async function bulkClient(t: tap.Test, address: string, port: number, com
     wake();
   });
   socket.on('error', (err: NodeJS.ErrnoException) => {
-    how ??= err.code === 'ECONNRESET' ? 'reset' : 'closed';
+    how ??= isReset(err) ? 'reset' : 'closed';
     peerEnded = true;
     wake();
   });
-  socket.on('end', () => {
-    how ??= 'fin';
-    peerEnded = true;
-    wake();
-  });
+  socket.on('end', () =>
+    endOrReset(socket, (reset) => {
+      how ??= reset ? 'reset' : 'fin';
+      peerEnded = true;
+      wake();
+    }),
+  );
   socket.on('close', () => {
     closed = true;
     peerEnded = true;
@@ -664,9 +686,9 @@ export async function bulkClient(t: tap.Test, address: string, port: number, com
       ),
     ending: async () => {
       await until(
-        () => closed,
+        () => closed || how === 'fin',
         () => false,
-        'the connection to close',
+        'the connection to end',
       );
       return how ?? 'closed';
     },

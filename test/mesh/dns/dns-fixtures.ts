@@ -195,19 +195,19 @@ export async function dnsTcpClient(t: tap.Test, port: number, options: { allowHa
   };
 }
 
-/** A tiny upstream resolver on UDP and TCP of one loopback port: every A query gets 192.0.2.1. */
+/** A tiny upstream resolver on UDP and TCP of one loopback port: example.test A 192.0.2.1, NXDOMAIN otherwise. */
 export async function fakeUpstream(t: tap.Test): Promise<{ host: string; port: number; queries: number }> {
   const state = { host: '127.0.0.1', port: 0, queries: 0 };
   const respond = (msg: Buffer): Buffer => {
     state.queries++;
     const q = dnsPacket.decode(msg);
-    const name = q.questions?.[0]?.name ?? '';
+    const known = q.questions?.[0]?.name.toLowerCase() === 'example.test';
     return dnsPacket.encode({
       type: 'response',
       id: q.id,
-      flags: dnsPacket.RECURSION_AVAILABLE,
+      flags: dnsPacket.RECURSION_AVAILABLE | (known ? 0 : 3),
       questions: q.questions,
-      answers: [{ type: 'A', name, ttl: 60, data: '192.0.2.1' }],
+      answers: known ? [{ type: 'A', name: 'example.test', ttl: 60, data: '192.0.2.1' }] : [],
     });
   };
   for (;;) {

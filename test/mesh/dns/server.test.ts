@@ -1,107 +1,15 @@
 import t, { type Test } from 'tap';
-import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { DnsServer, type DnsServerOptions } from '../../../src/mesh/dns/server';
+import { DnsServer } from '../../../src/mesh/dns/server';
 import type { Upstream } from '../../../src/mesh/dns/upstream';
 import type { DnsView } from '../../../src/mesh/dns/view';
-
-/** Longest any single wait in this file may take before the test fails instead of hanging. */
-const WAIT_MS = 5000;
+import { dig, fakeUpstream, startServer, udpExchange, web, withTimeout } from './dns-fixtures';
 
 const logger = pino({ level: 'silent' });
-
-function withTimeout<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-interface DigResult {
-  status: string;
-  flags: string[];
-  answers: string[];
-}
-
-/** Runs the real dig client; +tries=1 so a lost answer fails the test instead of being retried. */
-function dig(port: number, args: string[]): Promise<DigResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'dig',
-      ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=3', '+noall', '+comments', '+answer', ...args],
-      { timeout: WAIT_MS },
-      (err, stdout) => {
-        if (err) return reject(new Error(`dig ${args.join(' ')}: ${err.message}\n${stdout}`));
-        const status = /status: (\w+)/.exec(stdout)?.[1] ?? 'none';
-        const flags = (/;; flags: ([a-z ]+);/.exec(stdout)?.[1] ?? '').trim().split(/\s+/);
-        const answers = stdout
-          .split('\n')
-          .filter((l) => l && !l.startsWith(';'))
-          .map((l) => l.split(/\s+/))
-          .filter((f) => f[3] === 'A')
-          .map((f) => f[4]);
-        resolve({ status, flags, answers });
-      },
-    );
-  });
-}
-
-/** A tiny upstream resolver on UDP and TCP of one loopback port: example.test A 192.0.2.1, NXDOMAIN otherwise. */
-async function fakeUpstream(t: Test): Promise<Upstream & { queries: number }> {
-  const state = { host: '127.0.0.1', port: 0, queries: 0 };
-  const respond = (msg: Buffer): Buffer => {
-    state.queries++;
-    const q = dnsPacket.decode(msg);
-    const known = q.questions?.[0]?.name.toLowerCase() === 'example.test';
-    return dnsPacket.encode({
-      type: 'response',
-      id: q.id,
-      flags: dnsPacket.RECURSION_AVAILABLE | (known ? 0 : 3),
-      questions: q.questions,
-      answers: known ? [{ type: 'A', name: 'example.test', ttl: 60, data: '192.0.2.1' }] : [],
-    });
-  };
-  for (;;) {
-    const udp = dgram.createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
-    const port = udp.address().port;
-    const tcp = net.createServer((socket) => {
-      let buf = Buffer.alloc(0);
-      socket.on('data', (chunk) => {
-        buf = Buffer.concat([buf, chunk]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          buf = buf.subarray(2 + msg.length);
-          const out = respond(msg);
-          const len = Buffer.alloc(2);
-          len.writeUInt16BE(out.length);
-          socket.write(Buffer.concat([len, out]));
-        }
-      });
-      socket.on('error', () => undefined);
-    });
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once('error', () => resolve(false));
-      tcp.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!ok) {
-      udp.close();
-      continue;
-    }
-    udp.on('message', (msg, rinfo) => udp.send(respond(msg), rinfo.port, rinfo.address));
-    t.teardown(() => {
-      udp.close();
-      tcp.close();
-    });
-    state.port = port;
-    return state;
-  }
-}
 
 /** A UDP port that swallows queries: an upstream that never answers. */
 async function silentUpstream(t: Test): Promise<Upstream> {
@@ -109,38 +17,6 @@ async function silentUpstream(t: Test): Promise<Upstream> {
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
   t.teardown(() => udp.close());
   return { host: '127.0.0.1', port: udp.address().port };
-}
-
-const web = (vip: string, tasks: string[]): DnsView['services'] => new Map([['web', { vip, mode: 'vip' as const, taskAddresses: tasks }]]);
-
-async function startServer(
-  t: Test,
-  getView: () => DnsView,
-  options: Partial<DnsServerOptions> = {},
-): Promise<{ server: DnsServer; port: number; registry: Registry }> {
-  const registry = new Registry();
-  const server = new DnsServer({ logger, registry, getView }, { address: '127.0.0.1', port: 0, upstreams: [], ...options });
-  t.teardown(() => server.close());
-  const { port } = await server.listen();
-  return { server, port, registry };
-}
-
-/** Sends raw bytes over UDP and resolves with the first datagram back, or null if none comes within `ms`. */
-async function udpExchange(port: number, payload: Buffer, ms: number): Promise<Buffer | null> {
-  const socket = dgram.createSocket('udp4');
-  try {
-    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
-    return await new Promise<Buffer | null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), ms);
-      socket.once('message', (msg) => {
-        clearTimeout(timer);
-        resolve(msg);
-      });
-      socket.send(payload, port, '127.0.0.1');
-    });
-  } finally {
-    socket.close();
-  }
 }
 
 t.test('answers cluster names over UDP and TCP and follows view changes', async (t) => {
