@@ -121,7 +121,7 @@ async function scenario(t: Test, dataplane: 'nftables' | 'userspace'): Promise<v
     await lab.waitFor('the nft table to follow the scale-down', async () => {
       const now = await nftTable(lab, 0);
       return webAddrs.every((a) => kept.includes(a) === new RegExp(`${a.replace(/\./g, '\\.')} \\. 80`).test(now));
-    }, 5_000);
+    }, 1_000);
     t.pass('after scaling to 3 the table holds exactly the 3 backends');
 
     // Kill a worker host that does not run the client: its tasks come back on
