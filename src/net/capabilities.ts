@@ -5,7 +5,7 @@ export const CAP_NET_ADMIN = 12;
 
 /** Whether a `CapEff:` hex mask from /proc/<pid>/status holds a capability. Pure. */
 export function hasCapability(statusText: string, cap: number): boolean {
-  const m = /^CapEff:\s*([0-9a-f]+)$/im.exec(statusText);
+  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(statusText);
   if (!m) return false;
   return ((BigInt(`0x${m[1]}`) >> BigInt(cap)) & 1n) === 1n;
 }

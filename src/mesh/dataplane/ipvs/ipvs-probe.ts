@@ -4,10 +4,9 @@
  * clear line). Talks to the real kernel unless deps say otherwise.
  */
 import { readFile } from 'node:fs/promises';
-import type { Logger } from 'pino';
-import { InvalidArgumentError } from '../../../errors';
 import { FamilyNotFoundError, resolveFamily } from '../../../net/genl/ctrl-family';
 import { GenlSocket } from '../../../net/genl/genl-socket';
+import { CAP_NET_ADMIN, hasCapability } from '../../../net/capabilities';
 import type { GenlTransport } from '../../../net/genl/genl-transport';
 import { getInfoRequest, parseInfo } from './ipvs-messages';
 import { IPVS_GENL_NAME, IPVS_GENL_VERSION } from './ipvs-uapi';
@@ -23,8 +22,6 @@ export interface IpvsProbeDeps {
   readProcStatus?: () => Promise<string>;
 }
 
-/** Bit of CAP_NET_ADMIN in the capability sets (linux/capability.h). */
-export const CAP_NET_ADMIN = 12;
 
 /** Reason given when the kernel has no IPVS family. */
 export const IPVS_NOT_FOUND_REASON = `generic netlink family ${IPVS_GENL_NAME} not found (kernel without ip_vs; modprobe ip_vs)`;
@@ -66,31 +63,6 @@ export async function probeIpvs(deps: IpvsProbeDeps = {}): Promise<IpvsProbeResu
   } finally {
     transport.close();
   }
-}
-
-/** Whether the effective capability set in /proc/<pid>/status text holds capability `bit`. */
-export function hasCapability(procStatus: string, bit: number): boolean {
-  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(procStatus);
-  if (!m) return false;
-  return ((BigInt(`0x${m[1]}`) >> BigInt(bit)) & 1n) === 1n;
-}
-
-/** The `--dataplane` choices that involve IPVS. */
-export type IpvsDataplaneMode = 'auto' | 'ipvs';
-
-/**
- * Turn a probe into a decision: true = use IPVS. `auto` logs why IPVS was
- * passed over and returns false; `ipvs` throws an InvalidArgumentError whose
- * message is the one line the CLI prints.
- */
-export function selectIpvs(mode: IpvsDataplaneMode, probe: IpvsProbeResult, logger: Logger): boolean {
-  if (probe.ok) {
-    logger.info({ ipvsVersion: probe.version }, 'IPVS dataplane available');
-    return true;
-  }
-  if (mode === 'ipvs') throw new InvalidArgumentError(`--dataplane ipvs: ${probe.reason}`);
-  logger.info({ reason: probe.reason }, `IPVS dataplane passed over: ${probe.reason}`);
-  return false;
 }
 
 function messageOf(err: unknown): string {

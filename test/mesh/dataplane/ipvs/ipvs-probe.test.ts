@@ -1,8 +1,9 @@
 import t from 'tap';
-import pino from 'pino';
 import { InvalidArgumentError } from '../../../../src/errors';
 import { FakeIpvsKernel, FAKE_IPVS_FAMILY_ID } from '../../../../src/mesh/dataplane/ipvs/fake-ipvs-kernel';
-import { CAP_NET_ADMIN, IPVS_NOT_FOUND_REASON, hasCapability, probeIpvs, selectIpvs } from '../../../../src/mesh/dataplane/ipvs/ipvs-probe';
+import { IPVS_NOT_FOUND_REASON, probeIpvs } from '../../../../src/mesh/dataplane/ipvs/ipvs-probe';
+import { chooseDataplane } from '../../../../src/mesh/dataplane/select';
+import { CAP_NET_ADMIN, hasCapability } from '../../../../src/net/capabilities';
 import type { IpvsProbeResult } from '../../../../src/mesh/dataplane/ipvs/ipvs-probe';
 import { IPVS_CMD } from '../../../../src/mesh/dataplane/ipvs/ipvs-uapi';
 import { GenlSocket } from '../../../../src/net/genl/genl-socket';
@@ -83,38 +84,38 @@ t.test('capability bits', async (t) => {
 });
 
 t.test('--dataplane auto passes IPVS over and says why; --dataplane ipvs fails with one line', async (t) => {
-  const lines: string[] = [];
-  const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
   const no: IpvsProbeResult = { ok: false, reason: IPVS_NOT_FOUND_REASON };
+  const nft = { ok: true as const };
 
-  t.equal(selectIpvs('auto', no, logger), false);
-  t.equal(lines.length, 1);
-  const logged = JSON.parse(lines[0]) as { msg: string; reason: string };
-  t.equal(logged.reason, IPVS_NOT_FOUND_REASON);
-  t.match(logged.msg, /^IPVS dataplane passed over: generic netlink family IPVS not found/);
+  const auto = chooseDataplane('auto', { ipvs: no, nftables: nft });
+  t.equal(auto.name, 'nftables');
+  t.same(auto.passedOver, [{ name: 'ipvs', reason: IPVS_NOT_FOUND_REASON }]);
+  t.match(auto.passedOver[0].reason, /^generic netlink family IPVS not found/);
 
   const err = (() => {
     try {
-      selectIpvs('ipvs', no, logger);
+      chooseDataplane('ipvs', { ipvs: no });
     } catch (e) {
       return e;
     }
     return undefined;
   })();
   t.type(err, InvalidArgumentError);
-  t.equal((err as Error).message, '--dataplane ipvs: generic netlink family IPVS not found (kernel without ip_vs; modprobe ip_vs)');
+  t.equal((err as Error).message, '--dataplane ipvs cannot be used: generic netlink family IPVS not found (kernel without ip_vs; modprobe ip_vs)');
   t.notMatch((err as Error).message, /\n/, 'one line');
 
-  t.equal(selectIpvs('ipvs', { ok: true, familyId: 30, version: '1.2.1' }, logger), true);
-  t.equal(selectIpvs('auto', { ok: true, familyId: 30, version: '1.2.1' }, logger), true);
+  const yes = { ok: true as const };
+  t.equal(chooseDataplane('ipvs', { ipvs: yes }).name, 'ipvs');
+  t.equal(chooseDataplane('auto', { ipvs: yes, nftables: nft }).name, 'ipvs');
 });
 
-t.test('the real probe and selectIpvs together, as the daemon will call them', async (t) => {
+t.test('the real probe and the dataplane choice together, as the daemon calls them', async (t) => {
   if (await kernelHasIpvs()) {
     t.pass('this kernel has IPVS; covered by the VM tests');
     return;
   }
   const probe = await probeIpvs();
-  t.equal(selectIpvs('auto', probe, pino({ level: 'silent' })), false);
-  t.throws(() => selectIpvs('ipvs', probe, pino({ level: 'silent' })), { message: `--dataplane ipvs: ${IPVS_NOT_FOUND_REASON}` });
+  const reason = probe.ok ? '' : probe.reason;
+  t.same(chooseDataplane('auto', { ipvs: { ok: false, reason }, nftables: { ok: true } }).passedOver, [{ name: 'ipvs', reason: IPVS_NOT_FOUND_REASON }]);
+  t.throws(() => chooseDataplane('ipvs', { ipvs: { ok: false, reason } }), { message: `--dataplane ipvs cannot be used: ${IPVS_NOT_FOUND_REASON}` });
 });
