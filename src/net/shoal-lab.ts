@@ -5,7 +5,7 @@
  * remove their task namespaces, overlays and nftables tables) and then the lab.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ShoalError } from '../errors';
 import { systemIp } from './ip-command';
@@ -106,10 +106,17 @@ export class ShoalLab {
       '--heartbeat', this.options.heartbeat ?? '1s',
       ...extra,
     ];
-    const child = this.lab.spawn(k, [process.execPath, ...args], {
-      env: { ...process.env, SHOAL_NETNS_PREFIX: labTaskNetnsPrefix(this.lab.plan.prefix) },
-      stdio: ['ignore', 'ignore', this.options.logFile ? openLog(this.options.logFile(k)) : 'inherit'],
-    });
+    const log = this.options.logFile ? openSync(this.options.logFile(k), 'a') : null;
+    let child: ChildProcess;
+    try {
+      child = this.lab.spawn(k, [process.execPath, ...args], {
+        env: { ...process.env, SHOAL_NETNS_PREFIX: labTaskNetnsPrefix(this.lab.plan.prefix) },
+        stdio: ['ignore', 'ignore', log ?? 'inherit'],
+      });
+    } finally {
+      // The daemon holds its own copy of the log fd; ours would only leak, one per start.
+      if (log !== null) closeSync(log);
+    }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const node: LabNode = { host: k, address: host.address, stateDir, socket: path.join(stateDir, 'shoal.sock'), child, exited };
     const i = this.nodes.findIndex((n) => n.host === k);
@@ -179,10 +186,6 @@ export class ShoalLab {
       if (dir.startsWith(prefix)) rmSync(path.join(NETNS_ETC_DIR, dir), { recursive: true, force: true });
     }
   }
-}
-
-function openLog(file: string): number {
-  return openSync(file, 'a');
 }
 
 function readdirSafe(dir: string): string[] {
