@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_HOST, BenchRun, freePort, parseFlags, requireTools, runTool, startShoal, waitForLine, waitForTcp } from './harness';
-import { printSummary, printTable } from './report';
+import { BENCH_HOST, BenchRun, compareProxies, freePort, parseFlags, requireTools, runTool, waitForTcp } from './harness';
 
 /** Default length of each iperf3 run. */
 const DEFAULT_SECONDS = 10;
@@ -14,7 +13,7 @@ function parseIperf(out: string): number {
   return bps;
 }
 
-/** Bulk throughput: one iperf3 stream through HAProxy (tcp, nbthread 1) and through a shoal proxy process. */
+/** Bulk throughput: one iperf3 stream through HAProxy (tcp, `nbthread T`) and through a shoal proxy process (`--threads T`). */
 async function main(): Promise<void> {
   requireTools([
     { command: 'haproxy', debianPackage: 'haproxy' },
@@ -23,43 +22,44 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), DEFAULT_SECONDS);
   const run = new BenchRun('bulk');
   try {
-    const [backend, haPort, shoalPort] = [await freePort(), await freePort(), await freePort()];
+    const backend = await freePort();
     run.start('iperf3', ['-s', '-B', BENCH_HOST, '-p', String(backend)], 'iperf3 server');
     await waitForTcp(backend);
-    const iperf = async (port: number): Promise<number> =>
-      parseIperf(await runTool('iperf3', ['-c', BENCH_HOST, '-p', String(port), '-t', String(flags.seconds), '-J']));
 
-    const haCfg = join(run.dir, 'haproxy.cfg');
-    writeFileSync(
-      haCfg,
-      `global
-  nbthread 1
+    await compareProxies<number>(run, flags, {
+      name: 'bulk',
+      anchorName: 'haproxy',
+      anchorThreads: (threads) => `haproxy nbthread ${threads}`,
+      load: `iperf3 -t ${flags.seconds}, 1 stream`,
+      protocol: 'tcp',
+      backends: [`${BENCH_HOST}:${backend}`],
+      startAnchor: async (threads, port) => {
+        const cfg = join(run.dir, `haproxy-${threads}.cfg`);
+        writeFileSync(
+          cfg,
+          `global
+  nbthread ${threads}
 defaults
   mode tcp
   timeout connect 5s
   timeout client 60s
   timeout server 60s
 frontend f
-  bind ${BENCH_HOST}:${haPort}
+  bind ${BENCH_HOST}:${port}
   default_backend b
 backend b
   server s1 ${BENCH_HOST}:${backend}
 `,
-    );
-    const haproxy = run.start('haproxy', ['-db', '-f', haCfg], 'haproxy');
-    await waitForTcp(haPort);
-    const ha = await iperf(haPort);
-    await run.stop(haproxy);
-
-    const shoal = startShoal(run, 'shoal-proxy', ['tcp', `${BENCH_HOST}:${shoalPort}`, `${BENCH_HOST}:${backend}`], flags.profileDir);
-    await waitForLine(shoal, 'ready');
-    const sh = await iperf(shoalPort);
-    await run.stop(shoal);
-
-    printTable(`bulk: iperf3 -t ${flags.seconds}, 1 stream, 1 proxy thread each`, 'haproxy', [
-      { metric: 'throughput', anchor: ha / 1e9, shoal: sh / 1e9, unit: 'Gbit/s' },
-    ]);
-    printSummary('bulk', 'haproxy', ha, sh);
+        );
+        const haproxy = run.start('haproxy', ['-db', '-f', cfg], `haproxy nbthread ${threads}`);
+        await waitForTcp(port);
+        return haproxy;
+      },
+      measure: async (port) =>
+        parseIperf(await runTool('iperf3', ['-c', BENCH_HOST, '-p', String(port), '-t', String(flags.seconds), '-J'])),
+      rows: (ha, sh) => [{ metric: 'throughput', anchor: ha / 1e9, shoal: sh / 1e9, unit: 'Gbit/s' }],
+      headline: (bps) => bps,
+    });
   } finally {
     await run.cleanup();
   }

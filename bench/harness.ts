@@ -4,6 +4,9 @@ import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidArgumentError } from '../src/errors';
+import { nativeLoadResult } from '../src/native/native';
+import { formatSummary, printSummary, printTable, type Row } from './report';
 
 /** Loopback address every benchmark process listens on. */
 export const BENCH_HOST = '127.0.0.1';
@@ -68,9 +71,9 @@ export class BenchRun {
     process.once('exit', () => this.killNow());
   }
 
-  /** Starts a long-running process; its stderr is kept for the error message if it dies early. */
-  start(command: string, args: string[], label: string): ChildProcess {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts a long-running process, `env` added to ours; its stderr is kept for the error message if it dies early. */
+  start(command: string, args: string[], label: string, env?: NodeJS.ProcessEnv): ChildProcess {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
     let errText = '';
     child.stderr?.on('data', (d: Buffer) => {
       errText = (errText + d.toString()).slice(-4000);
@@ -174,10 +177,23 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Extras of one shoal process: environment added to ours, and the profile's file name (default: node's own). */
+export interface ShoalStartOptions {
+  env?: NodeJS.ProcessEnv;
+  profileName?: string;
+}
+
 /** Starts `dist/bench/<script>.js` in its own node process, with `--cpu-prof` into `profileDir` when given. */
-export function startShoal(run: BenchRun, script: string, args: string[], profileDir?: string): ChildProcess {
+export function startShoal(
+  run: BenchRun,
+  script: string,
+  args: string[],
+  profileDir?: string,
+  options: ShoalStartOptions = {},
+): ChildProcess {
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  return run.start(process.execPath, [...nodeArgs, join(__dirname, `${script}.js`), ...args], `shoal ${script}`);
+  if (profileDir && options.profileName) nodeArgs.push(`--cpu-prof-name=${options.profileName}`);
+  return run.start(process.execPath, [...nodeArgs, join(__dirname, `${script}.js`), ...args], `shoal ${script}`, options.env);
 }
 
 /** Common command-line flags of the benchmarks. */
@@ -186,16 +202,105 @@ export interface BenchFlags {
   seconds: number;
   /** Directory for the shoal process's CPU profile, or undefined. */
   profileDir?: string;
+  /** Proxy thread counts to compare at, ascending: [1], [2] or [1, 2]. */
+  threads: number[];
 }
 
-/** Reads `--seconds N` and `--profile DIR` from argv. */
+/** What `--threads` accepts: the issue compares at 1 thread and at 2. */
+const THREAD_CHOICES = new Map<string, number[]>([
+  ['1', [1]],
+  ['2', [2]],
+  ['both', [1, 2]],
+]);
+
+/** Reads `--seconds N`, `--profile DIR` and `--threads 1|2|both` (default both) from argv. */
 export function parseFlags(argv: string[], defaultSeconds: number): BenchFlags {
-  const flags: BenchFlags = { seconds: defaultSeconds };
+  const flags: BenchFlags = { seconds: defaultSeconds, threads: [1, 2] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--seconds') flags.seconds = Number(argv[++i]);
     else if (argv[i] === '--profile') flags.profileDir = argv[++i];
+    else if (argv[i] === '--threads') {
+      const value = argv[++i];
+      const threads = value === undefined ? undefined : THREAD_CHOICES.get(value);
+      if (!threads) {
+        throw new InvalidArgumentError(`--threads takes 1, 2 or both, not ${value === undefined ? 'nothing' : JSON.stringify(value)}`);
+      }
+      flags.threads = threads;
+    }
   }
   return flags;
+}
+
+/**
+ * Threads shoal's UDP relay runs on whatever `threads` says: per the doc of
+ * UserspaceDataplaneOptions.threads, UDP stays on the main thread.
+ */
+const SHOAL_UDP_THREADS = 1;
+
+/** One anchor-vs-shoal benchmark through a proxy, measured at each thread count of `--threads`. */
+export interface ProxyComparison<R> {
+  /** Benchmark name, the first word of each summary line. */
+  name: string;
+  /** The anchor in tables and summaries: `haproxy`, `nginx`. */
+  anchorName: string;
+  /** The anchor's thread setting, for titles: T => `haproxy nbthread T`. */
+  anchorThreads(threads: number): string;
+  /** What the load is, for titles: `wrk -c64 -t2 -d10s`. */
+  load: string;
+  protocol: 'tcp' | 'udp';
+  /** HOST:PORT of each backend, for shoal-proxy. */
+  backends: string[];
+  /** Starts the anchor with `threads` threads on BENCH_HOST:port and resolves once it serves. */
+  startAnchor(threads: number, port: number): Promise<ChildProcess>;
+  /** Runs the load generator through BENCH_HOST:port. */
+  measure(port: number): Promise<R>;
+  /** The table rows of one anchor/shoal pair. */
+  rows(anchor: R, shoal: R): Row[];
+  /** The figure the summary line compares (requests/s, bits/s, queries/s). */
+  headline(result: R): number;
+  /** Appended to the SHOAL_NATIVE=0 summary line after `; `. */
+  fallbackNote?(native: R, js: R): string;
+}
+
+/**
+ * For each thread count T of `flags.threads`: the anchor with T threads, then
+ * shoal-proxy `--threads T`, one at a time so neither steals CPU from the
+ * other's run; a table and a summary line per T. At T=1 shoal also runs with
+ * SHOAL_NATIVE=0 (Node's sockets) against the same anchor run.
+ */
+export async function compareProxies<R>(run: BenchRun, flags: BenchFlags, c: ProxyComparison<R>): Promise<void> {
+  const udp = c.protocol === 'udp';
+  const addon = nativeLoadResult().status;
+  const shoal = async (threads: number, profileName: string, env?: NodeJS.ProcessEnv): Promise<R> => {
+    const port = await freePort(udp);
+    const args = [c.protocol, `${BENCH_HOST}:${port}`, ...c.backends, '--threads', String(threads)];
+    const child = startShoal(run, 'shoal-proxy', args, flags.profileDir, { env, profileName: `${c.name}-${profileName}.cpuprofile` });
+    await waitForLine(child, 'ready');
+    const result = await c.measure(port);
+    await run.stop(child);
+    return result;
+  };
+  for (const threads of flags.threads) {
+    const anchorPort = await freePort(udp);
+    const anchorChild = await c.startAnchor(threads, anchorPort);
+    const anchor = await c.measure(anchorPort);
+    await run.stop(anchorChild);
+    const sh = await shoal(threads, `${threads}thread`);
+    const shoalThreads = udp ? SHOAL_UDP_THREADS : addon === 'loaded' ? threads : 1;
+    const why = udp ? 'the UDP relay runs on the main thread' : 'without the addon the main thread relays';
+    const threadNote =
+      shoalThreads === threads
+        ? `${threads} proxy thread${threads === 1 ? '' : 's'} each`
+        : `${c.anchorThreads(threads)}, shoal: ${shoalThreads} ${c.protocol.toUpperCase()} thread (${why})`;
+    printTable(`${c.name}: ${c.load}, ${threadNote} [shoal addon: ${addon}]`, c.anchorName, c.rows(anchor, sh));
+    printSummary(c.name, c.anchorName, c.headline(anchor), c.headline(sh), threads === 1 ? undefined : `${threads} threads`);
+    if (threads !== 1) continue;
+
+    const js = await shoal(1, 'native0', { SHOAL_NATIVE: '0' });
+    printTable(`${c.name}: the same at 1 thread, shoal with SHOAL_NATIVE=0 (Node ${udp ? 'dgram' : 'net'})`, c.anchorName, c.rows(anchor, js));
+    const note = c.fallbackNote ? `; ${c.fallbackNote(sh, js)}` : '';
+    process.stdout.write(`${formatSummary(c.name, c.anchorName, c.headline(anchor), c.headline(js), 'SHOAL_NATIVE=0')}${note}\n`);
+  }
 }
 
 /** Nginx config lines every instance needs to run unprivileged-style from a temp prefix. */

@@ -3,17 +3,15 @@ import { join } from 'node:path';
 import {
   BENCH_HOST,
   BenchRun,
+  compareProxies,
   freePort,
   nginxPreamble,
   parseFlags,
   requireTools,
   runTool,
   startNginx,
-  startShoal,
-  waitForLine,
   waitForTcp,
 } from './harness';
-import { printSummary, printTable } from './report';
 
 /** wrk connections, as the issue's benchmark says. */
 const WRK_CONNECTIONS = 64;
@@ -46,7 +44,10 @@ export function parseWrk(out: string): WrkResult {
   return { requestsPerSecond: Number(rps[1]), p50Ms: pct('50'), p99Ms: pct('99'), errors };
 }
 
-/** Two nginx `return 200` backends, HAProxy (tcp, nbthread 1) and a shoal proxy process in front, wrk through each. */
+/**
+ * Two nginx `return 200` backends, HAProxy (tcp, `nbthread T`) and a shoal
+ * proxy process (`--threads T`) in front, wrk through each, for each T of `--threads`.
+ */
 export async function runHttpBench(name: string, connectionClose: boolean): Promise<void> {
   requireTools([
     { command: 'haproxy', debianPackage: 'haproxy' },
@@ -56,7 +57,7 @@ export async function runHttpBench(name: string, connectionClose: boolean): Prom
   const flags = parseFlags(process.argv.slice(2), DEFAULT_SECONDS);
   const run = new BenchRun(name);
   try {
-    const [b1, b2, haPort, shoalPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [b1, b2] = [await freePort(), await freePort()];
     startNginx(
       run,
       'backends',
@@ -78,11 +79,19 @@ http {
     );
     await Promise.all([waitForTcp(b1), waitForTcp(b2)]);
 
-    const haCfg = join(run.dir, 'haproxy.cfg');
-    writeFileSync(
-      haCfg,
-      `global
-  nbthread 1
+    await compareProxies<WrkResult>(run, flags, {
+      name,
+      anchorName: 'haproxy',
+      anchorThreads: (threads) => `haproxy nbthread ${threads}`,
+      load: `wrk -c${WRK_CONNECTIONS} -t${WRK_THREADS} -d${flags.seconds}s${connectionClose ? " -H 'Connection: close'" : ''}`,
+      protocol: 'tcp',
+      backends: [`${BENCH_HOST}:${b1}`, `${BENCH_HOST}:${b2}`],
+      startAnchor: async (threads, port) => {
+        const cfg = join(run.dir, `haproxy-${threads}.cfg`);
+        writeFileSync(
+          cfg,
+          `global
+  nbthread ${threads}
   maxconn 8000
 defaults
   mode tcp
@@ -90,40 +99,34 @@ defaults
   timeout client 30s
   timeout server 30s
 frontend f
-  bind ${BENCH_HOST}:${haPort}
+  bind ${BENCH_HOST}:${port}
   default_backend b
 backend b
   balance roundrobin
   server s1 ${BENCH_HOST}:${b1}
   server s2 ${BENCH_HOST}:${b2}
 `,
-    );
-    const wrk = async (port: number): Promise<WrkResult> => {
-      const args = ['-c', String(WRK_CONNECTIONS), '-t', String(WRK_THREADS), '-d', `${flags.seconds}s`, '--latency'];
-      if (connectionClose) args.push('-H', 'Connection: close');
-      return parseWrk(await runTool('wrk', [...args, `http://${BENCH_HOST}:${port}/`]));
-    };
-
-    // One proxy at a time, so neither steals CPU from the other's run.
-    const haproxy = run.start('haproxy', ['-db', '-f', haCfg], 'haproxy');
-    await waitForTcp(haPort);
-    const ha = await wrk(haPort);
-    await run.stop(haproxy);
-
-    const shoal = startShoal(run, 'shoal-proxy', ['tcp', `${BENCH_HOST}:${shoalPort}`, `${BENCH_HOST}:${b1}`, `${BENCH_HOST}:${b2}`], flags.profileDir);
-    await waitForLine(shoal, 'ready');
-    const sh = await wrk(shoalPort);
-    await run.stop(shoal);
-
-    const title = `${name}: wrk -c${WRK_CONNECTIONS} -t${WRK_THREADS} -d${flags.seconds}s${connectionClose ? " -H 'Connection: close'" : ''}, 1 proxy thread each`;
-    const rows = [
-      { metric: 'requests/s', anchor: ha.requestsPerSecond, shoal: sh.requestsPerSecond, unit: 'req/s' },
-      { metric: 'p50 latency', anchor: ha.p50Ms, shoal: sh.p50Ms, unit: 'ms' },
-      { metric: 'p99 latency', anchor: ha.p99Ms, shoal: sh.p99Ms, unit: 'ms' },
-      { metric: 'errors', anchor: ha.errors, shoal: sh.errors, unit: 'count' },
-    ];
-    printTable(title, 'haproxy', connectionClose ? rows.filter((r) => r.metric !== 'p50 latency') : rows);
-    printSummary(name, 'haproxy', ha.requestsPerSecond, sh.requestsPerSecond);
+        );
+        const haproxy = run.start('haproxy', ['-db', '-f', cfg], `haproxy nbthread ${threads}`);
+        await waitForTcp(port);
+        return haproxy;
+      },
+      measure: async (port) => {
+        const args = ['-c', String(WRK_CONNECTIONS), '-t', String(WRK_THREADS), '-d', `${flags.seconds}s`, '--latency'];
+        if (connectionClose) args.push('-H', 'Connection: close');
+        return parseWrk(await runTool('wrk', [...args, `http://${BENCH_HOST}:${port}/`]));
+      },
+      rows: (ha, sh) => {
+        const rows = [
+          { metric: 'requests/s', anchor: ha.requestsPerSecond, shoal: sh.requestsPerSecond, unit: 'req/s' },
+          { metric: 'p50 latency', anchor: ha.p50Ms, shoal: sh.p50Ms, unit: 'ms' },
+          { metric: 'p99 latency', anchor: ha.p99Ms, shoal: sh.p99Ms, unit: 'ms' },
+          { metric: 'errors', anchor: ha.errors, shoal: sh.errors, unit: 'count' },
+        ];
+        return connectionClose ? rows.filter((r) => r.metric !== 'p50 latency') : rows;
+      },
+      headline: (r) => r.requestsPerSecond,
+    });
   } finally {
     await run.cleanup();
   }

@@ -21,10 +21,15 @@ export function printTable(title: string, anchorName: string, rows: Row[]): void
   process.stdout.write(`\n${title}\n${line(head)}\n${body.map(line).join('\n')}\n`);
 }
 
-/** Prints the one-line summary `name shoal/anchor = 1.07`. */
-export function printSummary(name: string, anchorName: string, anchor: number, shoal: number): void {
+/** The one-line summary `name [label ]shoal/anchor = 1.07`, e.g. label `2 threads` or `SHOAL_NATIVE=0`. */
+export function formatSummary(name: string, anchorName: string, anchor: number, shoal: number, label?: string): string {
   const ratio = anchor === 0 ? NaN : shoal / anchor;
-  process.stdout.write(`${name} shoal/${anchorName} = ${ratio.toFixed(2)}\n`);
+  return `${name}${label ? ` ${label}` : ''} shoal/${anchorName} = ${ratio.toFixed(2)}`;
+}
+
+/** Prints the one-line summary `name [label ]shoal/anchor = 1.07`. */
+export function printSummary(name: string, anchorName: string, anchor: number, shoal: number, label?: string): void {
+  process.stdout.write(`${formatSummary(name, anchorName, anchor, shoal, label)}\n`);
 }
 
 function formatNumber(n: number): string {

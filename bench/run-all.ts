@@ -6,7 +6,8 @@ const BENCHMARKS = ['tcp-keepalive', 'tcp-newconn', 'bulk', 'udp', 'dns'];
 
 /**
  * Runs the five benchmarks one after another (flags such as `--seconds 5`
- * are passed on) and repeats their summary lines at the end.
+ * are passed on) and repeats all their summary lines (1 and 2 threads,
+ * SHOAL_NATIVE=0) at the end.
  */
 function main(): void {
   const summaries: string[] = [];
@@ -17,8 +18,9 @@ function main(): void {
       encoding: 'utf8',
     });
     process.stdout.write(r.stdout);
-    const line = r.stdout.split('\n').find((l) => l.startsWith(`${name} shoal/`));
-    summaries.push(line ?? `${name} failed (exit ${r.status})`);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith(`${name} `) && l.includes(' = '));
+    summaries.push(...lines);
+    if (r.status !== 0 || lines.length === 0) summaries.push(`${name} failed (exit ${r.status})`);
     if (r.status !== 0) failed++;
   }
   process.stdout.write(`\nsummary\n${summaries.join('\n')}\n`);

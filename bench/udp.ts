@@ -1,8 +1,6 @@
 import { join } from 'node:path';
-import { BENCH_HOST, BenchRun, freePort, nginxPreamble, parseFlags, requireTools, sleep, startNginx, startShoal, waitForLine } from './harness';
-import { dnsperf, startDnsmasq, writeNames } from './dns-load';
-import { printSummary, printTable } from './report';
-import { nativeLoadResult } from '../src/native/native';
+import { BENCH_HOST, BenchRun, compareProxies, freePort, nginxPreamble, parseFlags, requireTools, sleep, startNginx } from './harness';
+import { dnsperf, startDnsmasq, writeNames, type DnsperfResult } from './dns-load';
 
 /** Default length of each dnsperf run. */
 const DEFAULT_SECONDS = 10;
@@ -12,9 +10,10 @@ const NAMES = 1000;
 const UDP_BIND_WAIT_MS = 500;
 
 /**
- * UDP proxying: dnsperf through nginx stream (worker_processes 1) and through
- * a shoal proxy process to one dnsmasq; shoal runs twice, with the native
- * addon (batched recvmmsg/sendmmsg) and with SHOAL_NATIVE=0 (Node's dgram).
+ * UDP proxying: dnsperf through nginx stream (`worker_processes T`) and
+ * through a shoal proxy process (`--threads T`; its UDP relay stays on the
+ * main thread) to one dnsmasq; at T=1 shoal also runs with SHOAL_NATIVE=0
+ * (Node's dgram instead of the addon's batched recvmmsg/sendmmsg).
  */
 async function main(): Promise<void> {
   requireTools([
@@ -26,58 +25,49 @@ async function main(): Promise<void> {
   const run = new BenchRun('udp');
   try {
     const { hosts, queries } = writeNames(run.dir, NAMES);
-    const [backend, nginxPort, shoalPort] = [await freePort(true), await freePort(true), await freePort(true)];
+    const backend = await freePort(true);
     startDnsmasq(run, backend, hosts);
     await sleep(UDP_BIND_WAIT_MS);
 
-    const nginx = startNginx(
-      run,
-      'stream',
-      `load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-${nginxPreamble(join(run.dir, 'stream'))}
-worker_processes 1;
+    await compareProxies<DnsperfResult>(run, flags, {
+      name: 'udp',
+      anchorName: 'nginx',
+      anchorThreads: (threads) => `nginx worker_processes ${threads}`,
+      load: `dnsperf -l ${flags.seconds} through the proxy to dnsmasq`,
+      protocol: 'udp',
+      backends: [`${BENCH_HOST}:${backend}`],
+      startAnchor: async (threads, port) => {
+        const name = `stream-${threads}`;
+        const nginx = startNginx(
+          run,
+          name,
+          `load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+${nginxPreamble(join(run.dir, name))}
+worker_processes ${threads};
 events { worker_connections 16384; }
 stream {
   upstream dns { server ${BENCH_HOST}:${backend}; }
   server {
-    listen ${BENCH_HOST}:${nginxPort} udp;
+    listen ${BENCH_HOST}:${port} udp;
     proxy_pass dns;
     proxy_responses 1;
     proxy_timeout 2s;
   }
 }
 `,
-    );
-    await sleep(UDP_BIND_WAIT_MS);
-    const ng = await dnsperf(nginxPort, queries, flags.seconds, false);
-    await run.stop(nginx);
-
-    const runShoal = async (nativeOff: boolean) => {
-      const saved = process.env.SHOAL_NATIVE;
-      if (nativeOff) process.env.SHOAL_NATIVE = '0';
-      const shoal = startShoal(run, 'shoal-proxy', ['udp', `${BENCH_HOST}:${shoalPort}`, `${BENCH_HOST}:${backend}`], flags.profileDir);
-      if (saved === undefined) delete process.env.SHOAL_NATIVE;
-      else process.env.SHOAL_NATIVE = saved;
-      await waitForLine(shoal, 'ready');
-      const result = await dnsperf(shoalPort, queries, flags.seconds, false);
-      await run.stop(shoal);
-      return result;
-    };
-    const native = nativeLoadResult();
-    const sh = await runShoal(false);
-    const js = await runShoal(true);
-
-    const rows = (r: typeof sh) => [
-      { metric: 'queries/s', anchor: ng.queriesPerSecond, shoal: r.queriesPerSecond, unit: 'q/s' },
-      { metric: 'lost', anchor: ng.lost, shoal: r.lost, unit: 'queries' },
-      { metric: 'loss', anchor: (100 * ng.lost) / ng.sent, shoal: (100 * r.lost) / r.sent, unit: '%' },
-    ];
-    printTable(`udp: dnsperf -l ${flags.seconds} through the proxy to dnsmasq, 1 proxy thread each (shoal: addon ${native.status})`, 'nginx', rows(sh));
-    printTable(`udp: the same, shoal with SHOAL_NATIVE=0 (Node dgram)`, 'nginx', rows(js));
-    printSummary('udp', 'nginx', ng.queriesPerSecond, sh.queriesPerSecond);
-    process.stdout.write(
-      `udp SHOAL_NATIVE=0 shoal/nginx = ${(js.queriesPerSecond / ng.queriesPerSecond).toFixed(2)}; native/js = ${(sh.queriesPerSecond / js.queriesPerSecond).toFixed(2)}\n`,
-    );
+        );
+        await sleep(UDP_BIND_WAIT_MS);
+        return nginx;
+      },
+      measure: (port) => dnsperf(port, queries, flags.seconds, false),
+      rows: (ng, sh) => [
+        { metric: 'queries/s', anchor: ng.queriesPerSecond, shoal: sh.queriesPerSecond, unit: 'q/s' },
+        { metric: 'lost', anchor: ng.lost, shoal: sh.lost, unit: 'queries' },
+        { metric: 'loss', anchor: (100 * ng.lost) / ng.sent, shoal: (100 * sh.lost) / sh.sent, unit: '%' },
+      ],
+      headline: (r) => r.queriesPerSecond,
+      fallbackNote: (native, js) => `native/js = ${(native.queriesPerSecond / js.queriesPerSecond).toFixed(2)}`,
+    });
   } finally {
     await run.cleanup();
   }

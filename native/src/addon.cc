@@ -10,7 +10,7 @@ namespace shoal {
 namespace {
 
 // Bumped when the JS-facing interface changes; the loader refuses other values.
-constexpr uint32_t kAbiVersion = 1;
+constexpr uint32_t kAbiVersion = 2;
 
 void OnHandleClosed(uv_handle_t* handle) {
   Instance* inst = static_cast<Instance*>(handle->data);
@@ -113,6 +113,7 @@ napi_value Init(napi_env env, napi_value exports) {
   SetUint32(env, exports, "metaFields", kMetaFields);
   SetUint32(env, exports, "maxDatagram", static_cast<uint32_t>(kMaxDatagram));
   if (DefineUdpSocket(env, inst, exports) != napi_ok) return nullptr;
+  if (DefineTcpRelay(env, exports) != napi_ok) return nullptr;
   napi_set_instance_data(env, inst, FinaliseInstance, nullptr);
   return exports;
 }

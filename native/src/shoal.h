@@ -104,6 +104,10 @@ struct Socket {
   double dropped;
 };
 
+// An Error shaped like Node's system errors: code, errno (negative), syscall, message.
+napi_value MakeErrno(napi_env env, int err, const char* syscall, const char* detail);
+// Called by the module init: defines the TcpRelay class on exports.
+napi_status DefineTcpRelay(napi_env env, napi_value exports);
 // Called by the module init: defines the UdpSocket class on exports.
 napi_status DefineUdpSocket(napi_env env, Instance* inst, napi_value exports);
 // Sends every queued datagram of every dirty socket and reports their send errors (may call JS).

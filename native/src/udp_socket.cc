@@ -55,6 +55,8 @@ void RemoveOpen(Socket* s) {
 
 // ---- errors ----------------------------------------------------------------
 
+}  // namespace
+
 // An Error shaped like Node's system errors: code, errno (negative), syscall, message.
 napi_value MakeErrno(napi_env env, int err, const char* syscall, const char* detail) {
   const char* code = uv_err_name(-err);
@@ -71,6 +73,8 @@ napi_value MakeErrno(napi_env env, int err, const char* syscall, const char* det
   napi_set_named_property(env, error, "syscall", syscall_v);
   return error;
 }
+
+namespace {
 
 void ThrowErrno(napi_env env, int err, const char* syscall, const char* detail) {
   napi_throw(env, MakeErrno(env, err, syscall, detail));

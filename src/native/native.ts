@@ -3,13 +3,13 @@ import { dirname, join } from 'node:path';
 
 /**
  * The N-API addon built from native/ (batched UDP I/O with recvmmsg and
- * sendmmsg on libuv's loop), and the loader that falls back to null when it
+ * sendmmsg on libuv's loop; the TCP relay on its own epoll threads), and the loader that falls back to null when it
  * is not built, cannot load, or SHOAL_NATIVE=0 turns it off.
  * SHOAL_NATIVE_PATH names another build of it (a sanitizer build, a package's).
  */
 
 /** The addon's interface version this code speaks; native/src/addon.cc carries the same number. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** Where node-gyp puts the addon, relative to the repository root. */
 const ADDON_RELATIVE_PATH = join('native', 'build', 'Release', 'shoal_native.node');
@@ -48,6 +48,68 @@ export interface NativeUdpSocketStats {
   dropped: number;
 }
 
+/** Settings of one native TCP frontend; 0 means none/unlimited. */
+export interface NativeTcpSettings {
+  /** 0 round-robin, 1 least-connections, 2 source-hash. */
+  policy: number;
+  affinityTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerBackend: number;
+  idleTimeoutMs: number;
+  /** 0 none, 1 PROXY v1, 2 PROXY v2. */
+  proxyProtocol: number;
+}
+
+/** One backend of a native TCP frontend; `key` is unique per task id, address and port. */
+export interface NativeTcpBackend {
+  key: number;
+  id: string;
+  address: string;
+  port: number;
+  weight: number;
+}
+
+/**
+ * Cumulative counters of the native TCP relay, as fixed-width rows:
+ * frontends [key, active, opened, bytesIn, bytesOut, connectErrors, retries,
+ * replays, limitFrontend, limitBackend, limitPending], backends [frontend
+ * key, backend key, active, opened, connectErrors], latencies [frontend key,
+ * connect seconds] (each latency reported once). A frontend closed with
+ * nothing open, or a backend gone with nothing open, is reported one last
+ * time and then left out.
+ */
+export interface NativeTcpRelayStats {
+  frontends: Float64Array;
+  backends: Float64Array;
+  latencies: Float64Array;
+}
+
+/** The addon's TCP relay: epoll worker threads that accept, connect and relay with no JS per connection. */
+export interface NativeTcpRelayHandle {
+  /** Set (or replace) frontend `key`'s settings and backends; the first call creates it. */
+  configure(key: number, settings: NativeTcpSettings, backends: NativeTcpBackend[]): void;
+  /** Bind and listen for frontend `key`; returns the port. Throws Node-style errors (`listen EADDRINUSE 127.0.0.1:80`). */
+  listen(key: number, address: string, port: number): number;
+  /** Stop accepting for `key` at once; its open connections run on. */
+  unlisten(key: number): void;
+  /** Open connections of `key`. */
+  active(key: number): number;
+  /** Run the idle sweep now, with the relay's clock moved by `clockOffsetMs` (tests drive a fake clock through it). */
+  sweepIdle(clockOffsetMs: number): void;
+  stats(): NativeTcpRelayStats;
+  /** Close every connection and listener and stop the threads; safe twice. */
+  close(): void;
+}
+
+/** Options of a native TCP relay. */
+export interface NativeTcpRelayOptions {
+  threads: number;
+  connectTimeoutMs: number;
+  replayBufferBytes: number;
+  maxPendingConnections: number;
+  idleSweepIntervalMs: number;
+}
+
 /** What `require` of the addon gives. */
 export interface NativeAddon {
   readonly abiVersion: number;
@@ -68,6 +130,8 @@ export interface NativeAddon {
     onBatch: (count: number) => void,
     onError: (err: NodeJS.ErrnoException) => void,
   ) => NativeUdpSocketHandle;
+  /** A TCP relay with its threads started. */
+  readonly TcpRelay: new (options: NativeTcpRelayOptions) => NativeTcpRelayHandle;
 }
 
 /** Why the addon is or is not used; bounded, for a metric label. */

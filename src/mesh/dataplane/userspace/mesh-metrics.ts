@@ -1,5 +1,6 @@
-import type { Counter, Gauge, Histogram } from 'prom-client';
-import { counter as sharedCounter, gauge as sharedGauge, histogram as sharedHistogram } from '../../../metrics/registry';
+import { Gauge } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
+import { counter as sharedCounter, histogram as sharedHistogram } from '../../../metrics/registry';
 import type { Registry } from 'prom-client';
 import type { Protocol } from '../../../model/types';
 
@@ -25,23 +26,25 @@ export type LimitKind = 'frontend' | 'backend' | 'pending';
 
 /** Metric handles bound to one frontend's labels; captured per connection so inc and dec always match. */
 export interface FrontendMetrics {
-  /** A TCP connection was accepted or a UDP flow started. */
-  opened(): void;
-  /** That connection or flow is gone. */
-  closed(): void;
+  /** A TCP connection was accepted or a UDP flow started (`n` of them, counted elsewhere). */
+  opened(n?: number): void;
+  /** That connection or flow is gone (`n` of them). */
+  closed(n?: number): void;
   /** Bytes from the client towards the backend. */
   bytesIn(n: number): void;
   /** Bytes from the backend back to the client. */
   bytesOut(n: number): void;
-  connectError(): void;
-  retry(): void;
+  connectError(n?: number): void;
+  retry(n?: number): void;
   /** A backend failed after the connect but before its first byte back; the client's bytes go to another. */
-  replay(): void;
+  replay(n?: number): void;
   /** A client was turned away by a limit. */
-  limitRejected(limit: LimitKind): void;
+  limitRejected(limit: LimitKind, n?: number): void;
   /** A connection or flow to backend (task id) `backend` started; call the returned function when it ends. */
   backendOpened(backend: string): () => void;
-  backendConnectError(backend: string): void;
+  /** `opened` connections to `backend` started and its open count moved by `activeDelta`, as counted by the native relay. */
+  backendCounted(backend: string, opened: number, activeDelta: number): void;
+  backendConnectError(backend: string, n?: number): void;
   /** A backend connect completed after `seconds`. */
   connectLatency(seconds: number): void;
   /** Drop the per-backend series of backends not in `keep` and with nothing open, so labels stay bounded by the table. */
@@ -54,56 +57,63 @@ export interface FrontendMetrics {
  */
 export function meshMetrics(registry: Registry): MeshMetrics {
   const labelNames = ['service', 'protocol'] as const;
+  const counter = <L extends string>(name: string, help: string, labels: readonly L[]): Counter<L> =>
+    sharedCounter(registry, { name, help, labelNames: labels, collect: () => runCollectHooks(registry) });
+  const gauge = <L extends string>(name: string, help: string, labels: readonly L[]): Gauge<L> =>
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge({ name, help, labelNames: labels, registers: [registry], collect: () => runCollectHooks(registry) });
+  const histogram = <L extends string>(name: string, help: string, labels: readonly L[]): Histogram<L> =>
+    sharedHistogram(registry, {
+      name,
+      help,
+      labelNames: labels,
+      buckets: CONNECT_SECONDS_BUCKETS,
+      collect: () => runCollectHooks(registry),
+    });
   return {
-    connections: counter(registry, 'shoal_mesh_connections_total', 'TCP connections accepted and UDP flows started', labelNames),
-    active: gauge(registry, 'shoal_mesh_active_connections', 'Open TCP connections and live UDP flows', labelNames),
+    connections: counter('shoal_mesh_connections_total', 'TCP connections accepted and UDP flows started', labelNames),
+    active: gauge('shoal_mesh_active_connections', 'Open TCP connections and live UDP flows', labelNames),
     bytes: sharedCounter(registry, {
       name: 'shoal_mesh_bytes_total',
       help: 'Bytes forwarded; direction "in" is client to backend, "out" backend to client',
       labelNames: [...labelNames, 'direction'] as const,
       collect() {
+        runCollectHooks(registry);
         flushPending(this);
       },
     }),
     connectErrors: counter(
-      registry,
       'shoal_mesh_connect_errors_total',
       'Backend connects that were refused, timed out or failed, and UDP flows a backend rejected',
       labelNames,
     ),
-    retries: counter(registry, 'shoal_mesh_retries_total', 'Connects retried on another backend after a failure', labelNames),
+    retries: counter('shoal_mesh_retries_total', 'Connects retried on another backend after a failure', labelNames),
     replays: counter(
-      registry,
       'shoal_mesh_replays_total',
       'TCP connections whose backend closed or failed before replying, and whose client bytes were sent again to another backend',
       labelNames,
     ),
     limitRejections: counter(
-      registry,
       'shoal_mesh_limit_rejections_total',
       'Clients turned away by a connection limit: limit is "frontend" (per published port), "backend" (every backend full) or "pending" (too many connects under way)',
       [...labelNames, 'limit'] as const,
     ),
     backendConnections: counter(
-      registry,
       'shoal_mesh_backend_connections_total',
       'Connections and UDP flows opened to each backend (task id)',
       ['service', 'backend'] as const,
     ),
     backendActive: gauge(
-      registry,
       'shoal_mesh_backend_active_connections',
       'Connections and UDP flows open to each backend (task id)',
       ['service', 'backend'] as const,
     ),
     backendConnectErrors: counter(
-      registry,
       'shoal_mesh_backend_connect_errors_total',
       'Failed connects and UDP flows per backend (task id)',
       ['service', 'backend'] as const,
     ),
     connectSeconds: histogram(
-      registry,
       'shoal_mesh_backend_connect_seconds',
       'Time for a TCP connect to a backend to complete',
       ['service'] as const,
@@ -125,21 +135,21 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
   /** Backends this handle has series for, with their open count. */
   const openPerBackend = new Map<string, number>();
   return {
-    opened: () => {
-      connections.inc();
-      active.inc();
+    opened: (n = 1) => {
+      connections.inc(n);
+      active.inc(n);
     },
-    closed: () => active.dec(),
+    closed: (n = 1) => active.dec(n),
     bytesIn: (n) => {
       bytesIn.value += n;
     },
     bytesOut: (n) => {
       bytesOut.value += n;
     },
-    connectError: () => connectErrors.inc(),
-    retry: () => retries.inc(),
-    replay: () => replays.inc(),
-    limitRejected: (limit) => metrics.limitRejections.inc({ ...labels, limit }),
+    connectError: (n = 1) => connectErrors.inc(n),
+    retry: (n = 1) => retries.inc(n),
+    replay: (n = 1) => replays.inc(n),
+    limitRejected: (limit, n = 1) => metrics.limitRejections.inc({ ...labels, limit }, n),
     backendOpened: (backend) => {
       const backendLabels = { service, backend };
       metrics.backendConnections.inc(backendLabels);
@@ -153,6 +163,12 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
         openPerBackend.set(backend, (openPerBackend.get(backend) ?? 1) - 1);
       };
     },
+    backendCounted: (backend, opened, activeDelta) => {
+      const backendLabels = { service, backend };
+      if (opened > 0) metrics.backendConnections.inc(backendLabels, opened);
+      if (activeDelta !== 0 || opened > 0) metrics.backendActive.inc(backendLabels, activeDelta);
+      openPerBackend.set(backend, (openPerBackend.get(backend) ?? 0) + activeDelta);
+    },
     forgetBackendsExcept: (keep) => {
       for (const [backend, open] of openPerBackend) {
         if (keep.has(backend) || open > 0) continue;
@@ -160,9 +176,9 @@ export function frontendMetrics(metrics: MeshMetrics, service: string, protocol:
         forgetBackend(metrics, service, backend);
       }
     },
-    backendConnectError: (backend) => {
+    backendConnectError: (backend, n = 1) => {
       if (!openPerBackend.has(backend)) openPerBackend.set(backend, 0);
-      metrics.backendConnectErrors.inc({ service, backend });
+      metrics.backendConnectErrors.inc({ service, backend }, n);
     },
     connectLatency: (seconds) => connectSeconds.observe(seconds),
   };
@@ -209,20 +225,8 @@ function flushPending(metric: object): void {
   if (series) for (const pending of series.values()) pending.flush();
 }
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
-  return sharedCounter(registry, { name, help, labelNames });
-}
-
-function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-  return sharedGauge(registry, { name, help, labelNames });
-}
-
 /** Connect latency buckets, from loopback (sub-millisecond) to the connect timeout. */
 const CONNECT_SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-
-function histogram<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Histogram<L> {
-  return sharedHistogram(registry, { name, help, labelNames, buckets: CONNECT_SECONDS_BUCKETS });
-}
 
 /** Forget the per-backend series of backends no longer in any table, keeping label cardinality bounded by the table. */
 export function forgetBackend(metrics: MeshMetrics, service: string, backend: string): void {
@@ -230,4 +234,24 @@ export function forgetBackend(metrics: MeshMetrics, service: string, backend: st
   metrics.backendConnections.remove(labels);
   metrics.backendActive.remove(labels);
   metrics.backendConnectErrors.remove(labels);
+}
+
+/** Per registry, what must run before any mesh metric is read. */
+const collectHooks = new WeakMap<Registry, Set<() => void>>();
+
+/**
+ * Runs `hook` whenever a mesh metric of `registry` is collected (a scrape, or
+ * one metric's get), before its values are read: the native relay counts in
+ * its own memory and adds to the metrics here. Returns the unregister call.
+ */
+export function beforeMeshCollect(registry: Registry, hook: () => void): () => void {
+  let hooks = collectHooks.get(registry);
+  if (!hooks) collectHooks.set(registry, (hooks = new Set()));
+  hooks.add(hook);
+  return () => hooks.delete(hook);
+}
+
+function runCollectHooks(registry: Registry): void {
+  const hooks = collectHooks.get(registry);
+  if (hooks) for (const hook of hooks) hook();
 }

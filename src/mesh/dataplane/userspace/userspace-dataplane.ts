@@ -5,8 +5,11 @@ import type { Registry } from 'prom-client';
 import type { ApplyResult, Dataplane, Frontend, LbTable } from '../../table/table';
 import { describeBindError } from './frontend-listener';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
+import { loadNative } from '../../../native/native';
 import { frontendMetrics, meshMetrics } from './mesh-metrics';
 import type { FrontendMetrics, MeshMetrics } from './mesh-metrics';
+import { NativeTcpFrontend } from './native-tcp-frontend';
+import { NativeTcpRelay } from './native-tcp-relay';
 import { TcpFrontend } from './tcp-frontend';
 import { UdpFrontend } from './udp-frontend';
 
@@ -36,6 +39,11 @@ export interface UserspaceDataplaneOptions {
   maxPendingConnections?: number;
   /** How often TCP connections are checked against their frontend's idle timeout (lb.idleTimeoutMs). */
   idleSweepIntervalMs?: number;
+  /**
+   * Threads of the native TCP relay (the addon's epoll threads; default 1).
+   * Without the addon, and for UDP, the main thread carries the traffic.
+   */
+  threads?: number;
 }
 
 /** What one frontend is doing right now, for debugging endpoints and tests. */
@@ -60,6 +68,8 @@ export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
 export const DEFAULT_MAX_PENDING_CONNECTIONS = 1024;
 /** Default period of the TCP idle-connection sweep (only frontends with an idle timeout do anything). */
 export const DEFAULT_IDLE_SWEEP_INTERVAL_MS = 1_000;
+/** Default threads of the native TCP relay: one, as HAProxy's nbthread 1. */
+export const DEFAULT_RELAY_THREADS = 1;
 
 interface Entry {
   frontend: Frontend;
@@ -83,6 +93,10 @@ export class UserspaceDataplane implements Dataplane {
   private readonly replayBufferBytes: number;
   private readonly maxPendingConnections: number;
   private readonly idleSweepIntervalMs: number;
+  private readonly threads: number;
+  private readonly registry: Registry;
+  /** The addon's TCP relay, started with the first TCP frontend; null when the addon is not loaded (JS sessions then). */
+  private relay: NativeTcpRelay | null | undefined;
   private readonly entries = new Map<string, Entry>();
   /** Every TCP socket still open, including those of frontends already removed. */
   private readonly sockets = new Set<Socket>();
@@ -105,6 +119,8 @@ export class UserspaceDataplane implements Dataplane {
     this.replayBufferBytes = options.replayBufferBytes ?? DEFAULT_REPLAY_BUFFER_BYTES;
     this.maxPendingConnections = options.maxPendingConnections ?? DEFAULT_MAX_PENDING_CONNECTIONS;
     this.idleSweepIntervalMs = options.idleSweepIntervalMs ?? DEFAULT_IDLE_SWEEP_INTERVAL_MS;
+    this.threads = options.threads ?? DEFAULT_RELAY_THREADS;
+    this.registry = deps.registry;
     const handles = this.metricHandles;
     this.listenerDeps = {
       logger: this.log,
@@ -201,10 +217,34 @@ export class UserspaceDataplane implements Dataplane {
     for (const [key, handle] of this.metricHandles) handle.forgetBackendsExcept(keep.get(key) ?? new Set());
   }
 
+  /** The native TCP relay, started on first use; null without the addon. */
+  private nativeRelay(): NativeTcpRelay | null {
+    if (this.relay !== undefined) return this.relay;
+    const addon = loadNative();
+    this.relay = addon
+      ? new NativeTcpRelay(
+          addon,
+          this.registry,
+          {
+            threads: this.threads,
+            connectTimeoutMs: this.connectTimeoutMs,
+            replayBufferBytes: this.replayBufferBytes,
+            maxPendingConnections: this.maxPendingConnections,
+            idleSweepIntervalMs: this.idleSweepIntervalMs,
+          },
+          this.now,
+        )
+      : null;
+    this.log.info({ tcp: this.relay ? `native relay, ${this.threads} thread(s)` : 'node sockets' }, 'tcp relay chosen');
+    return this.relay;
+  }
+
   private async open(frontend: Frontend): Promise<void> {
     const listenerId = ++this.lastListenerId;
-    const listener =
-      frontend.protocol === 'tcp'
+    const relay = frontend.protocol === 'tcp' ? this.nativeRelay() : null;
+    const listener = relay
+      ? new NativeTcpFrontend(frontend, this.listenerDeps, relay, listenerId)
+      : frontend.protocol === 'tcp'
         ? new TcpFrontend(frontend, this.listenerDeps, {
             connectTimeoutMs: this.connectTimeoutMs,
             replayBufferBytes: this.replayBufferBytes,
@@ -230,6 +270,7 @@ export class UserspaceDataplane implements Dataplane {
     this.entries.clear();
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+    this.relay?.close();
     this.log.info('userspace dataplane closed');
   }
 }
