@@ -7,6 +7,7 @@ import type { Info, JoinTokenResponse, SwarmInitResponse } from '../api/contract
 import { DEFAULT_API_PORT } from '../api/client';
 import { Daemon } from '../daemon/daemon';
 import { parseDataplaneRequest } from '../mesh/dataplane/select';
+import { DEFAULT_RELAY_THREADS, MAX_RELAY_THREADS } from '../mesh/dataplane/userspace/userspace-dataplane';
 import type { NetworkMode } from '../mesh/table/service-vip';
 import { hasNetAdmin } from '../net/capabilities';
 import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
     .option('--network-mode <mode>', 'loopback, or netns: tasks in namespaces on VXLAN overlays (default: netns with CAP_NET_ADMIN, else loopback)')
     .option('--dataplane <name>', 'auto, ipvs, nftables or userspace', 'auto')
     .option('--vxlan-port <port>', 'UDP port of the overlay (netns mode)', String(DEFAULT_VXLAN_PORT))
+    .option('--relay-threads <n>', `Threads of the userspace TCP relay (native addon), 1-${MAX_RELAY_THREADS}`, String(DEFAULT_RELAY_THREADS))
     .option('--log-level <level>', 'Log level', 'info')
     .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
       const networkMode = parseNetworkMode(f.networkMode as string | undefined);
@@ -89,6 +91,10 @@ export function buildProgram(): Command {
       if (f.join && !token) throw new InvalidArgumentError('--join needs --token');
       if (f.join && f.init) throw new InvalidArgumentError('--init and --join cannot be used together');
       const addr = address(f.addr as string);
+      const relayThreads = parseCount(f.relayThreads as string, 'relay threads');
+      if (relayThreads < 1 || relayThreads > MAX_RELAY_THREADS) {
+        throw new InvalidArgumentError(`invalid relay threads ${relayThreads}: must be 1-${MAX_RELAY_THREADS}`);
+      }
       const ttl = parseCount(f.dnsTtl as string, 'DNS TTL');
       if (ttl > 600) throw new InvalidArgumentError(`invalid DNS TTL ${ttl}: must be 0-600`);
       const logger = pino({ level: logLevel(f.logLevel as string) }, pino.destination(2));
@@ -111,6 +117,7 @@ export function buildProgram(): Command {
           networkMode,
           dataplane,
           vxlanPort: portFlag(f.vxlanPort as string, 'VXLAN port'),
+          relayThreads,
           netnsPrefix: process.env.SHOAL_NETNS_PREFIX || DEFAULT_TASK_NETNS_PREFIX,
         },
       );

@@ -60,6 +60,8 @@ export interface DaemonOptions {
   dataplane?: DataplaneRequest;
   /** UDP port of the VXLAN overlay [4789]. */
   vxlanPort?: number;
+  /** Threads of the userspace TCP relay when the native addon is loaded [1]. */
+  relayThreads?: number;
   /** Prefix of task namespace names [shoal-t-]. */
   netnsPrefix?: string;
 }
@@ -146,7 +148,10 @@ export class Daemon {
   }
 
   private newDataplane(): Dataplane {
-    const userspace = new UserspaceDataplane({ logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now });
+    const userspace = new UserspaceDataplane(
+      { logger: this.logger.child({ component: 'dataplane' }), registry: this.registry, now: this.deps.now },
+      { threads: this.options.relayThreads },
+    );
     if (this.dataplaneChoice.name === 'userspace') return userspace;
     return kernelDataplanes.create(this.dataplaneChoice.name, userspace, { logger: this.logger.child({ component: 'dataplane' }), registry: this.registry });
   }

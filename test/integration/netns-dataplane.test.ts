@@ -64,6 +64,16 @@ t.test('bad dataplane flags', async (t) => {
   r = await runCli(['daemon', '--network-mode', 'bridge', '--state-dir', path.join(STATE, 'x')]);
   t.equal(r.code, 1);
   t.match(r.stderr, /--network-mode must be loopback or netns/);
+  for (const [value, why] of [
+    ['0', /invalid relay threads 0: must be 1-64/],
+    ['65', /invalid relay threads 65: must be 1-64/],
+    ['two', /invalid relay threads "two": must be a whole number/],
+  ] as const) {
+    r = await runCli(['daemon', '--network-mode', 'loopback', '--relay-threads', value, '--state-dir', path.join(STATE, 'x')]);
+    t.equal(r.code, 1, `--relay-threads ${value}: exit 1`);
+    t.equal(r.stderr.trim().split('\n').length, 1, `--relay-threads ${value}: one line`);
+    t.match(r.stderr, why);
+  }
 });
 
 t.test('--dataplane auto takes nftables and says why it passed IPVS over', async (t) => {

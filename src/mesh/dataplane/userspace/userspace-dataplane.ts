@@ -70,6 +70,8 @@ export const DEFAULT_MAX_PENDING_CONNECTIONS = 1024;
 export const DEFAULT_IDLE_SWEEP_INTERVAL_MS = 1_000;
 /** Default threads of the native TCP relay: one, as HAProxy's nbthread 1. */
 export const DEFAULT_RELAY_THREADS = 1;
+/** Most threads the native TCP relay takes (the addon refuses more). */
+export const MAX_RELAY_THREADS = 64;
 
 interface Entry {
   frontend: Frontend;
