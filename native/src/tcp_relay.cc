@@ -155,6 +155,29 @@ int SocketError(int fd) {
 
 bool Retryable(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
 
+// Sends what waits in buf from *off on; false when the socket failed for good.
+bool SendPending(int fd, std::string* buf, size_t* off) {
+  while (*off < buf->size()) {
+    ssize_t w = send(fd, buf->data() + *off, buf->size() - *off, MSG_NOSIGNAL);
+    if (w < 0) return Retryable(errno);
+    *off += w;
+  }
+  buf->clear();
+  *off = 0;
+  return true;
+}
+
+// Sends n fresh bytes behind whatever still waits in buf; what the socket does not take waits there. False when it failed for good.
+bool Forward(int fd, const char* data, size_t n, std::string* buf, size_t* off) {
+  if (*off < buf->size()) {
+    buf->append(data, n);
+    return true;
+  }
+  buf->assign(data, n);
+  *off = 0;
+  return SendPending(fd, buf, off);
+}
+
 }  // namespace
 
 Frontend::~Frontend() {
@@ -209,7 +232,6 @@ enum CommandKind { kSweep, kReleaseListener, kStop };
 
 struct Command {
   CommandKind kind;
-  int64_t offset_ms;
   std::shared_ptr<Frontend> fe;
 };
 
@@ -231,7 +253,7 @@ struct Worker {
   std::mutex lat_mu;
   std::vector<double> latencies;  // pairs: frontend key, seconds
 
-  int64_t NowMs() const { return MonotonicNs() / 1000000 + engine->clock_offset_ms.load(std::memory_order_relaxed); }
+  int64_t NowMs() const { return MonotonicNs() / 1000000; }
   void Post(Command cmd);
   void Run();
   void Drain();
@@ -491,7 +513,7 @@ void Worker::Admit(const std::shared_ptr<Frontend>& fe, int fd, const sockaddr_s
   c->counters = k;
   c->cfd = fd;
   c->client_text = std::move(client);
-  c->last_active_ms = now;
+  c->last_active_ms = engine->IdleNowMs();
   SetNoDelay(fd);
   if (cfg->proxy_protocol) {
     sockaddr_storage local{};
@@ -508,19 +530,14 @@ void Worker::Admit(const std::shared_ptr<Frontend>& fe, int fd, const sockaddr_s
 }
 
 void Worker::OnClient(Conn* c, uint32_t events) {
-  if (events & EPOLLERR) {
-    int err = SocketError(c->cfd);
-    (void)err;
-    Abandon(c, true);
-    return;
-  }
+  if (events & EPOLLERR) return Abandon(c, true);
   if ((events & (EPOLLIN | EPOLLHUP)) && !c->client_eof) {
     size_t cap = kReadBytes;
     if (c->phase == kConnecting) cap = std::min(cap, engine->options().replay_bytes - std::min(engine->options().replay_bytes, c->replay.size()));
     if (cap > 0) {
       ssize_t n = read(c->cfd, scratch.data(), cap);
       if (n > 0) {
-        c->last_active_ms = NowMs();
+        c->last_active_ms = engine->IdleNowMs();
         Bump(c->counters->bytes_in, n);
         if (c->phase == kConnecting) {
           c->replay.append(scratch.data(), n);
@@ -529,19 +546,7 @@ void Worker::OnClient(Conn* c, uint32_t events) {
             if (c->replay.size() + n <= engine->options().replay_bytes) c->replay.append(scratch.data(), n);
             else Commit(c);
           }
-          if (c->c2u_off < c->c2u.size()) {
-            c->c2u.append(scratch.data(), n);
-          } else {
-            ssize_t w = send(c->ufd, scratch.data(), n, MSG_NOSIGNAL);
-            if (w < 0) {
-              if (!Retryable(errno)) return UpstreamError(c);
-              w = 0;
-            }
-            if (w < n) {
-              c->c2u.assign(scratch.data() + w, n - w);
-              c->c2u_off = 0;
-            }
-          }
+          if (!Forward(c->ufd, scratch.data(), n, &c->c2u, &c->c2u_off)) return UpstreamError(c);
         }
       } else if (n == 0) {
         // A reset that came while bytes waited unread reads as an end of stream: ask the socket.
@@ -574,22 +579,10 @@ void Worker::OnUpstream(Conn* c, uint32_t events) {
   if ((events & (EPOLLIN | EPOLLHUP)) && !c->up_eof) {
     ssize_t n = read(c->ufd, scratch.data(), kReadBytes);
     if (n > 0) {
-      c->last_active_ms = NowMs();
+      c->last_active_ms = engine->IdleNowMs();
       if (c->phase == kUnanswered) Commit(c);
       Bump(c->counters->bytes_out, n);
-      if (c->u2c_off < c->u2c.size()) {
-        c->u2c.append(scratch.data(), n);
-      } else {
-        ssize_t w = send(c->cfd, scratch.data(), n, MSG_NOSIGNAL);
-        if (w < 0) {
-          if (!Retryable(errno)) return Abandon(c, true);
-          w = 0;
-        }
-        if (w < n) {
-          c->u2c.assign(scratch.data() + w, n - w);
-          c->u2c_off = 0;
-        }
-      }
+      if (!Forward(c->cfd, scratch.data(), n, &c->u2c, &c->u2c_off)) return Abandon(c, true);
     } else if (n == 0) {
       if (SocketError(c->ufd)) return UpstreamError(c);
       c->up_eof = true;
@@ -761,33 +754,15 @@ void Worker::Commit(Conn* c) {
 }
 
 bool Worker::FlushToUpstream(Conn* c) {
-  while (c->c2u_off < c->c2u.size()) {
-    ssize_t w = send(c->ufd, c->c2u.data() + c->c2u_off, c->c2u.size() - c->c2u_off, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (Retryable(errno)) return true;
-      UpstreamError(c);
-      return false;
-    }
-    c->c2u_off += w;
-  }
-  c->c2u.clear();
-  c->c2u_off = 0;
-  return true;
+  if (SendPending(c->ufd, &c->c2u, &c->c2u_off)) return true;
+  UpstreamError(c);
+  return false;
 }
 
 bool Worker::FlushToClient(Conn* c) {
-  while (c->u2c_off < c->u2c.size()) {
-    ssize_t w = send(c->cfd, c->u2c.data() + c->u2c_off, c->u2c.size() - c->u2c_off, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (Retryable(errno)) return true;
-      Abandon(c, true);
-      return false;
-    }
-    c->u2c_off += w;
-  }
-  c->u2c.clear();
-  c->u2c_off = 0;
-  return true;
+  if (SendPending(c->cfd, &c->u2c, &c->u2c_off)) return true;
+  Abandon(c, true);
+  return false;
 }
 
 // Passes a FIN on once everything before it went through; ends the connection when both ways are done.
@@ -875,7 +850,7 @@ void Worker::CheckTimers() {
 }
 
 void Worker::SweepIdle() {
-  int64_t now = NowMs();
+  int64_t now = engine->IdleNowMs();
   for (Conn* c = conns; c;) {
     Conn* next = c->next;
     int64_t idle_ms = 0;
@@ -1001,7 +976,7 @@ void Engine::Unlisten(uint32_t key) {
   // Stops listening now (new clients are refused) while the descriptor stays valid
   // for a worker that still handles a wake-up of it; the last worker closes it.
   shutdown(fe->listen_fd, SHUT_RD);
-  for (auto& w : workers_) w->Post(Command{kReleaseListener, 0, fe});
+  for (auto& w : workers_) w->Post(Command{kReleaseListener, fe});
 }
 
 int64_t Engine::Active(uint32_t key) {
@@ -1009,15 +984,22 @@ int64_t Engine::Active(uint32_t key) {
   return fe ? fe->active.load() : 0;
 }
 
-void Engine::SweepIdle(int64_t offset_ms) {
-  clock_offset_ms.store(offset_ms);
-  for (auto& w : workers_) w->Post(Command{kSweep, offset_ms, nullptr});
+void Engine::SweepIdle(int64_t idle_now_ms) {
+  manual_idle_ms_.store(idle_now_ms);
+  for (auto& w : workers_) w->Post(Command{kSweep, nullptr});
+}
+
+int64_t Engine::ClockMs() { return MonotonicNs() / 1000000; }
+
+int64_t Engine::IdleNowMs() const {
+  int64_t manual = manual_idle_ms_.load(std::memory_order_relaxed);
+  return manual >= 0 ? manual : ClockMs();
 }
 
 void Engine::Close() {
   if (closed_) return;
   closed_ = true;
-  for (auto& w : workers_) w->Post(Command{kStop, 0, nullptr});
+  for (auto& w : workers_) w->Post(Command{kStop, nullptr});
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
     close(w->epfd);

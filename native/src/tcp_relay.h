@@ -126,8 +126,13 @@ class Engine {
   // Stops accepting at once; open connections run on.
   void Unlisten(uint32_t key);
   int64_t Active(uint32_t key);
-  // Runs the idle sweep on every worker now, with the clock moved by offset_ms (tests).
-  void SweepIdle(int64_t offset_ms);
+  // Runs the idle sweep on every worker now, with the idle clock set to idle_now_ms
+  // from here on (tests drive it; before the first call it is the monotonic clock).
+  void SweepIdle(int64_t idle_now_ms);
+  // The monotonic clock in milliseconds, the idle clock's base.
+  static int64_t ClockMs();
+  // The clock idleness is measured on: monotonic, or the value SweepIdle set.
+  int64_t IdleNowMs() const;
   // Every connection closed, the workers joined; safe twice.
   void Close();
 
@@ -147,12 +152,13 @@ class Engine {
 
   // Used by workers.
   const Options& options() const { return options_; }
-  std::atomic<int64_t> clock_offset_ms{0};
 
  private:
   std::shared_ptr<Frontend> FrontendFor(uint32_t key, bool create);
 
   Options options_;
+  // -1: idleness on the monotonic clock; else the idle clock a test set.
+  std::atomic<int64_t> manual_idle_ms_{-1};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::mutex mu_;  // guards frontends_
   std::unordered_map<uint32_t, std::shared_ptr<Frontend>> frontends_;

@@ -222,10 +222,22 @@ napi_value SweepIdle(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Engine* engine = Unwrap(env, info, &argc, argv);
   if (!engine) return nullptr;
-  double offset = 0;
-  if (argc >= 1) napi_get_value_double(env, argv[0], &offset);
-  engine->SweepIdle(static_cast<int64_t>(offset));
+  double idle_now = 0;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &idle_now) != napi_ok || idle_now < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "sweepIdle(idleNowMs)");
+    return nullptr;
+  }
+  engine->SweepIdle(static_cast<int64_t>(idle_now));
   return nullptr;
+}
+
+// clock(): the monotonic milliseconds the relay measures idleness on.
+napi_value Clock(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  if (!Unwrap(env, info, &argc, nullptr)) return nullptr;
+  napi_value result;
+  napi_create_double(env, static_cast<double>(Engine::ClockMs()), &result);
+  return result;
 }
 
 napi_value Float64Array(napi_env env, const std::vector<double>& values) {
@@ -288,6 +300,7 @@ napi_status DefineTcpRelay(napi_env env, napi_value exports) {
       {"unlisten", nullptr, Unlisten, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"active", nullptr, Active, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sweepIdle", nullptr, SweepIdle, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"clock", nullptr, Clock, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

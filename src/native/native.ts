@@ -94,8 +94,14 @@ export interface NativeTcpRelayHandle {
   unlisten(key: number): void;
   /** Open connections of `key`. */
   active(key: number): number;
-  /** Run the idle sweep now, with the relay's clock moved by `clockOffsetMs` (tests drive a fake clock through it). */
-  sweepIdle(clockOffsetMs: number): void;
+  /**
+   * Run the idle sweep now, idleness measured on `idleNowMs` from here on
+   * (tests drive a fake clock through it; until the first call the relay
+   * measures idleness on `clock()`).
+   */
+  sweepIdle(idleNowMs: number): void;
+  /** The monotonic milliseconds the relay measures idleness on. */
+  clock(): number;
   stats(): NativeTcpRelayStats;
   /** Close every connection and listener and stop the threads; safe twice. */
   close(): void;

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { LbPolicy } from '../../../model/types';
 import type {
@@ -46,8 +45,8 @@ export class NativeTcpRelay {
   private readonly tracked = new Map<number, Tracked>();
   private readonly drainTimer: NodeJS.Timeout;
   private readonly unhook: () => void;
-  /** The dataplane's clock and the real one when the relay started: tests move the relay's clock through sweepIdle. */
-  private readonly clockStart: { injected: number; real: number };
+  /** The dataplane's clock and the relay's when the relay started: sweepIdle maps one onto the other. */
+  private readonly clockStart: { injected: number; relay: number };
   /** Frontends listening now: like listening net.Servers, they keep the process alive. */
   private readonly listening = new Set<number>();
   private closed = false;
@@ -59,7 +58,7 @@ export class NativeTcpRelay {
     private readonly now: () => number,
   ) {
     this.relay = new addon.TcpRelay(options);
-    this.clockStart = { injected: now(), real: performance.now() };
+    this.clockStart = { injected: now(), relay: this.relay.clock() };
     this.unhook = beforeMeshCollect(registry, () => this.drain());
     this.drainTimer = setInterval(() => this.drain(), DRAIN_INTERVAL_MS);
     this.drainTimer.unref();
@@ -102,10 +101,9 @@ export class NativeTcpRelay {
     return this.relay.active(key);
   }
 
-  /** The idle sweep now, on the dataplane's clock (tests inject one). */
+  /** The idle sweep now, idleness measured on the dataplane's clock from here on (tests inject one). */
   sweepIdle(): void {
-    const offset = this.now() - this.clockStart.injected - (performance.now() - this.clockStart.real);
-    this.relay.sweepIdle(Math.round(offset));
+    this.relay.sweepIdle(this.clockStart.relay + Math.floor(this.now() - this.clockStart.injected));
   }
 
   /** Close every connection and stop the threads; the last counters reach the metrics first. */
