@@ -473,30 +473,24 @@ void Worker::Admit(const std::shared_ptr<Frontend>& fe, int fd, const sockaddr_s
   std::string client = AddressText(peer);
   std::shared_ptr<BackendState> first;
   std::shared_ptr<const Config> cfg;
-  bool full = false;
+  // The limit that turns this client away, decided once under the lock so a pick is only made for a client let in.
+  std::atomic<uint64_t>* limit = nullptr;
   {
     std::lock_guard<std::mutex> lock(fe->mu);
     cfg = fe->config;
-    if (cfg && !(cfg->max_connections > 0 && fe->active.load() >= cfg->max_connections) &&
-        fe->pending.load() < opt.max_pending) {
-      static const std::vector<uint32_t> kNone;
+    static const std::vector<uint32_t> kNone;
+    if (cfg && cfg->max_connections > 0 && fe->active.load() >= cfg->max_connections) {
+      limit = &k->limit_frontend;
+    } else if (fe->pending.load() >= opt.max_pending) {
+      limit = &k->limit_pending;
+    } else if (cfg) {
       first = Pick(*fe, *cfg, client, kNone, now);
-      if (!first) full = FullOnly(*cfg, kNone);
+      if (!first && FullOnly(*cfg, kNone)) limit = &k->limit_backend;
     }
   }
   // Turned away by a limit: accepted by the kernel already, so closed at once.
-  if (cfg && cfg->max_connections > 0 && fe->active.load() >= cfg->max_connections) {
-    Bump(k->limit_frontend);
-    close(fd);
-    return;
-  }
-  if (fe->pending.load() >= opt.max_pending) {
-    Bump(k->limit_pending);
-    close(fd);
-    return;
-  }
-  if (!first && full) {
-    Bump(k->limit_backend);
+  if (limit) {
+    Bump(*limit);
     close(fd);
     return;
   }
