@@ -3,6 +3,7 @@
  * loopback, clients that report which backend answered, and waiting helpers.
  * Everything created here registers its own cleanup on the test passed in.
  */
+import { spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -139,6 +140,40 @@ export interface ScriptedBackend {
   /** Cut every open connection with a reset or a FIN; the listener keeps accepting. */
   cut(how: 'reset' | 'fin'): void;
   close(): Promise<void>;
+}
+
+/**
+ * A backend whose connects never complete: a child process listens with a
+ * backlog of 1 and blocks its event loop, so it never accepts; two
+ * connections fill its accept queue and the kernel drops further SYNs.
+ */
+export async function blackHoleBackend(t: tap.Test, address = '127.0.0.1'): Promise<Backend> {
+  const script = `
+    const s = require('node:net').createServer();
+    s.listen({ host: '${address}', port: 0, backlog: 1 }, () => {
+      process.stdout.write(s.address().port + '\\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  const port = await within(
+    new Promise<number>((resolve, reject) => {
+      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      child.once('exit', (code) => reject(new Error(`black hole exited with ${code}`)));
+    }),
+    'the black hole to listen',
+  );
+  for (let i = 0; i < 2; i++) {
+    const filler = net.connect({ host: address, port });
+    filler.on('error', () => undefined);
+    t.teardown(() => {
+      filler.destroy();
+    });
+    await within(new Promise((resolve) => filler.once('connect', resolve)), 'a filler to connect');
+  }
+  return { id: 'black-hole', address, port, weight: 1 };
 }
 
 /** Start a scripted TCP backend on loopback port 0; closed (with its connections) at teardown. */

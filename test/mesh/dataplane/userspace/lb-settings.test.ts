@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import t from 'tap';
 import pino from 'pino';
@@ -9,6 +8,7 @@ import type { LbSettings } from '../../../../src/model/types';
 import type { Backend } from '../../../../src/mesh/table/table';
 import {
   asBackend,
+  blackHoleBackend,
   askOnce,
   converse,
   eventually,
@@ -160,38 +160,6 @@ t.test('max connections per backend', async (t) => {
   t.same([a.accepted, b.accepted], [1, 1]);
 });
 
-/**
- * A backend whose connects never complete: a child listens with a backlog of
- * 1 and blocks its event loop; two connections fill its accept queue.
- */
-async function blackHole(t: tap.Test): Promise<Backend> {
-  const script = `
-    const s = require('node:net').createServer();
-    s.listen({ host: '${ADDR}', port: 0, backlog: 1 }, () => {
-      process.stdout.write(s.address().port + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-    });`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    child.kill('SIGKILL');
-  });
-  const port = await within(
-    new Promise<number>((resolve, reject) => {
-      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-      child.once('exit', (code) => reject(new Error(`black hole exited with ${code}`)));
-    }),
-    'the black hole to listen',
-  );
-  for (let i = 0; i < 2; i++) {
-    const filler = net.connect({ host: ADDR, port });
-    filler.on('error', () => undefined);
-    t.teardown(() => {
-      filler.destroy();
-    });
-    await within(new Promise((resolve) => filler.once('connect', resolve)), 'a filler to connect');
-  }
-  return { id: 'black-hole', address: ADDR, port, weight: 1 };
-}
 
 /** Open a client that sends nothing; destroyed at teardown. */
 async function silentClient(t: tap.Test, port: number): Promise<net.Socket> {
@@ -206,7 +174,7 @@ async function silentClient(t: tap.Test, port: number): Promise<net.Socket> {
 
 t.test('slowloris: pending connects are bounded, and the connect timeout frees them', async (t) => {
   const { dp, metric, serve } = setup(t, { maxPendingConnections: 3, connectTimeoutMs: 300 });
-  const hole = await blackHole(t);
+  const hole = await blackHoleBackend(t);
   const live = await tcpBackend(t, 'live');
   const { port, apply } = await serve('tcp', [hole]);
   const silent = await Promise.all([0, 1, 2].map(() => silentClient(t, port)));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import t from 'tap';
 import pino from 'pino';
@@ -8,6 +7,7 @@ import type { UserspaceDataplaneOptions } from '../../../../src/mesh/dataplane/u
 import type { Backend } from '../../../../src/mesh/table/table';
 import {
   asBackend,
+  blackHoleBackend,
   askOnce,
   converse,
   eventually,
@@ -220,43 +220,10 @@ t.test('a replay goes only to backends live now: drained ones are skipped, new o
   });
 });
 
-/**
- * A backend whose connects never complete: a child process listens with a
- * backlog of 1 and blocks its event loop, so it never accepts; two
- * connections fill its accept queue and the kernel drops further SYNs.
- */
-async function blackHole(t: tap.Test): Promise<Backend> {
-  const script = `
-    const s = require('node:net').createServer();
-    s.listen({ host: '${ADDR}', port: 0, backlog: 1 }, () => {
-      process.stdout.write(s.address().port + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
-    });`;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    child.kill('SIGKILL');
-  });
-  const port = await within(
-    new Promise<number>((resolve, reject) => {
-      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-      child.once('exit', (code) => reject(new Error(`black hole exited with ${code}`)));
-    }),
-    'the black hole to listen',
-  );
-  for (let i = 0; i < 2; i++) {
-    const filler = net.connect({ host: ADDR, port });
-    filler.on('error', () => undefined);
-    t.teardown(() => {
-      filler.destroy();
-    });
-    await within(new Promise((resolve) => filler.once('connect', resolve)), 'a filler to connect');
-  }
-  return { id: 'black-hole', address: ADDR, port, weight: 1 };
-}
 
 t.test('a connect that times out moves on to the next backend', async (t) => {
   const { dp, metric, serve } = setup(t, { connectTimeoutMs: 100 });
-  const hole = await blackHole(t);
+  const hole = await blackHoleBackend(t);
   const live = await tcpBackend(t, 'live');
   const { port, apply } = await serve([hole, asBackend(live)]);
   t.equal(await askOnce(t, ADDR, port), 'live');
@@ -272,7 +239,7 @@ t.test('a connect that times out moves on to the next backend', async (t) => {
 
 t.test('a client that leaves while its connect is pending leaves nothing behind', async (t) => {
   const { dp, metric, serve } = setup(t, { connectTimeoutMs: 60_000 });
-  const hole = await blackHole(t);
+  const hole = await blackHoleBackend(t);
   const { port } = await serve([hole]);
   const client = await rawClient(t, port);
   client.socket.resetAndDestroy();
