@@ -126,6 +126,14 @@ export class AddressPoolExhaustedError extends ShoalError {
   override name = 'AddressPoolExhaustedError';
 }
 
+/** A node has no free port left in its task port range (loopback mode). */
+export class PortsExhaustedError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_PORTS_EXHAUSTED';
+  override readonly status = 409;
+  override readonly temporary = true;
+  override name = 'PortsExhaustedError';
+}
+
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_INTERNAL: 'an unexpected failure inside shoal',
@@ -144,6 +152,7 @@ export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_NETWORK_OVERLAP: "the subnet overlaps another network's subnet",
   SHOAL_ERR_NETWORK_IN_USE: 'services or tasks still use the network',
   SHOAL_ERR_ADDRESS_POOL_EXHAUSTED: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI)',
+  SHOAL_ERR_PORTS_EXHAUSTED: "no free port left in the node's task port range",
 };
 
 /** All error classes, for the registry test and for rebuilding errors from API answers. */
@@ -164,6 +173,7 @@ export const ERROR_CLASSES = [
   NetworkOverlapError,
   NetworkInUseError,
   AddressPoolExhaustedError,
+  PortsExhaustedError,
 ] as const;
 
 /** Whether a retry later may succeed; asks the error, never its message. */

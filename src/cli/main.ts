@@ -5,6 +5,7 @@ import path from 'node:path';
 import pino from 'pino';
 import type { Info, JoinTokenResponse, SwarmInitResponse } from '../api/contract';
 import { DEFAULT_API_PORT } from '../api/client';
+import { parsePortRange } from '../agent/executor/host-ports';
 import { Daemon } from '../daemon/daemon';
 import { parseDataplaneRequest } from '../mesh/dataplane/select';
 import { DEFAULT_RELAY_THREADS, MAX_RELAY_THREADS } from '../mesh/dataplane/userspace/userspace-dataplane';
@@ -80,6 +81,7 @@ export function buildProgram(): Command {
     .option('--dataplane <name>', 'auto, ipvs, nftables or userspace', 'auto')
     .option('--vxlan-port <port>', 'UDP port of the overlay (netns mode)', String(DEFAULT_VXLAN_PORT))
     .option('--relay-threads <n>', `Threads of the userspace TCP relay (native addon), 1-${MAX_RELAY_THREADS}`, String(DEFAULT_RELAY_THREADS))
+    .option('--task-port-range <first-last>', 'Ports tasks listen on in loopback mode, reserved host-wide', '20000-32767')
     .option('--log-level <level>', 'Log level', 'info')
     .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
       const networkMode = parseNetworkMode(f.networkMode as string | undefined);
@@ -118,6 +120,7 @@ export function buildProgram(): Command {
           dataplane,
           vxlanPort: portFlag(f.vxlanPort as string, 'VXLAN port'),
           relayThreads,
+          taskPortRange: parsePortRange(f.taskPortRange as string),
           netnsPrefix: process.env.SHOAL_NETNS_PREFIX || DEFAULT_TASK_NETNS_PREFIX,
         },
       );

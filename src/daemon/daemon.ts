@@ -9,6 +9,7 @@ import { Agent } from '../agent/agent';
 import { ClusterView } from '../agent/cluster-view';
 import { ProcessExecutor } from '../agent/executor/process-executor';
 import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
+import type { PortRange } from '../agent/executor/host-ports';
 import { ApiClient, parseEndpoint } from '../api/client';
 import type { Info, RegisterResponse, SwarmInitRequest, SwarmInitResponse, SwarmJoinRequest } from '../api/contract';
 import { Router, sendJson } from '../api/router';
@@ -64,6 +65,8 @@ export interface DaemonOptions {
   relayThreads?: number;
   /** Prefix of task namespace names [shoal-t-]. */
   netnsPrefix?: string;
+  /** Ports tasks get in loopback mode, reserved host-wide [20000-32767]. */
+  taskPortRange?: PortRange;
 }
 
 /** Dependencies of a daemon. */
@@ -143,7 +146,7 @@ export class Daemon {
         : undefined;
     return new ProcessExecutor(
       { logger: this.logger.child({ component: 'executor' }), now: this.deps.now, sandbox },
-      { stateDir: this.options.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS },
+      { stateDir: this.options.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS, taskPortRange: this.options.taskPortRange },
     );
   }
 

@@ -77,7 +77,8 @@ async function agentHarness(t: Tap, opts: { drainDelayMs?: number } = {}) {
   const view = new FakeView();
   const client = new FakeDispatcher(view);
   const gate = new Gate();
-  const executor = new ProcessExecutor({ logger }, { stateDir: tmpdir(t), privileged: false });
+  const stateDir = tmpdir(t);
+  const executor = new ProcessExecutor({ logger }, { stateDir, portLockDir: path.join(stateDir, 'port-locks') });
   executor.onEvent((e) => {
     if (e.pid) watched.add(e.pid);
   });
@@ -138,7 +139,7 @@ t.test('http check: running/starting, then running/healthy with the rest of the 
   await h.reported('web-1', 'running/healthy');
   t.same(h.client.trail('web-1'), ['running/starting', 'running/healthy']);
   const [starting, healthy] = h.client.reports.filter((r) => r.taskId === 'web-1' && r.status.state === 'running').map((r) => r.status);
-  t.not(healthy.ports?.['tcp/80'], 80, 'unprivileged: a free port was chosen');
+  t.not(healthy.ports?.['tcp/80'], 80, 'a host-wide port was reserved instead of the target');
   t.same({ ...healthy, health: 'starting' }, starting, 'only health changed: message, pid, ports and since are kept');
   t.equal(h.view.tasks.get('web-1')!.status.health, 'healthy');
 });

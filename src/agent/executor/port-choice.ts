@@ -1,11 +1,22 @@
-import * as net from 'node:net';
 import { portKey, type Task } from '../../model/types';
+import type { PortNeed } from './host-ports';
 
-/** Ports below this need CAP_NET_BIND_SERVICE (root) to bind. */
-export const FIRST_UNPRIVILEGED_PORT = 1024;
+/**
+ * Reserves ports for a task that shares the host's network; `release` gives
+ * them back. HostPortReservations is the real one; tests hand in a counter.
+ */
+export interface TaskPortReserver {
+  reserve(owner: string, needs: PortNeed[]): Promise<number[]>;
+  release(owner: string): Promise<void>;
+}
 
-/** Finds a port the task may listen on at an address; injected so the choice is testable. */
-export type FreePortFinder = (address: string) => Promise<number>;
+/**
+ * Where a task's ports come from: its own target ports when it has a network
+ * namespace of its own (netns mode, where nothing else can hold them), or
+ * host-wide reservations when it shares the host with every other task and
+ * daemon (loopback mode).
+ */
+export type PortSource = { kind: 'own-namespace' } | { kind: 'shared-host'; reserver: TaskPortReserver };
 
 /** Ports chosen for one task: by target port number, and as reported in its status. */
 export interface PortChoice {
@@ -16,34 +27,26 @@ export interface PortChoice {
 }
 
 /**
- * Chooses the port a task listens on for each of its target ports: the target
- * itself when the process may bind it, else a free port on the task's address.
+ * Chooses the port a task listens on for each of its target ports. On a
+ * shared host the target (80, 8080...) may be held by any other listener on
+ * any address, and apps bind every address (`::`, `0.0.0.0`), so each target
+ * gets a port reserved host-wide and free on every address; tcp and udp of one
+ * target share it. In its own namespace the target port is the task's alone.
  */
-export async function choosePorts(task: Task, privileged: boolean, findFreePort: FreePortFinder): Promise<PortChoice> {
-  const byTarget = new Map<number, number>();
-  for (const { port } of task.targetPorts) {
-    if (byTarget.has(port)) continue;
-    const mayBind = privileged || port >= FIRST_UNPRIVILEGED_PORT;
-    byTarget.set(port, mayBind ? port : await findFreePort(task.address));
+export async function choosePorts(task: Task, source: PortSource): Promise<PortChoice> {
+  const targets: number[] = [];
+  const needs: PortNeed[] = [];
+  for (const { protocol, port } of task.targetPorts) {
+    let i = targets.indexOf(port);
+    if (i < 0) {
+      i = targets.push(port) - 1;
+      needs.push({ tcp: false, udp: false });
+    }
+    needs[i][protocol] = true;
   }
+  const listen = source.kind === 'own-namespace' ? targets : await source.reserver.reserve(task.id, needs);
+  const byTarget = new Map(targets.map((t, i) => [t, listen[i]]));
   const byKey: Record<string, number> = {};
   for (const { protocol, port } of task.targetPorts) byKey[portKey(protocol, port)] = byTarget.get(port)!;
   return { byTarget, byKey };
-}
-
-/**
- * Asks the kernel for a free TCP port on an address by binding port 0 and
- * closing. Another process may take it before the task binds it; the task then
- * fails and is restarted with a fresh choice, as with any bind failure.
- */
-export function findFreeTcpPort(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host: address, port: 0, exclusive: true }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -8,7 +8,8 @@ import { CgroupLimits, hasLimits, joinCgroupArgv, type LimitsSetup } from './cgr
 import { lookupCommand } from './command-path';
 import { findSetpriv, withDeathSignal } from './death-signal';
 import { isRecordedProcessAlive, readPidFile, writePidFile, type PidRecord } from './pid-file';
-import { choosePorts, findFreeTcpPort, type FreePortFinder, type PortChoice } from './port-choice';
+import { defaultPortLockDir, HostPortReservations, type PortRange } from './host-ports';
+import { choosePorts, type PortChoice, type PortSource, type TaskPortReserver } from './port-choice';
 import { taskEnvironment } from './task-env';
 import { taskOutcome, type TaskOutcome } from './task-exit';
 import { readLog } from './task-log';
@@ -32,8 +33,8 @@ export interface ProcessExecutorDeps {
   logger: pino.Logger;
   now?: () => number;
   spawn?: typeof child_process.spawn;
-  /** Finds a free port on a task address for target ports the task may not bind. */
-  findFreePort?: FreePortFinder;
+  /** Reserves host-wide ports for tasks that share the host's network; default: files under options.portLockDir. */
+  ports?: TaskPortReserver;
   /** Applies resource limits; default: cgroup v2 under the daemon's own cgroup. */
   cgroups?: CgroupLimits;
   /** Gives each task its own network (netns mode); absent: tasks share the node's (loopback mode). */
@@ -58,8 +59,10 @@ export interface TaskSandbox {
 export interface ProcessExecutorOptions {
   /** Node state dir; task files go under `<stateDir>/tasks/<taskId>/`. */
   stateDir: string;
-  /** May bind ports below 1024; default: running as root. */
-  privileged?: boolean;
+  /** Directory every daemon on the host shares for task port reservations (loopback mode); default defaultPortLockDir(). */
+  portLockDir?: string;
+  /** Ports tasks sharing the host get (loopback mode); default DEFAULT_TASK_PORT_RANGE. */
+  taskPortRange?: PortRange;
   /** setpriv used to give tasks a parent-death signal; null runs tasks unwrapped; default: found on the host. */
   setpriv?: string | null;
   /**
@@ -129,10 +132,9 @@ export class ProcessExecutor {
   private readonly log: pino.Logger;
   private readonly now: () => number;
   private readonly spawn: typeof child_process.spawn;
-  private readonly findFreePort: FreePortFinder;
+  private readonly ports: TaskPortReserver;
   private readonly cgroups: CgroupLimits;
   private readonly sandbox: TaskSandbox | undefined;
-  private readonly privileged: boolean;
   private readonly setpriv: string | null;
   private readonly tasksDir: string;
   private readonly tasks = new Map<string, TaskProcess>();
@@ -145,10 +147,9 @@ export class ProcessExecutor {
     this.log = deps.logger.child({ component: 'executor' });
     this.now = deps.now ?? Date.now;
     this.spawn = deps.spawn ?? child_process.spawn;
-    this.findFreePort = deps.findFreePort ?? findFreeTcpPort;
+    this.ports = deps.ports ?? new HostPortReservations({}, { dir: options.portLockDir ?? defaultPortLockDir(), range: options.taskPortRange });
     this.cgroups = deps.cgroups ?? new CgroupLimits({ logger: this.log });
     this.sandbox = deps.sandbox;
-    this.privileged = options.privileged ?? process.getuid?.() === 0;
     this.setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
     this.tasksDir = path.join(options.stateDir, 'tasks');
     this.portReadyTimeoutMs = options.portReadyTimeoutMs ?? 0;
@@ -267,6 +268,11 @@ export class ProcessExecutor {
     return this.closing;
   }
 
+  /** A sandboxed task has its own namespace, so its target ports are its own; otherwise it shares the host. */
+  private portSource(): PortSource {
+    return this.sandbox ? { kind: 'own-namespace' } : { kind: 'shared-host', reserver: this.ports };
+  }
+
   private taskDir(taskId: string): string {
     if (!TASK_ID_PATTERN.test(taskId)) throw new InvalidArgumentError(`invalid task id ${JSON.stringify(taskId)}`);
     return path.join(this.tasksDir, taskId);
@@ -283,7 +289,7 @@ export class ProcessExecutor {
     try {
       await fs.mkdir(entry.dir, { recursive: true });
       if (!(await isDirectory(cwd))) return this.finish(entry, fail(`task: workdir "${cwd}": no such directory`));
-      ports = await choosePorts(task, this.privileged, this.findFreePort);
+      ports = await choosePorts(task, this.portSource());
       env = taskEnvironment(process.env, entry.ctx, ports.byTarget);
       const found = await lookupCommand(task.spec.command[0] ?? '', cwd, env.PATH);
       if (!found.ok) return this.finish(entry, fail(found.message));
@@ -379,6 +385,7 @@ export class ProcessExecutor {
     this.tasks.delete(taskId);
     if (entry.limits?.applied) void this.cgroups.remove(taskId);
     if (entry.sandboxed) void this.sandbox!.release(entry.ctx.task);
+    if (!this.sandbox) void this.ports.release(taskId);
     if (outcome.state === 'failed' && entry.pid === undefined) this.log.warn({ taskId, message: outcome.message }, 'task failed to start');
     this.emit({ taskId, ...outcome });
     entry.markExited();

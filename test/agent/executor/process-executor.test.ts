@@ -4,16 +4,16 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import t from 'tap';
 import { findSetpriv } from '../../../src/agent/executor/death-signal';
+import { DEFAULT_TASK_PORT_RANGE } from '../../../src/agent/executor/host-ports';
 import { NotFoundError } from '../../../src/errors';
 import { forever, harness, isGone, script, tmpdir, until, watched } from './fixtures/harness';
 import { makeTask } from './fixtures/task';
 
 const setpriv = findSetpriv();
-const isRoot = process.getuid?.() === 0;
 const printEnv = script('process.stdout.write(JSON.stringify(process.env))');
 
-t.test('env carries the task facts, spec env and chosen ports', async (t) => {
-  const h = harness(t, { privileged: true });
+t.test('env carries the task facts, spec env and the ports reserved on the shared host', async (t) => {
+  const h = harness(t);
   process.env.SHOAL_DAEMON_ONLY = 'secret';
   t.teardown(() => delete process.env.SHOAL_DAEMON_ONLY);
   const task = makeTask('env-1', printEnv, {
@@ -23,14 +23,17 @@ t.test('env carries the task facts, spec env and chosen ports', async (t) => {
   await h.run(task);
   const evs = await h.final('env-1');
   t.same(evs.map((e) => e.state), ['starting', 'running', 'complete']);
-  t.same(evs[1].ports, { 'tcp/80': 80, 'udp/80': 80, 'tcp/8080': 8080 });
+  const ports = evs[1].ports!;
+  t.equal(ports['udp/80'], ports['tcp/80'], 'tcp and udp of one target share a port');
+  t.not(ports['tcp/80'], ports['tcp/8080']);
+  for (const p of Object.values(ports)) t.ok(p >= DEFAULT_TASK_PORT_RANGE.first && p <= DEFAULT_TASK_PORT_RANGE.last, `${p} is in the task port range`);
   t.equal(evs[2].message, 'finished');
   t.equal(evs[2].exitCode, 0);
   const env = JSON.parse(await h.ex.logs('env-1')) as Record<string, string>;
   t.match(env, {
-    PORT: '80',
-    SHOAL_PORT_80: '80',
-    SHOAL_PORT_8080: '8080',
+    PORT: String(ports['tcp/80']),
+    SHOAL_PORT_80: String(ports['tcp/80']),
+    SHOAL_PORT_8080: String(ports['tcp/8080']),
     SHOAL_TASK_ADDR: '127.100.0.5',
     SHOAL_TASK_ID: 'env-1',
     SHOAL_TASK_SLOT: '2',
@@ -43,23 +46,43 @@ t.test('env carries the task facts, spec env and chosen ports', async (t) => {
   });
   t.notOk('SHOAL_DAEMON_ONLY' in env, 'daemon settings are not inherited');
   t.same(h.ex.running(), []);
+  t.same(fs.readdirSync(path.join(h.stateDir, 'port-locks')), [], 'the reservations are given back when the task ends');
 });
 
-t.test('unprivileged: low target ports get a free port, shared by tcp and udp', async (t) => {
-  const h = harness(t, { privileged: false });
-  const task = makeTask('env-2', printEnv, {
-    targetPorts: [{ protocol: 'tcp', port: 80 }, { protocol: 'udp', port: 80 }, { protocol: 'tcp', port: 8080 }],
-  });
-  await h.run(task);
+t.test('a task in its own namespace keeps its target ports', async (t) => {
+  const sandbox = { prepare: async () => ({ wrap: (argv: { file: string; args: string[] }) => argv }), release: async () => undefined };
+  const h = harness(t, {}, { sandbox });
+  await h.run(makeTask('env-2', printEnv, { targetPorts: [{ protocol: 'tcp', port: 80 }, { protocol: 'udp', port: 80 }, { protocol: 'tcp', port: 8080 }] }));
   const evs = await h.final('env-2');
-  const ports = evs[1].ports!;
-  t.not(ports['tcp/80'], 80);
-  t.ok(ports['tcp/80'] >= 1024);
-  t.equal(ports['udp/80'], ports['tcp/80']);
-  t.equal(ports['tcp/8080'], 8080);
+  t.same(evs[1].ports, { 'tcp/80': 80, 'udp/80': 80, 'tcp/8080': 8080 });
   const env = JSON.parse(await h.ex.logs('env-2')) as Record<string, string>;
-  t.equal(env.PORT, String(ports['tcp/80']));
-  t.equal(env.SHOAL_PORT_80, String(ports['tcp/80']));
+  t.equal(env.PORT, '80');
+});
+
+const anyAddressServer = script(`
+  require('node:http').createServer((q, s) => s.end(process.env.SHOAL_TASK_ID)).listen(Number(process.env.PORT), () => console.log('listening'));
+`);
+
+t.test('two tasks with one target port both run when the app binds every address', async (t) => {
+  const h = harness(t);
+  // Something else on the host already holds the target port on every address, as the demo web tasks hold 80.
+  const squatter = net.createServer();
+  await new Promise<void>((resolve, reject) => squatter.once('error', reject).listen({ port: 0, host: '::', ipv6Only: false }, resolve));
+  t.teardown(() => new Promise((resolve) => squatter.close(resolve)));
+  const target = (squatter.address() as net.AddressInfo).port;
+  const ids = ['any-1', 'any-2'];
+  await Promise.all(ids.map((id, i) => h.run(makeTask(id, anyAddressServer, { address: `127.100.0.${20 + i}`, targetPorts: [{ protocol: 'tcp', port: target }] }))));
+  for (const [i, id] of ids.entries()) {
+    await h.logLine(id, 'listening');
+    const port = h.events.find((e) => e.taskId === id && e.state === 'running')!.ports![`tcp/${target}`];
+    t.not(port, target);
+    const reply = await new Promise<string>((resolve, reject) => {
+      let data = '';
+      net.connect(port, `127.100.0.${20 + i}`).on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject).write('GET / HTTP/1.0\r\n\r\n');
+    });
+    t.match(reply, new RegExp(`${id}$`), `${id} answers on its own address`);
+  }
+  t.same(h.ex.running().sort(), ids);
 });
 
 const server = script(`
@@ -68,12 +91,12 @@ const server = script(`
     .listen(Number(process.env.PORT), process.env.SHOAL_TASK_ADDR, () => console.log('listening'));
 `);
 
-for (const [address, targetPort, privileged] of [
-  ['127.0.0.1', 80, false],
-  ['127.100.0.5', 8080, isRoot],
+for (const [address, targetPort] of [
+  ['127.0.0.1', 80],
+  ['127.100.0.5', 8080],
 ] as const) {
   t.test(`a server task listens on ${address} at its port for target ${targetPort}`, async (t) => {
-    const h = harness(t, { privileged });
+    const h = harness(t);
     const id = `srv-${targetPort}`;
     await h.run(makeTask(id, server, { address, targetPorts: [{ protocol: 'tcp', port: targetPort }] }));
     const port = h.events.find((e) => e.state === 'running')!.ports![`tcp/${targetPort}`];
