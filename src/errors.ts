@@ -134,6 +134,13 @@ export class PortsExhaustedError extends ShoalError {
   override name = 'PortsExhaustedError';
 }
 
+/** A service did not reach its spec: its update paused or was rolled back, or every task keeps failing. */
+export class NotConvergedError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_NOT_CONVERGED';
+  override readonly status = 409;
+  override name = 'NotConvergedError';
+}
+
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_INTERNAL: 'an unexpected failure inside shoal',
@@ -152,6 +159,7 @@ export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_NETWORK_OVERLAP: "the subnet overlaps another network's subnet",
   SHOAL_ERR_NETWORK_IN_USE: 'services or tasks still use the network',
   SHOAL_ERR_ADDRESS_POOL_EXHAUSTED: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI)',
+  SHOAL_ERR_NOT_CONVERGED: 'the service did not reach its spec: update paused or rolled back, or every task keeps failing',
   SHOAL_ERR_PORTS_EXHAUSTED: "no free port left in the node's task port range",
 };
 
@@ -174,6 +182,7 @@ export const ERROR_CLASSES = [
   NetworkInUseError,
   AddressPoolExhaustedError,
   PortsExhaustedError,
+  NotConvergedError,
 ] as const;
 
 /** Whether a retry later may succeed; asks the error, never its message. */
