@@ -35,8 +35,11 @@ function once(host: string, port: number): Promise<{ status: number; body: strin
   });
 }
 
-/** Start load against hosts (round robin over them); stop() ends it and reports. */
-export function startLoad(hosts: string[], port: number): { stop: () => Promise<LoadReport> } {
+/** The demo web app's answer is JSON with a `version` field. */
+const demoVersion = (body: string) => String(JSON.parse(body).version);
+
+/** Start load against hosts (round robin over them); stop() ends it and reports. `versionOf` reads the version from a body. */
+export function startLoad(hosts: string[], port: number, versionOf: (body: string) => string = demoVersion): { stop: () => Promise<LoadReport> } {
   const report: LoadReport = { sent: 0, ok: 0, failed: 0, errors: [], versions: new Map(), rate: 0 };
   let running = true;
   const started = Date.now();
@@ -50,7 +53,7 @@ export function startLoad(hosts: string[], port: number): { stop: () => Promise<
       try {
         const r = await once(host, port);
         if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
-        const v = String(JSON.parse(r.body).version);
+        const v = versionOf(r.body);
         report.versions.set(v, (report.versions.get(v) ?? 0) + 1);
         report.ok++;
       } catch (err) {
