@@ -232,6 +232,8 @@ export interface PsRow {
   DesiredState: string;
   CurrentState: string;
   Address: string;
+  /** `tcp/80` -> the port the task listens on. */
+  Ports: Record<string, number>;
   Slot: number;
 }
 

@@ -82,7 +82,8 @@ t.test('three nodes: spread, routing mesh on every node, DNS, scale, drain, rm',
   t.equal(nodes.find((n) => n.hostname === 'node-2')?.availability, 'drain');
 
   // Remove: every task stops, the published ports are freed on every node.
-  const oldAddrs = [...two.map((x) => x.Address)];
+  // Where the tasks listened: their address at the port they were given (not the target port, in loopback mode).
+  const oldAddrs = two.map((x) => ({ address: x.Address, port: x.Ports['tcp/80'] }));
   r = await c.cli('service', 'rm', 'web', 'echo');
   t.equal(r.code, 0, r.stderr);
   t.same(r.stdout.trim().split('\n'), ['web', 'echo']);
@@ -90,9 +91,9 @@ t.test('three nodes: spread, routing mesh on every node, DNS, scale, drain, rm',
   for (const a of addrs) await waitFor(`port ${WEB_PORT} free on ${a}`, () => bindable(a, WEB_PORT));
   t.pass('published port freed on every node');
   for (const a of oldAddrs) {
-    await waitFor(`task at ${a}:80 stopped`, async () => {
+    await waitFor(`task at ${a.address}:${a.port} stopped`, async () => {
       try {
-        await httpGet(a, 80, '/', 500);
+        await httpGet(a.address, a.port, '/', 500);
         return false;
       } catch {
         return true;
