@@ -100,11 +100,19 @@ export class ApiClient {
    * Open a watch stream: calls onLine for every NDJSON line until the stream
    * ends or `signal` aborts. Resolves when the stream ends.
    */
-  async watch(prefixes: string[], onLine: (line: WatchLine) => void, signal?: AbortSignal): Promise<void> {
+  watch(prefixes: string[], onLine: (line: WatchLine) => void, signal?: AbortSignal): Promise<void> {
     const qs = prefixes.map((p) => `prefix=${encodeURIComponent(p)}`).join('&');
+    return this.stream<WatchLine>(`/v1/watch?${qs}`, onLine, signal);
+  }
+
+  /**
+   * GET an NDJSON stream (watch, logs): calls onLine for every line until the
+   * stream ends or `signal` aborts; an error answer becomes its typed error.
+   */
+  async stream<T>(path: string, onLine: (line: T) => void, signal?: AbortSignal): Promise<void> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(`${this.origin}/v1/watch?${qs}`, {
+      res = await request(`${this.origin}${path}`, {
         method: 'GET',
         dispatcher: this.dispatcher,
         headers: this.headers(),
@@ -134,12 +142,12 @@ export class ApiClient {
         while ((nl = buf.indexOf('\n')) >= 0) {
           const line = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
-          if (line.trim()) onLine(JSON.parse(line) as WatchLine);
+          if (line.trim()) onLine(JSON.parse(line) as T);
         }
       }
     } catch (err) {
       if (signal?.aborted) return;
-      throw new UnavailableError(`watch stream from ${this.describe()} broke: ${(err as Error).message}`);
+      throw new UnavailableError(`stream from ${this.describe()} broke: ${(err as Error).message}`);
     }
   }
 

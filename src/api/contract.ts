@@ -20,8 +20,10 @@ import type { NodeNetworking, Node, NodeAvailability, NodeRole, Service, Service
  *   POST   /v1/services/:id/update { spec, version } -> Service
  *   POST   /v1/services/:id/rollback { version } -> Service (spec := previous spec)
  *   DELETE /v1/services/:idOrName               -> {}
- *   GET    /v1/services/:idOrName/logs?tail=N   -> LogsResponse
+ *   GET    /v1/services/:idOrName/logs?tail=N&since=T&follow=1 -> NDJSON: LogLine per line (merged by time unless following)
  *   GET    /v1/tasks?service=idOrName           -> Task[]
+ *   GET    /v1/tasks/:idOrPrefix                -> Task
+ *   GET    /v1/tasks/:idOrPrefix/logs?tail=N&since=T&follow=1 -> NDJSON: LogLine per line, of that task
  *   GET    /v1/networks                         -> Network[]
  *   POST   /v1/networks        NetworkCreateRequest -> Network
  *   GET    /v1/networks/:idOrName               -> Network
@@ -100,10 +102,22 @@ export interface NetworkCreateRequest {
   labels?: Record<string, string>;
 }
 
-/** `service logs` answer: one entry per task, in slot order. */
-export interface LogsResponse {
-  tasks: { taskId: string; slot: number; nodeId: string; lines: string[]; error?: string }[];
+/** Which task a `service logs` line is from. */
+export interface LogLineTask {
+  taskId: string;
+  serviceName: string;
+  slot: number;
+  nodeId: string;
 }
+
+/**
+ * One line of a `service logs` stream: a log line (its receive time in
+ * RFC3339Nano, its stream, its text; `p` when the line goes on in the next
+ * one), or why a task's log could not be read (its node is unreachable).
+ */
+export type LogLine =
+  | (LogLineTask & { type: 'log'; t: string; s: 'out' | 'err'; l: string; p?: boolean })
+  | (LogLineTask & { type: 'error'; message: string });
 
 /** A node announcing itself to the dispatcher. */
 export interface RegisterRequest {

@@ -32,6 +32,7 @@ import { hasNetAdmin } from '../net/capabilities';
 import { Overlay } from '../net/overlay';
 import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
 import { kernelDataplanes } from './kernel-dataplanes';
+import { serveTaskLogs } from './task-logs-endpoint';
 import { nativeLoadResult } from '../native/native';
 import { registerNativeStatus } from '../native/native-metrics';
 
@@ -298,14 +299,12 @@ export class Daemon {
       const m = /^\/v1\/tasks\/([a-z0-9]+)\/logs$/.exec(url.pathname);
       if (m) {
         if (!this.logToken || req.headers.authorization !== `Bearer ${this.logToken}`) throw new UnauthorizedError('a valid token is required');
-        const tail = Number(url.searchParams.get('tail') ?? '1000');
-        const text = await this.executor.logs(m[1], { tail });
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-        return void res.end(text);
+        return await serveTaskLogs(this.executor, m[1], url.searchParams, req, res);
       }
       sendJson(res, 404, { error: { code: 'SHOAL_ERR_NOT_FOUND', message: 'not found' } });
     } catch (err) {
       const e = err instanceof ShoalError ? err : new ShoalError((err as Error).message);
+      if (res.headersSent) return void res.end();
       sendJson(res, e.status, { error: { code: e.code, message: e.message } });
     }
   }

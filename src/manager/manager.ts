@@ -2,10 +2,8 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { gauge } from '../metrics/registry';
-import { request } from 'undici';
 import type {
   JoinTokenResponse,
-  LogsResponse,
   NodeUpdateRequest,
   RegisterRequest,
   ServiceUpdateRequest,
@@ -35,6 +33,9 @@ import { isDirty } from './orchestrator/update/dirty';
 import { MANUAL_ROLLBACK_MESSAGE, rollbackBlocker, rolledBack, updatingStatus } from './orchestrator/update/update-status';
 import { Networks } from './networks';
 import { validateServiceSpec } from './service-spec';
+import { LogsApi } from './controlapi/logs';
+import { httpNodeLogReader, type NodeLogReader } from './controlapi/node-log';
+import { findTask } from './controlapi/task-lookup';
 
 /** Dependencies of the manager. */
 export interface ManagerDeps {
@@ -42,6 +43,8 @@ export interface ManagerDeps {
   logger: Logger;
   registry: Registry;
   now: () => number;
+  /** Reads a task's log from its node; default: HTTP to the node (controlapi/node-log.ts). */
+  readNodeLog?: NodeLogReader;
 }
 
 /** Manager settings. */
@@ -59,8 +62,6 @@ export interface ManagerOptions {
 
 /** Key that reserves a service name, so create is atomic with the uniqueness check. */
 const nameKey = (name: string) => `/names/services/${name.toLowerCase()}`;
-const LOG_FETCH_TIMEOUT_MS = 5_000;
-const DEFAULT_LOG_TAIL = 1_000;
 /** Attempts at removing a node while its networks change under it. */
 const NODE_REMOVE_RETRIES = 8;
 /** Prefixes a watch may ask for. */
@@ -85,6 +86,7 @@ export class Manager {
   /** Overlay networks: `/v1/networks`, the default network, node addresses. */
   readonly networks: Networks;
   private readonly loop: ControlLoop;
+  private readonly logs: LogsApi;
   private readonly logger: Logger;
   private cluster!: Cluster;
 
@@ -107,6 +109,12 @@ export class Manager {
       { store: deps.store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now: deps.now, newId },
       { historyLimit: 5, overlayAddresses: options.networkMode === 'netns' },
     );
+    this.logs = new LogsApi({
+      store: deps.store,
+      logger: this.logger,
+      findService: (idOrName) => this.findService(idOrName).then((kv) => kv.value),
+      readNodeLog: deps.readNodeLog ?? httpNodeLogReader(() => this.cluster.tokens.worker),
+    });
     gauge(deps.registry, {
       name: 'shoal_store_revision',
       help: 'Current revision of the cluster store',
@@ -207,8 +215,8 @@ export class Manager {
       .on('POST', '/v1/services/:id/update', (c) => this.updateService(c.params.id, c.body as ServiceUpdateRequest))
       .on('POST', '/v1/services/:id/rollback', (c) => this.rollbackService(c.params.id, c.body))
       .on('DELETE', '/v1/services/:id', (c) => this.removeService(c.params.id))
-      .on('GET', '/v1/services/:id/logs', (c) => this.serviceLogs(c.params.id, Number(c.query.get('tail') ?? DEFAULT_LOG_TAIL)))
       .on('GET', '/v1/tasks', (c) => this.listTasks(c.query.get('service') ?? undefined))
+      .on('GET', '/v1/tasks/:id', (c) => findTask(this.deps.store, c.params.id))
       .on('GET', '/v1/networks', () => this.networks.list())
       .on('POST', '/v1/networks', (c) => this.networks.create(c.body))
       .on('GET', '/v1/networks/:id', (c) => this.networks.find(c.params.id).then((kv) => kv.value))
@@ -220,6 +228,7 @@ export class Manager {
       }))
       .on('POST', '/v1/dispatcher/heartbeat', (c) => this.dispatcher.heartbeat(String((c.body as { nodeId?: string })?.nodeId)))
       .on('POST', '/v1/dispatcher/status', (c) => this.dispatcher.updateStatus(c.body as StatusRequest));
+    this.logs.routes(router);
   }
 
   private callerRole(c: RequestContext): NodeRole {
@@ -494,38 +503,6 @@ export class Manager {
     if (!service) return tasks;
     const svc = await this.findService(service);
     return tasks.filter((t) => t.serviceId === svc.value.id);
-  }
-
-  private async serviceLogs(idOrName: string, tail: number): Promise<LogsResponse> {
-    if (!Number.isInteger(tail) || tail < 0) throw new InvalidArgumentError('tail must be a non-negative integer');
-    const tasks = (await this.listTasks(idOrName)).filter((t) => t.nodeId && t.status.state !== 'pending' && t.status.state !== 'assigned');
-    tasks.sort((a, b) => a.slot - b.slot || a.createdAt.localeCompare(b.createdAt));
-    const nodes = new Map((await this.listNodes()).map((n) => [n.id, n]));
-    const out: LogsResponse = { tasks: [] };
-    await Promise.all(
-      tasks.map(async (t, i) => {
-        const node = nodes.get(t.nodeId);
-        const entry: LogsResponse['tasks'][number] = { taskId: t.id, slot: t.slot, nodeId: t.nodeId, lines: [] };
-        out.tasks[i] = entry;
-        if (!node) {
-          entry.error = 'node is gone';
-          return;
-        }
-        try {
-          const res = await request(`http://${node.address}:${node.ports.metrics}/v1/tasks/${t.id}/logs?tail=${tail}`, {
-            headers: { authorization: `Bearer ${this.cluster.tokens.worker}` },
-            headersTimeout: LOG_FETCH_TIMEOUT_MS,
-            bodyTimeout: LOG_FETCH_TIMEOUT_MS,
-          });
-          const text = await res.body.text();
-          if (res.statusCode !== 200) entry.error = `node ${node.hostname} answered ${res.statusCode}`;
-          else entry.lines = text.split('\n').filter((l, idx, all) => l !== '' || idx < all.length - 1);
-        } catch (err) {
-          entry.error = `node ${node.hostname} unreachable: ${(err as Error).message}`;
-        }
-      }),
-    );
-    return out;
   }
 
   /** NDJSON: one `list` line of every key under the prefixes, then `events` lines as they commit. */

@@ -247,6 +247,12 @@ export interface Task {
   address: string;
   /** Netns mode: the task's address on each network it joins (allocated by the manager with the task). */
   networks?: NetworkAddress[];
+  /**
+   * How often this slot (replicated) or this node's task (global) was replaced
+   * after its task ended on its own, counted on from the task it replaces;
+   * a replacement by an update, rollback or force starts again. Absent: 0.
+   */
+  restarts?: number;
   createdAt: string;
   updatedAt: string;
 }

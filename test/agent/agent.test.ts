@@ -99,7 +99,7 @@ async function agentHarness(t: Tap, opts: { drainDelayMs?: number } = {}) {
   const assign = (task: Task) => view.put(task.id, { ...task, nodeId: NODE_ID });
   const setDesired = (id: string, desiredState: Task['desiredState']) => view.put(id, { ...view.tasks.get(id)!, desiredState });
   const reported = (id: string, what: string) => until(`${id} reported ${what}`, () => client.trail(id).includes(what));
-  const logLine = (id: string, text: string) => until(`"${text}" in the log of ${id}`, async () => (await executor.logs(id).catch(() => '')).includes(text));
+  const logLine = (id: string, text: string) => until(`"${text}" in the log of ${id}`, async () => (await executor.logs(id).then((rs) => rs.map((r) => r.l).join('\n')).catch(() => '')).includes(text));
   return { view, client, gate, executor, agent, assign, setDesired, reported, logLine };
 }
 
@@ -165,7 +165,7 @@ t.test('a task that turns unhealthy is reported unhealthy, drained, stopped and 
   t.match(last, { state: 'failed', message: UNHEALTHY_MESSAGE, err: UNHEALTHY_MESSAGE, health: 'unhealthy' });
   t.same(h.client.trail('web-2'), ['running/starting', 'running/healthy', 'running/unhealthy', 'failed/unhealthy']);
   t.ok(isGone(pid), 'process gone');
-  t.match(await h.executor.logs('web-2'), /got SIGTERM/, 'stopped with SIGTERM');
+  t.match((await h.executor.logs('web-2')).map((r) => r.l).join('\n'), /got SIGTERM/, 'stopped with SIGTERM');
 });
 
 t.test('a task never healthy goes unhealthy and fails without a drain (no mesh ever routed to it)', async (t) => {
@@ -193,11 +193,11 @@ t.test('desired state leaving running: the drain delay passes before SIGTERM', a
   await new Promise((r) => setImmediate(r));
   t.equal(h.gate.asked.length, 1);
   t.notOk(isGone(pid), 'untouched while draining');
-  t.notMatch(await h.executor.logs('web-4'), /got SIGTERM/);
+  t.notMatch((await h.executor.logs('web-4')).map((r) => r.l).join('\n'), /got SIGTERM/);
   h.gate.release();
   await h.reported('web-4', 'shutdown');
   t.ok(isGone(pid));
-  t.match(await h.executor.logs('web-4'), /got SIGTERM/);
+  t.match((await h.executor.logs('web-4')).map((r) => r.l).join('\n'), /got SIGTERM/);
 });
 
 t.test('a task deleted from the store drains, stops and has its files removed', async (t) => {

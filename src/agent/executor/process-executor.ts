@@ -1,5 +1,5 @@
 import * as child_process from 'node:child_process';
-import { closeSync, openSync, promises as fs, unlinkSync } from 'node:fs';
+import { promises as fs, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type pino from 'pino';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
@@ -7,24 +7,29 @@ import type { Task } from '../../model/types';
 import { CgroupLimits, hasLimits, joinCgroupArgv, type LimitsSetup } from './cgroup-limits';
 import { lookupCommand } from './command-path';
 import { findSetpriv, withDeathSignal } from './death-signal';
-import { isRecordedProcessAlive, readPidFile, writePidFile, type PidRecord } from './pid-file';
+import { isRecordedProcessAlive, readPidFile, writePidFile } from './pid-file';
+import { killOrphan, signalGroup } from './process-group';
 import { defaultPortLockDir, HostPortReservations, type PortRange } from './host-ports';
 import { choosePorts, type PortChoice, type PortSource, type TaskPortReserver } from './port-choice';
 import { taskEnvironment } from './task-env';
+import { exitCause } from './exit-cause';
+import { monotonicWallClockNs, type LogRecord } from './log-record';
 import { taskOutcome, type TaskOutcome } from './task-exit';
-import { readLog } from './task-log';
+import { followLog, readLogRecords, type LogQuery } from './task-log';
+import { TaskLogWriter } from './task-log-writer';
 import { waitForTcpPorts } from './port-readiness';
 
 /** Grace between SIGTERM and SIGKILL when the task spec gives none (Docker's 10 s). */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 /** Longest grace close() grants a task, so a daemon shutdown is bounded. */
 export const CLOSE_MAX_GRACE_MS = 10_000;
-/** How long cleanupOrphans() waits for a killed orphan to be gone. */
-export const ORPHAN_EXIT_TIMEOUT_MS = 2_000;
-/** How often cleanupOrphans() looks whether a killed orphan is gone. */
-export const ORPHAN_POLL_MS = 20;
-/** A task's stdout and stderr, one file so their order is kept. */
+/** A task's stdout and stderr as records (log-record.ts), one file for both streams. */
 export const LOG_FILE = 'output.log';
+/**
+ * How long an ended task's pipes may stay open before its log is closed
+ * without them (a process that left the task's group can hold them forever).
+ */
+export const LOG_DRAIN_TIMEOUT_MS = 2_000;
 /** A task's pid and start time, so a restarted daemon finds what it left running. */
 export const PID_FILE = 'pid';
 
@@ -32,6 +37,8 @@ export const PID_FILE = 'pid';
 export interface ProcessExecutorDeps {
   logger: pino.Logger;
   now?: () => number;
+  /** Wall clock in nanoseconds for log record times; default: log-record.ts monotonicWallClockNs. */
+  nowNs?: () => bigint;
   spawn?: typeof child_process.spawn;
   /** Reserves host-wide ports for tasks that share the host's network; default: files under options.portLockDir. */
   ports?: TaskPortReserver;
@@ -95,6 +102,8 @@ interface TaskProcess {
   ctx: TaskRunContext;
   dir: string;
   child?: child_process.ChildProcess;
+  /** Writes the process's stdout and stderr to its log file. */
+  log?: TaskLogWriter;
   pid?: number;
   stopRequested: boolean;
   stopping?: Promise<void>;
@@ -131,6 +140,7 @@ const TASK_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 export class ProcessExecutor {
   private readonly log: pino.Logger;
   private readonly now: () => number;
+  private readonly nowNs: () => bigint;
   private readonly spawn: typeof child_process.spawn;
   private readonly ports: TaskPortReserver;
   private readonly cgroups: CgroupLimits;
@@ -146,6 +156,7 @@ export class ProcessExecutor {
   constructor(deps: ProcessExecutorDeps, options: ProcessExecutorOptions) {
     this.log = deps.logger.child({ component: 'executor' });
     this.now = deps.now ?? Date.now;
+    this.nowNs = deps.nowNs ?? monotonicWallClockNs();
     this.spawn = deps.spawn ?? child_process.spawn;
     this.ports = deps.ports ?? new HostPortReservations({}, { dir: options.portLockDir ?? defaultPortLockDir(), range: options.taskPortRange });
     this.cgroups = deps.cgroups ?? new CgroupLimits({ logger: this.log });
@@ -208,16 +219,28 @@ export class ProcessExecutor {
     return [...this.tasks].filter(([, e]) => e.pid !== undefined).map(([id]) => id);
   }
 
-  /** The task's stdout and stderr as kept on disk (also after it ended), or its last `tail` lines. */
-  async logs(taskId: string, opts: { tail?: number } = {}): Promise<string> {
+  /** The task's stdout and stderr records as kept on disk (also after it ended), as `query` selects them. */
+  async logs(taskId: string, query: LogQuery = {}): Promise<LogRecord[]> {
     const file = path.join(this.taskDir(taskId), LOG_FILE);
     try {
-      return await readLog(file, opts.tail);
+      return (await readLogRecords(file, query)).records;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      if (this.tasks.has(taskId)) return '';
+      if (this.tasks.has(taskId)) return [];
       throw new NotFoundError(`no logs for task ${taskId}`);
     }
+  }
+
+  /**
+   * Delivers the records `query` selects, then each new one as the task
+   * writes it; resolves once the task ended and its log is read to the end,
+   * or when `signal` aborts. Throws NotFoundError for a task with no log.
+   */
+  async followLogs(taskId: string, query: LogQuery, onRecords: (r: LogRecord[]) => void, signal: AbortSignal): Promise<void> {
+    const file = path.join(this.taskDir(taskId), LOG_FILE);
+    const isLive = () => this.tasks.has(taskId);
+    if (!(await exists(file)) && !isLive()) throw new NotFoundError(`no logs for task ${taskId}`);
+    await followLog({ file, isLive }, query, onRecords, signal);
   }
 
   /**
@@ -286,8 +309,11 @@ export class ProcessExecutor {
     let file: string;
     let wrap = (argv: Argv): Argv => argv;
     const cwd = task.spec.workdir ?? process.cwd();
+    const logFile = path.join(entry.dir, LOG_FILE);
     try {
       await fs.mkdir(entry.dir, { recursive: true });
+      // Even a task that never starts has a (empty) log, so `service logs` finds it.
+      await fs.appendFile(logFile, '');
       if (!(await isDirectory(cwd))) return this.finish(entry, fail(`task: workdir "${cwd}": no such directory`));
       ports = await choosePorts(task, this.portSource());
       env = taskEnvironment(process.env, entry.ctx, ports.byTarget);
@@ -312,22 +338,23 @@ export class ProcessExecutor {
     const argv = wrap(withDeathSignal(this.setpriv, inner.file, inner.args));
     // Where limits cannot be applied the task runs anyway, and its status says so (service ps / inspect).
     const startedMessage = entry.limits && !entry.limits.applied ? `started; limits not applied: ${entry.limits.reason}` : 'started';
-    // O_APPEND, and one fd for both streams, keeps stdout and stderr lines in order.
-    let out: number;
+    // Pipes, not the file itself: each line gets its time and stream (Docker's json-file driver).
+    let log: TaskLogWriter;
     try {
-      out = openSync(path.join(entry.dir, LOG_FILE), 'a');
+      log = new TaskLogWriter({ logger: this.log.child({ taskId: task.id }), nowNs: this.nowNs }, logFile);
     } catch (err) {
       return this.finish(entry, fail(`task: opening its log failed: ${(err as Error).message}`));
     }
+    entry.log = log;
     let child: child_process.ChildProcess;
     try {
-      child = this.spawn(argv.file, argv.args, { cwd, env, detached: true, stdio: ['ignore', out, out] });
+      child = this.spawn(argv.file, argv.args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (err) {
+      void log.finish(LOG_DRAIN_TIMEOUT_MS);
       return this.finish(entry, fail(`task: spawn failed: ${(err as Error).message}`));
-    } finally {
-      // The child holds its own copy from fork; ours would only keep the file open.
-      closeSync(out);
     }
+    if (child.stdout) log.attach(child.stdout, 'out');
+    if (child.stderr) log.attach(child.stderr, 'err');
     entry.child = child;
     let exited = false;
     await new Promise<void>((resolve) => {
@@ -353,17 +380,19 @@ export class ProcessExecutor {
       });
       child.on('error', (err) => {
         if (spawned) return this.log.warn({ taskId: task.id, err }, 'task process error');
+        void log.finish(LOG_DRAIN_TIMEOUT_MS);
         this.finish(entry, fail(`task: spawn failed: ${err.message}`));
         resolve();
       });
       child.once('exit', (code, signal) => {
         exited = true;
-        if (spawned) this.onExit(entry, code, signal);
+        if (spawned) void this.onExit(entry, code, signal);
       });
     });
   }
 
-  private onExit(entry: TaskProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  /** The process ended: its group goes, its last lines reach the log, then its outcome (naming the cause of a failure) is reported. */
+  private async onExit(entry: TaskProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const pid = entry.pid!;
     // Like a container's init dying: whatever the task left in its group goes too.
     signalGroup(pid, 'SIGKILL');
@@ -372,7 +401,10 @@ export class ProcessExecutor {
     } catch {
       // Already gone (removeTask raced us): nothing to clean.
     }
-    const outcome = taskOutcome(code, signal, entry.stopRequested);
+    // Before the outcome: the cause is in the last lines, and a stop (daemon close) must not lose them.
+    await entry.log?.finish(LOG_DRAIN_TIMEOUT_MS);
+    const cause = entry.log ? exitCause(entry.log.recent('err'), entry.log.recent('out')) : undefined;
+    const outcome = taskOutcome(code, signal, entry.stopRequested, cause);
     const ranMs = entry.spawnedAt === undefined ? undefined : this.now() - entry.spawnedAt;
     this.log.info({ taskId: entry.ctx.task.id, pid, code, signal, ranMs, state: outcome.state }, 'task exited');
     this.finish(entry, { ...outcome, pid });
@@ -422,38 +454,19 @@ function fail(message: string): Pick<TaskOutcome, 'state' | 'message'> {
   return { state: 'failed', message };
 }
 
-async function isDirectory(dir: string): Promise<boolean> {
+async function exists(file: string): Promise<boolean> {
   try {
-    return (await fs.stat(dir)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Signals a task's whole process group (detached, so the leader's pid is the
- * group id); false when the group is gone, which is no error for a stop.
- */
-function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
+    await fs.access(file);
     return true;
   } catch {
     return false;
   }
 }
 
-async function killOrphan(rec: PidRecord): Promise<void> {
-  // A leader that is no longer a group leader (or never was) still gets its own signal.
-  if (!signalGroup(rec.pid, 'SIGKILL')) {
-    try {
-      process.kill(rec.pid, 'SIGKILL');
-    } catch {
-      // Gone between the check and the kill.
-    }
-  }
-  // Not our child, so no exit event: look until it is gone or a zombie.
-  for (let waited = 0; waited < ORPHAN_EXIT_TIMEOUT_MS && isRecordedProcessAlive(rec); waited += ORPHAN_POLL_MS) {
-    await new Promise((resolve) => setTimeout(resolve, ORPHAN_POLL_MS));
+async function isDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await fs.stat(dir)).isDirectory();
+  } catch {
+    return false;
   }
 }

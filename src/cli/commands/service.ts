@@ -1,46 +1,19 @@
 import type { Command } from 'commander';
-import type { LogsResponse } from '../../api/contract';
 import { InvalidArgumentError } from '../../errors';
-import { NO_FREE_ADDRESS } from '../../manager/allocator/task-networks';
-import type { Network, Node, Service, Task } from '../../model/types';
-import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
+import type { Network, Service, Task } from '../../model/types';
+import { clientFor, printJson, type GlobalFlags } from '../context';
 import { formatPort } from '../publish';
 import { applyUpdateFlags, collect, parseCount, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../service-flags';
-import { humanAge, renderTable } from '../table';
 import { formatDuration } from '../duration';
 import { formatCpus, formatMemory } from '../../manager/scheduler/resource-units';
-import { progressOf, runsCurrentSpec, waitForConvergence, type ProgressAction } from '../progress';
+import { waitForConvergence, type ProgressAction } from '../progress';
+import { registerServiceLogs } from './service-logs';
+import { registerServiceLs } from './service-ls';
+import { registerServicePs } from './service-ps';
 
 type Globals = () => GlobalFlags;
 
-const capital = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-const short = (id: string) => id.slice(0, 12);
 const commandText = (argv: string[]) => argv.join(' ');
-
-/** Name `service ps` shows: web.1, or web.<node id> for global tasks. */
-function taskName(t: Task): string {
-  return t.slot > 0 ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${t.nodeId || '?'}`;
-}
-
-/** Running replicas / desired, as `service ls` shows them, with `UPDATING 2/6` while an update or rollback walks. */
-function replicasColumn(s: Service, tasks: Task[]): string {
-  const mine = tasks.filter((t) => t.serviceId === s.id);
-  const running = mine.filter((t) => t.desiredState === 'running' && t.status.state === 'running').length;
-  let col: string;
-  if (s.spec.mode === 'replicated-job') {
-    col = `${mine.filter((t) => t.status.state === 'complete' && runsCurrentSpec(t, s)).length}/${s.spec.replicas} (${running} running)`;
-  } else if (s.spec.mode === 'replicated') {
-    col = `${running}/${s.spec.replicas}`;
-  } else {
-    col = `${running}/${mine.filter((t) => t.desiredState === 'running').length}`;
-  }
-  const st = s.updateStatus?.state;
-  if (st === 'updating' || st === 'rollback_started' || st === 'paused' || st === 'rollback_paused') {
-    const p = progressOf(s, tasks);
-    col += ` (${st.replace('_started', '').replace('_', ' ').toUpperCase()} ${p.done}/${p.total})`;
-  }
-  return col;
-}
 
 /** One line describing a health check, for `inspect --pretty`. */
 function describeHealth(h: NonNullable<Service['spec']['task']['healthcheck']>): string {
@@ -222,115 +195,8 @@ export function registerService(program: Command, globals: Globals): void {
       }
     });
 
-  svc
-    .command('ls')
-    .alias('list')
-    .description('List services')
-    .option('--format <format>', 'table or json')
-    .option('-q, --quiet', 'Only display IDs')
-    .action(async (flags: { format?: string; quiet?: boolean }) => {
-      const format = outputFormat(flags.format);
-      const client = clientFor(globals());
-      const [services, tasks] = await Promise.all([client.call<Service[]>('GET', '/v1/services'), client.call<Task[]>('GET', '/v1/tasks')]);
-      services.sort((a, b) => a.spec.name.localeCompare(b.spec.name));
-      if (format === 'json') {
-        return printJson(
-          services.map((s) => ({
-            ID: s.id,
-            Name: s.spec.name,
-            Mode: s.spec.mode,
-            Replicas: replicasColumn(s, tasks),
-            Image: commandText(s.spec.task.command),
-            Ports: s.spec.endpoint.ports.map(formatPort).join(', '),
-          })),
-        );
-      }
-      if (flags.quiet) return void process.stdout.write(services.map((s) => short(s.id) + '\n').join(''));
-      process.stdout.write(
-        renderTable(
-          ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'],
-          services.map((s) => [
-            short(s.id),
-            s.spec.name,
-            s.spec.mode,
-            replicasColumn(s, tasks),
-            commandText(s.spec.task.command),
-            s.spec.endpoint.ports.map(formatPort).join(', '),
-          ]),
-        ),
-      );
-    });
-
-  svc
-    .command('ps')
-    .description('List the tasks of one or more services')
-    .option('--format <format>', 'table or json')
-    .option('--no-trunc', 'Do not truncate output')
-    .option('-q, --quiet', 'Only display task IDs')
-    .argument('<service...>')
-    .action(async (names: string[], flags: { format?: string; trunc: boolean; quiet?: boolean }) => {
-      const format = outputFormat(flags.format);
-      const client = clientFor(globals());
-      const nodes = new Map((await client.call<Node[]>('GET', '/v1/nodes')).map((n) => [n.id, n]));
-      const tasks: Task[] = [];
-      const services = new Map<string, Service>();
-      for (const name of names) {
-        const sv = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`);
-        services.set(sv.id, sv);
-        tasks.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${sv.id}`)));
-      }
-      // Docker's order: by service, slot (or node), then the current task before its history, newest first.
-      const groupKey = (t: Task) => `${t.serviceName}\0${String(t.slot).padStart(8, '0')}\0${t.slot === 0 ? t.nodeId : ''}`;
-      const current = (t: Task) => (t.desiredState === 'running' ? 0 : 1);
-      tasks.sort(
-        (a, b) => groupKey(a).localeCompare(groupKey(b)) || current(a) - current(b) || b.createdAt.localeCompare(a.createdAt),
-      );
-      if (format === 'json') {
-        return printJson(
-          tasks.map((t) => ({
-            ID: t.id,
-            Name: taskName(t),
-            Image: commandText(t.spec.command),
-            Node: nodes.get(t.nodeId)?.hostname ?? '',
-            NodeID: t.nodeId,
-            DesiredState: capital(t.desiredState),
-            CurrentState: capital(t.status.state),
-            Health: t.status.health ?? '',
-            UpToDate: runsCurrentSpec(t, services.get(t.serviceId)!),
-            Pid: t.status.pid ?? null,
-            Since: t.status.since,
-            Error: t.status.err ?? '',
-            Message: t.status.message,
-            Address: t.address,
-            Networks: t.networks ?? [],
-            Ports: t.status.ports ?? {},
-            Slot: t.slot,
-          })),
-        );
-      }
-      if (flags.quiet) return void process.stdout.write(tasks.map((t) => (flags.trunc ? short(t.id) : t.id) + '\n').join(''));
-      const now = Date.now();
-      let prevGroup = '';
-      const rows = tasks.map((t) => {
-        const g = groupKey(t);
-        const history = g === prevGroup;
-        prevGroup = g;
-        const waits = t.status.message.startsWith('no suitable node') || t.status.message.startsWith(NO_FREE_ADDRESS);
-        const err = t.status.err ?? (t.status.state === 'pending' && waits ? t.status.message : '');
-        const errText = flags.trunc && err.length > 40 ? `"${err.slice(0, 36)}…"` : err ? `"${err}"` : '';
-        return [
-          flags.trunc ? short(t.id) : t.id,
-          (history ? ' \\_ ' : '') + taskName(t),
-          commandText(t.spec.command),
-          nodes.get(t.nodeId)?.hostname ?? '',
-          capital(t.desiredState),
-          `${capital(t.status.state)} ${humanAge(t.status.since, now).toLowerCase()}${t.status.health ? ` (${t.status.health})` : ''}`,
-          errText,
-          '',
-        ];
-      });
-      process.stdout.write(renderTable(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows));
-    });
+  registerServiceLs(svc, globals);
+  registerServicePs(svc, globals);
 
   svc
     .command('inspect')
@@ -378,27 +244,7 @@ export function registerService(program: Command, globals: Globals): void {
       }
     });
 
-  svc
-    .command('logs')
-    .description('Fetch the logs of a service')
-    .option('-n, --tail <lines>', 'Number of lines to show from the end of each task log')
-    .option('--no-task-ids', 'Do not include task IDs in output')
-    .argument('<service>')
-    .action(async (name: string, flags: { tail?: string; taskIds: boolean }) => {
-      const tail = flags.tail === undefined ? 1000 : parseCount(flags.tail, 'tail');
-      const client = clientFor(globals());
-      const [res, nodes, svcObj] = await Promise.all([
-        client.call<LogsResponse>('GET', `/v1/services/${encodeURIComponent(name)}/logs?tail=${tail}`),
-        client.call<Node[]>('GET', '/v1/nodes'),
-        client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`),
-      ]);
-      const hostnames = new Map(nodes.map((n) => [n.id, n.hostname]));
-      for (const t of res.tasks) {
-        const prefix = `${svcObj.spec.name}.${t.slot > 0 ? t.slot : t.nodeId}${flags.taskIds ? '.' + short(t.taskId) : ''}@${hostnames.get(t.nodeId) ?? t.nodeId}`;
-        if (t.error) process.stderr.write(`${prefix}    | error: ${t.error}\n`);
-        for (const line of t.lines) process.stdout.write(`${prefix}    | ${line}\n`);
-      }
-    });
+  registerServiceLogs(svc, globals);
 
   svc
     .command('rm')

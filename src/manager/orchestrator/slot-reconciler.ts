@@ -7,6 +7,7 @@
 import type { Task } from '../../model/types';
 import type { EvictionReason } from './node-fitness';
 import { decideRestart } from './restart/restart';
+import { restartsAfter } from './restart/restart-count';
 import { isReady } from './update/readiness';
 import { awaitsRestart, bestFirst, endedOnItsOwn, isHistory, isRunnable, newestFirst, retire } from './task-lifecycle';
 import type { TaskPlan } from './task-plan';
@@ -26,20 +27,20 @@ export interface SlotContext {
   canPlace: boolean;
   /** Whether dead tasks are dropped without asking the restart policy (global: the node no longer hosts the service). */
   abandonDead: boolean;
-  /** A new task for this slot. */
-  spawn(): Task;
+  /** A new task for this slot, with the slot's restart count so far. */
+  spawn(restarts: number): Task;
 }
 
 /** Reconcile one slot; returns whether it ends the pass with a task that is or may be running. */
 export function reconcileSlot(tasks: readonly Task[], ctx: SlotContext): boolean {
   const { plan } = ctx;
   const healthy: Task[] = [];
-  let evicted = 0;
+  const evicted: Task[] = [];
   for (const t of tasks) {
     if (!isRunnable(t)) continue;
     if (ctx.evictionOf(t)) {
       plan.update(t, retire(t, ctx.nodeDown(t), plan.at));
-      evicted++;
+      evicted.push(t);
     } else {
       healthy.push(t);
     }
@@ -50,8 +51,8 @@ export function reconcileSlot(tasks: readonly Task[], ctx: SlotContext): boolean
   let occupied = keep.length > 0;
 
   // Eviction is not the task's fault: replace at once, no policy, no delay.
-  if (!occupied && evicted > 0 && ctx.canPlace) {
-    plan.create(ctx.spawn());
+  if (!occupied && evicted.length > 0 && ctx.canPlace) {
+    plan.create(ctx.spawn(restartsAfter([...evicted].sort(newestFirst)[0])));
     occupied = true;
   }
 
@@ -68,7 +69,7 @@ export function reconcileSlot(tasks: readonly Task[], ctx: SlotContext): boolean
       case 'restart':
         // A node that only paused keeps the dead task waiting until it takes tasks again.
         if (!ctx.canPlace) return true;
-        plan.create(ctx.spawn());
+        plan.create(ctx.spawn(restartsAfter(subject)));
         plan.update(subject, retire(subject, ctx.nodeDown(subject), plan.at));
         return true;
       case 'wait':
@@ -79,8 +80,9 @@ export function reconcileSlot(tasks: readonly Task[], ctx: SlotContext): boolean
         return false;
     }
   }
-  if (evicted > 0 || !ctx.canPlace || gaveUp(tasks, ctx.serviceVersion)) return false;
-  plan.create(ctx.spawn());
+  if (evicted.length > 0 || !ctx.canPlace || gaveUp(tasks, ctx.serviceVersion)) return false;
+  // An empty slot (new, scaled up, or filled again after an update): its count starts over.
+  plan.create(ctx.spawn(0));
   return true;
 }
 

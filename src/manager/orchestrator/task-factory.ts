@@ -18,8 +18,11 @@ export interface TaskFactoryDeps extends IdDeps {
   allocateNetworks?(service: Service): NetworkAllocation;
 }
 
-/** A fresh task of `service` in `slot` (0 for global), bound to `nodeId` ('' for the scheduler to pick). */
-export function newTask(service: Service, slot: number, nodeId: string, now: number, deps: TaskFactoryDeps): Task {
+/**
+ * A fresh task of `service` in `slot` (0 for global), bound to `nodeId` ('' for
+ * the scheduler to pick), with the slot's restart count (restart/restart-count.ts).
+ */
+export function newTask(service: Service, slot: number, nodeId: string, now: number, deps: TaskFactoryDeps, restarts = 0): Task {
   const at = new Date(now).toISOString();
   const nets = deps.allocateNetworks?.(service);
   return {
@@ -39,6 +42,7 @@ export function newTask(service: Service, slot: number, nodeId: string, now: num
     status: { state: 'pending', since: at, message: nets && !nets.ok ? nets.reason : PENDING_MESSAGE },
     address: deps.allocateAddress(),
     ...(nets?.ok && { networks: nets.networks }),
+    ...(restarts > 0 && { restarts }),
     createdAt: at,
     updatedAt: at,
   };

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { findSetpriv } from '../../../src/agent/executor/death-signal';
 import { DEFAULT_TASK_PORT_RANGE } from '../../../src/agent/executor/host-ports';
+import { parseTimestampNs } from '../../../src/agent/executor/log-record';
 import { NotFoundError } from '../../../src/errors';
 import { forever, harness, isGone, script, tmpdir, until, watched } from './fixtures/harness';
 import { makeTask } from './fixtures/task';
@@ -29,7 +30,7 @@ t.test('env carries the task facts, spec env and the ports reserved on the share
   for (const p of Object.values(ports)) t.ok(p >= DEFAULT_TASK_PORT_RANGE.first && p <= DEFAULT_TASK_PORT_RANGE.last, `${p} is in the task port range`);
   t.equal(evs[2].message, 'finished');
   t.equal(evs[2].exitCode, 0);
-  const env = JSON.parse(await h.ex.logs('env-1')) as Record<string, string>;
+  const env = JSON.parse(await h.logText('env-1')) as Record<string, string>;
   t.match(env, {
     PORT: String(ports['tcp/80']),
     SHOAL_PORT_80: String(ports['tcp/80']),
@@ -55,7 +56,7 @@ t.test('a task in its own namespace keeps its target ports', async (t) => {
   await h.run(makeTask('env-2', printEnv, { targetPorts: [{ protocol: 'tcp', port: 80 }, { protocol: 'udp', port: 80 }, { protocol: 'tcp', port: 8080 }] }));
   const evs = await h.final('env-2');
   t.same(evs[1].ports, { 'tcp/80': 80, 'udp/80': 80, 'tcp/8080': 8080 });
-  const env = JSON.parse(await h.ex.logs('env-2')) as Record<string, string>;
+  const env = JSON.parse(await h.logText('env-2')) as Record<string, string>;
   t.equal(env.PORT, '80');
 });
 
@@ -129,12 +130,17 @@ t.test('exit status becomes complete or failed', async (t) => {
   }
 });
 
-t.test('stdout and stderr land in one log, in order, and outlive the task', async (t) => {
+t.test('stdout and stderr land in one log, tagged, in order per stream, and outlive the task', async (t) => {
   const h = harness(t);
-  await h.run(makeTask('log-1', script("console.log('out1'); console.error('err1'); console.log('out2')")));
+  await h.run(makeTask('log-1', script("console.log('out1'); console.error('err1'); console.log('out2'); console.error('err2')")));
   await h.final('log-1');
-  t.equal(await h.ex.logs('log-1'), 'out1\nerr1\nout2\n');
-  t.equal(await h.ex.logs('log-1', { tail: 2 }), 'err1\nout2\n');
+  const records = await h.ex.logs('log-1');
+  t.same(records.filter((r) => r.s === 'out').map((r) => r.l), ['out1', 'out2'], 'stdout lines, in order');
+  t.same(records.filter((r) => r.s === 'err').map((r) => r.l), ['err1', 'err2'], 'stderr lines, in order');
+  for (const r of records) t.match(r.t, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/, `${r.l} has an RFC3339Nano time`);
+  t.same([...records].sort((a, b) => a.t.localeCompare(b.t)), records, 'file order is time order');
+  t.same((await h.ex.logs('log-1', { tail: 2 })), records.slice(-2), 'tail');
+  t.same((await h.ex.logs('log-1', { sinceNs: parseTimestampNs(records[2].t) })), records.slice(2), 'since');
   t.ok(fs.existsSync(path.join(h.stateDir, 'tasks', 'log-1', 'output.log')));
   t.notOk(fs.existsSync(path.join(h.stateDir, 'tasks', 'log-1', 'pid')), 'pid file removed on exit');
   await h.ex.removeTask('log-1');
@@ -151,7 +157,7 @@ t.test('stop: a task that handles SIGTERM exits on it', async (t) => {
   await h.ex.stop('term-1', 600_000);
   const evs = await h.final('term-1');
   t.match(evs.at(-1), { state: 'shutdown', message: 'shutdown', exitCode: 0 });
-  t.match(await h.ex.logs('term-1'), 'got SIGTERM');
+  t.match(await h.logText('term-1'), 'got SIGTERM');
   t.ok(isGone(evs[1].pid!));
 });
 
@@ -165,7 +171,7 @@ t.test('stop: a task that ignores SIGTERM is killed after the grace, with its wh
     ${forever}`;
   await h.run(makeTask('kill-1', script(js)));
   await h.logLine('kill-1', 'grandchild ');
-  const grandchild = Number(/grandchild (\d+)/.exec(await h.ex.logs('kill-1'))![1]);
+  const grandchild = Number(/grandchild (\d+)/.exec(await h.logText('kill-1'))![1]);
   watched.add(grandchild);
   const stops = [h.ex.stop('kill-1', 300), h.ex.stop('kill-1', 300)];
   await Promise.all(stops);
@@ -173,7 +179,7 @@ t.test('stop: a task that ignores SIGTERM is killed after the grace, with its wh
   const evs = await h.final('kill-1');
   t.same(evs.map((e) => e.state), ['starting', 'running', 'shutdown'], 'one shutdown for several stops');
   t.equal(evs[2].exitCode, 137, 'ended by SIGKILL');
-  t.match(await h.ex.logs('kill-1'), 'ignoring SIGTERM');
+  t.match(await h.logText('kill-1'), 'ignoring SIGTERM');
   t.ok(isGone(evs[1].pid!), 'task gone');
   await until('grandchild gone', () => isGone(grandchild));
   t.ok(isGone(grandchild), 'grandchild gone');
@@ -202,7 +208,7 @@ t.test('a command that cannot run fails with a clear message', async (t) => {
       t.match(await h.final('nx-2'), [{ state: 'starting' }, { state: 'failed', message: 'task: exec: "./missing.sh": no such file or directory' }]);
       t.match(await h.final('nx-3'), [{ state: 'starting' }, { state: 'failed', message: `task: workdir "${dir}/nope": no such directory` }]);
       t.match(await h.final('ok-1'), [{ state: 'starting' }, { state: 'running' }, { state: 'complete' }]);
-      t.equal(await h.ex.logs('ok-1'), `from script in ${dir}\n`, 'relative command and cwd from workdir');
+      t.equal(await h.logText('ok-1'), `from script in ${dir}\n`, 'relative command and cwd from workdir');
     });
   }
 });

@@ -13,3 +13,11 @@ const cases: { code: number | null; signal: NodeJS.Signals | null; stop: boolean
 for (const c of cases) {
   t.same(taskOutcome(c.code, c.signal, c.stop), c.want, `code=${c.code} signal=${c.signal} stop=${c.stop}`);
 }
+
+const withCause: { code: number | null; signal: NodeJS.Signals | null; stop: boolean; message: string }[] = [
+  { code: 1, signal: null, stop: false, message: 'task: non-zero exit (1): Error: kaboom' },
+  { code: null, signal: 'SIGSEGV', stop: false, message: 'killed by signal SIGSEGV: Error: kaboom' },
+  { code: 0, signal: null, stop: false, message: 'finished' },
+  { code: 1, signal: null, stop: true, message: 'shutdown' },
+];
+for (const c of withCause) t.equal(taskOutcome(c.code, c.signal, c.stop, 'Error: kaboom').message, c.message, `cause: ${c.message}`);

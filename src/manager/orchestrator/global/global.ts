@@ -67,7 +67,7 @@ export function reconcileGlobal(input: GlobalInput, deps: TaskFactoryDeps): Reco
         isDirty: (t) => isDirty(t, service),
         canPlace: acceptsNewTasks(node, constraints),
         abandonDead: eviction !== null,
-        spawn: () => newTask(service, 0, nodeId, now, deps),
+        spawn: (restarts) => newTask(service, 0, nodeId, now, deps, restarts),
       });
     }
     for (const t of tasks) plan.update(t, settle(plan.current(t), nodeDown(t), plan.at));

@@ -72,7 +72,7 @@ export function reconcileReplicated(input: ReplicatedInput, deps: TaskFactoryDep
         isDirty: (t) => isDirty(t, service),
         canPlace: true,
         abandonDead: false,
-        spawn: () => newTask(service, slot, '', now, deps),
+        spawn: (restarts) => newTask(service, slot, '', now, deps, restarts),
       };
       occupied = reconcileSlot(tasks, ctx);
     }
