@@ -1,4 +1,4 @@
-import { portKey } from '../../model/types';
+import { portKey, stateRank } from '../../model/types';
 import type { Node, PortConfig, Service, Task } from '../../model/types';
 import { isRoutable, nodesById } from './routable';
 import { serviceVip, type NetworkMode } from './service-vip';
@@ -6,7 +6,7 @@ import type { Backend, Frontend, LbTable } from './table';
 
 /** What one node knows when it builds its load-balancing table. */
 export interface BuildTableInput {
-  /** The node the table is for: ingress frontends listen on its address, VIPs come from its range. */
+  /** The node the table is for: published ports listen on its address, VIPs come from its range. */
   self: Node;
   nodes: Node[];
   services: Service[];
@@ -17,19 +17,26 @@ export interface BuildTableInput {
 
 /** Weight of a serving backend; draining backends get 0 from whoever marks them. */
 const SERVING_WEIGHT = 1;
+const ASSIGNED_RANK = stateRank('assigned');
+const RUNNING_RANK = stateRank('running');
 
 /**
  * The load-balancing table of one node: every ingress published port on the
  * node's address and every VIP:targetPort, each forwarding to the routable
  * tasks of its service (see isRoutable: running, meant to run, on a ready
- * node, healthy when checked) that listen on the target port. Pure and deterministic
- * (frontends and backends sorted by id), so dataplanes can diff two tables.
+ * node, healthy when checked) that listen on the target port. A host-mode
+ * published port is served, as in Docker, only by nodes that hold a task of
+ * the service (see holdsHostPort), on the node's address and to that node's
+ * own routable tasks. Pure and deterministic (frontends and backends sorted
+ * by id), so dataplanes can diff two tables.
  */
 export function buildTable(input: BuildTableInput): LbTable {
   const { self } = input;
   const nodes = nodesById(input.nodes);
   const servingTasks = new Map<string, Task[]>();
+  const hostServices = new Set<string>();
   for (const task of input.tasks) {
+    if (holdsHostPort(task, self)) hostServices.add(task.serviceId);
     if (!isRoutable(task, nodes)) continue;
     const list = servingTasks.get(task.serviceId) ?? [];
     list.push(task);
@@ -46,6 +53,10 @@ export function buildTable(input: BuildTableInput): LbTable {
       const backends = backendsFor(tasks, port);
       if (port.publishMode === 'ingress' && port.publishedPort != null) {
         addOnce(frontends, frontend('ingress', port, self.address, port.publishedPort, service, backends));
+      }
+      if (port.publishMode === 'host' && port.publishedPort != null && hostServices.has(service.id)) {
+        const local = backendsFor(tasks.filter((t) => t.nodeId === self.id), port);
+        addOnce(frontends, frontend('host', port, self.address, port.publishedPort, service, local));
       }
       const vip = serviceVip(input.mode ?? 'loopback', self, service);
       if (vip !== null) {
@@ -83,6 +94,17 @@ function frontend(
   if (kind === 'ingress' && port.proxyProtocol) f.proxyProtocol = port.proxyProtocol;
   if (service.spec.endpoint.lb) f.lb = { ...service.spec.endpoint.lb };
   return f;
+}
+
+/**
+ * Whether `task` makes its node serve its service's host-mode ports: it was
+ * assigned to `self` and has not ended (the scheduler's HostPortFilter counts
+ * the port held for as long). So the port stays bound while a task starts,
+ * becomes healthy or drains, and is given back once the task has ended.
+ */
+export function holdsHostPort(task: Task, self: Node): boolean {
+  const rank = stateRank(task.status.state);
+  return task.nodeId === self.id && rank >= ASSIGNED_RANK && rank <= RUNNING_RANK;
 }
 
 function backendsFor(tasks: Task[], port: PortConfig): Backend[] {
