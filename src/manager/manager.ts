@@ -25,7 +25,7 @@ import {
 import { newId } from '../model/ids';
 import { KEYS, type Cluster, type NetworkAddress, type Node, type NodeRole, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../model/types';
 import type { Op, Store, WatchEvent, Watcher } from '../store/store';
-import { newIngressPorts, probeBindable, publishedPortConflicts } from './allocator/ports';
+import { bindProbes, probeBindable, publishedPortConflicts } from './allocator/ports';
 import { assignVips, checkTaskCapacity, mayNeedMoreAddresses, resolveServiceNetworks } from './allocator/service-networks';
 import { serviceNetworkIds } from './allocator/task-networks';
 import { ControlLoop } from './control-loop';
@@ -307,7 +307,7 @@ export class Manager {
     return kv;
   }
 
-  /** Published ports must be free of other services and of other processes on every node. */
+  /** Published ports must be free of other services, and of other processes on the nodes that would serve them. */
   private async checkPorts(spec: ServiceSpec, previous?: Service): Promise<void> {
     const services = await this.listServices();
     const clash = publishedPortConflicts(spec, services, previous?.id);
@@ -316,12 +316,10 @@ export class Manager {
       throw new PortInUseError(`port ${c.port}/${c.protocol} is already published by service ${c.service}`);
     }
     if (!this.options.probePorts) return;
-    const nodes = (await this.listNodes()).filter((n) => n.status.state === 'ready');
-    for (const p of newIngressPorts(spec, previous?.spec)) {
-      for (const n of nodes) {
-        if (!(await probeBindable(n.address, p.publishedPort!, p.protocol))) {
-          throw new PortInUseError(`port ${p.publishedPort}/${p.protocol} is already in use on node ${n.hostname} (${n.address})`);
-        }
+    const [nodes, tasks] = await Promise.all([this.listNodes(), this.deps.store.range<Task>(KEYS.tasks).then((r) => r.kvs.map((kv) => kv.value))]);
+    for (const { node: n, port, protocol } of bindProbes({ spec, previous, nodes, services, tasks })) {
+      if (!(await probeBindable(n.address, port, protocol))) {
+        throw new PortInUseError(`port ${port}/${protocol} is already in use on node ${n.hostname} (${n.address})`);
       }
     }
   }

@@ -1,4 +1,4 @@
-import { portKey, stateRank } from '../../model/types';
+import { holdsHostPorts, portKey } from '../../model/types';
 import type { Node, PortConfig, Service, Task } from '../../model/types';
 import { isRoutable, nodesById } from './routable';
 import { serviceVip, type NetworkMode } from './service-vip';
@@ -17,8 +17,6 @@ export interface BuildTableInput {
 
 /** Weight of a serving backend; draining backends get 0 from whoever marks them. */
 const SERVING_WEIGHT = 1;
-const ASSIGNED_RANK = stateRank('assigned');
-const RUNNING_RANK = stateRank('running');
 
 /**
  * The load-balancing table of one node: every ingress published port on the
@@ -26,7 +24,7 @@ const RUNNING_RANK = stateRank('running');
  * tasks of its service (see isRoutable: running, meant to run, on a ready
  * node, healthy when checked) that listen on the target port. A host-mode
  * published port is served, as in Docker, only by nodes that hold a task of
- * the service (see holdsHostPort), on the node's address and to that node's
+ * the service (see holdsHostPorts), on the node's address and to that node's
  * own routable tasks. Pure and deterministic (frontends and backends sorted
  * by id), so dataplanes can diff two tables.
  */
@@ -36,7 +34,7 @@ export function buildTable(input: BuildTableInput): LbTable {
   const servingTasks = new Map<string, Task[]>();
   const hostServices = new Set<string>();
   for (const task of input.tasks) {
-    if (holdsHostPort(task, self)) hostServices.add(task.serviceId);
+    if (task.nodeId === self.id && holdsHostPorts(task)) hostServices.add(task.serviceId);
     if (!isRoutable(task, nodes)) continue;
     const list = servingTasks.get(task.serviceId) ?? [];
     list.push(task);
@@ -94,17 +92,6 @@ function frontend(
   if (kind === 'ingress' && port.proxyProtocol) f.proxyProtocol = port.proxyProtocol;
   if (service.spec.endpoint.lb) f.lb = { ...service.spec.endpoint.lb };
   return f;
-}
-
-/**
- * Whether `task` makes its node serve its service's host-mode ports: it was
- * assigned to `self` and has not ended (the scheduler's HostPortFilter counts
- * the port held for as long). So the port stays bound while a task starts,
- * becomes healthy or drains, and is given back once the task has ended.
- */
-export function holdsHostPort(task: Task, self: Node): boolean {
-  const rank = stateRank(task.status.state);
-  return task.nodeId === self.id && rank >= ASSIGNED_RANK && rank <= RUNNING_RANK;
 }
 
 function backendsFor(tasks: Task[], port: PortConfig): Backend[] {
