@@ -126,6 +126,20 @@ export class AddressPoolExhaustedError extends ShoalError {
   override name = 'AddressPoolExhaustedError';
 }
 
+/** Demoting the last manager would leave the cluster without one. */
+export class LastManagerError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_LAST_MANAGER';
+  override readonly status = 409;
+  override name = 'LastManagerError';
+}
+
+/** A change that needs several managers sharing a replicated store (etcd); the embedded store has one. */
+export class ReplicatedStoreRequiredError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_REPLICATED_STORE_REQUIRED';
+  override readonly status = 409;
+  override name = 'ReplicatedStoreRequiredError';
+}
+
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_INTERNAL: 'an unexpected failure inside shoal',
@@ -144,6 +158,8 @@ export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_NETWORK_OVERLAP: "the subnet overlaps another network's subnet",
   SHOAL_ERR_NETWORK_IN_USE: 'services or tasks still use the network',
   SHOAL_ERR_ADDRESS_POOL_EXHAUSTED: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI)',
+  SHOAL_ERR_LAST_MANAGER: 'demoting the node would leave the cluster without a manager',
+  SHOAL_ERR_REPLICATED_STORE_REQUIRED: "more managers need a replicated store (etcd); this cluster keeps its state in one manager's embedded store",
 };
 
 /** All error classes, for the registry test and for rebuilding errors from API answers. */
@@ -164,6 +180,8 @@ export const ERROR_CLASSES = [
   NetworkOverlapError,
   NetworkInUseError,
   AddressPoolExhaustedError,
+  LastManagerError,
+  ReplicatedStoreRequiredError,
 ] as const;
 
 /** Whether a retry later may succeed; asks the error, never its message. */

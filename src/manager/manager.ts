@@ -6,7 +6,6 @@ import { request } from 'undici';
 import type {
   JoinTokenResponse,
   LogsResponse,
-  NodeUpdateRequest,
   RegisterRequest,
   ServiceUpdateRequest,
   StatusRequest,
@@ -34,6 +33,7 @@ import { isRunnable } from './orchestrator/task-lifecycle';
 import { isDirty } from './orchestrator/update/dirty';
 import { MANUAL_ROLLBACK_MESSAGE, rollbackBlocker, rolledBack, updatingStatus } from './orchestrator/update/update-status';
 import { Networks } from './networks';
+import { applyNodeUpdate, validateNodeUpdate } from './node-update';
 import { validateServiceSpec } from './service-spec';
 
 /** Dependencies of the manager. */
@@ -199,7 +199,7 @@ export class Manager {
       .on('GET', '/v1/swarm/join-token/:role', (c) => this.joinToken(c.params.role))
       .on('GET', '/v1/nodes', () => this.listNodes())
       .on('GET', '/v1/nodes/:id', (c) => this.findNode(c.params.id).then((kv) => kv.value))
-      .on('POST', '/v1/nodes/:id/update', (c) => this.updateNode(c.params.id, c.body as NodeUpdateRequest))
+      .on('POST', '/v1/nodes/:id/update', (c) => this.updateNode(c.params.id, c.body))
       .on('DELETE', '/v1/nodes/:id', (c) => this.removeNode(c.params.id, c.query.get('force') === '1'))
       .on('GET', '/v1/services', () => this.listServices())
       .on('POST', '/v1/services', (c) => this.createService((c.body as { spec?: unknown })?.spec))
@@ -247,30 +247,11 @@ export class Manager {
     return kv;
   }
 
-  private async updateNode(idOrName: string, req: NodeUpdateRequest): Promise<Node> {
-    if (!req || typeof req !== 'object') throw new InvalidArgumentError('node update body must be an object');
-    if (req.availability !== undefined && !['active', 'pause', 'drain'].includes(req.availability)) {
-      throw new InvalidArgumentError(`invalid availability "${req.availability}": use active, pause or drain`);
-    }
-    if (req.role !== undefined && !['worker', 'manager'].includes(req.role)) {
-      throw new InvalidArgumentError(`invalid role "${req.role}": use worker or manager`);
-    }
-    for (const k of [...Object.keys(req.labelAdd ?? {}), ...(req.labelRm ?? [])]) {
-      if (!k) throw new InvalidArgumentError('label name must not be empty');
-    }
+  /** `node update`, `node promote`, `node demote`: the rules are in node-update.ts and node-role.ts. */
+  private async updateNode(idOrName: string, body: unknown): Promise<Node> {
+    const req = validateNodeUpdate(body);
     const kv = await this.findNode(idOrName);
-    const labels = { ...kv.value.labels, ...(req.labelAdd ?? {}) };
-    for (const k of req.labelRm ?? []) {
-      if (!(k in labels)) throw new InvalidArgumentError(`label ${k} is not set on node ${kv.value.hostname}`);
-      delete labels[k];
-    }
-    const node: Node = {
-      ...kv.value,
-      availability: req.availability ?? kv.value.availability,
-      role: req.role ?? kv.value.role,
-      labels,
-      updatedAt: new Date(this.deps.now()).toISOString(),
-    };
+    const node = applyNodeUpdate(kv.value, await this.listNodes(), req, new Date(this.deps.now()).toISOString());
     const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
     if (!r.succeeded) throw new ConflictError(`node ${node.hostname} changed meanwhile; try again`);
     return node;
