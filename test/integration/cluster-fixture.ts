@@ -134,6 +134,8 @@ export class TestCluster {
     private readonly t: TestLike,
     readonly dir: string,
     readonly block: number,
+    /** DNS port of every node; a file that runs beside others gives its own. */
+    readonly dnsPort: number = DNS_PORT,
   ) {
     this.host = `unix://${path.join(dir, 'node-1', 'shoal.sock')}`;
     t.teardown(() => this.stopAll());
@@ -153,7 +155,7 @@ export class TestCluster {
       '--state-dir', stateDir,
       '--hostname', `node-${k}`,
       '--network-mode', 'loopback',
-      '--dns-port', String(DNS_PORT),
+      '--dns-port', String(this.dnsPort),
       '--dns-upstream', SILENT_UPSTREAM,
       '--log-level', 'info',
       ...(k === 1 ? ['--init'] : ['--join', `${this.address(1)}:2377`, '--token', token ?? '']),
