@@ -141,6 +141,20 @@ export class NotConvergedError extends ShoalError {
   override name = 'NotConvergedError';
 }
 
+/** Demoting the last manager would leave the cluster without one. */
+export class LastManagerError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_LAST_MANAGER';
+  override readonly status = 409;
+  override name = 'LastManagerError';
+}
+
+/** A change that needs several managers sharing a replicated store (etcd); the embedded store has one. */
+export class ReplicatedStoreRequiredError extends ShoalError {
+  override readonly code = 'SHOAL_ERR_REPLICATED_STORE_REQUIRED';
+  override readonly status = 409;
+  override name = 'ReplicatedStoreRequiredError';
+}
+
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_INTERNAL: 'an unexpected failure inside shoal',
@@ -161,6 +175,8 @@ export const ERROR_CODES: Record<string, string> = {
   SHOAL_ERR_ADDRESS_POOL_EXHAUSTED: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI)',
   SHOAL_ERR_NOT_CONVERGED: 'the service did not reach its spec: update paused or rolled back, or every task keeps failing',
   SHOAL_ERR_PORTS_EXHAUSTED: "no free port left in the node's task port range",
+  SHOAL_ERR_LAST_MANAGER: 'demoting the node would leave the cluster without a manager',
+  SHOAL_ERR_REPLICATED_STORE_REQUIRED: "more managers need a replicated store (etcd); this cluster keeps its state in one manager's embedded store",
 };
 
 /** All error classes, for the registry test and for rebuilding errors from API answers. */
@@ -183,6 +199,8 @@ export const ERROR_CLASSES = [
   AddressPoolExhaustedError,
   PortsExhaustedError,
   NotConvergedError,
+  LastManagerError,
+  ReplicatedStoreRequiredError,
 ] as const;
 
 /** Whether a retry later may succeed; asks the error, never its message. */

@@ -16,15 +16,14 @@ import { ShoalError, InvalidArgumentError } from '../errors';
 import { DEFAULT_HEARTBEAT_PERIOD_MS } from '../manager/dispatcher/dispatcher';
 import { defaultDnsPort } from '../mesh/dns/default-port';
 import { DEFAULT_NODE_BASE, isIPv4, nodeAddress } from '../model/addresses';
-import type { Node } from '../model/types';
 import { LocalCluster } from '../up/local-cluster';
 import { loadStackFile } from '../up/stack-file';
 import { registerNetwork } from './commands/network';
+import { registerNode } from './commands/node';
 import { registerService } from './commands/service';
-import { clientFor, DEFAULT_STATE_DIR, outputFormat, printJson, type GlobalFlags } from './context';
+import { clientFor, DEFAULT_STATE_DIR, type GlobalFlags } from './context';
 import { parseDuration } from './duration';
 import { collect, parseCount, parseKeyValues } from './service-flags';
-import { renderTable } from './table';
 
 /** Set by commands that keep running (daemon, up): main() must not exit after them. */
 let keepRunning = false;
@@ -233,91 +232,6 @@ export function buildProgram(): Command {
   registerService(program, globals);
   registerNetwork(program, globals);
   return program;
-}
-
-function registerNode(program: Command, globals: () => GlobalFlags): void {
-  const node = program.command('node').description('Manage nodes');
-  node
-    .command('ls')
-    .alias('list')
-    .description('List nodes')
-    .option('--format <format>', 'table or json')
-    .option('-q, --quiet', 'Only display IDs')
-    .action(async (f: { format?: string; quiet?: boolean }) => {
-      const format = outputFormat(f.format);
-      const client = clientFor(globals());
-      const [nodes, info] = await Promise.all([client.call<Node[]>('GET', '/v1/nodes'), client.call<Info>('GET', '/v1/info')]);
-      nodes.sort((a, b) => a.index - b.index);
-      if (format === 'json') return printJson(nodes);
-      if (f.quiet) return void process.stdout.write(nodes.map((n) => n.id + '\n').join(''));
-      const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-      process.stdout.write(
-        renderTable(
-          ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ADDRESS'],
-          nodes.map((n) => [
-            n.id + (n.id === info.nodeId ? ' *' : ''),
-            n.hostname,
-            cap(n.status.state),
-            cap(n.availability),
-            n.role === 'manager' ? 'Leader' : '',
-            n.address,
-          ]),
-        ),
-      );
-    });
-  node
-    .command('inspect')
-    .description('Display detailed information on one or more nodes')
-    .option('--pretty', 'Print the information in a human friendly format')
-    .argument('<node...>')
-    .action(async (ids: string[], f: { pretty?: boolean }) => {
-      const client = clientFor(globals());
-      const out: Node[] = [];
-      for (const id of ids) out.push(await client.call<Node>('GET', `/v1/nodes/${encodeURIComponent(id)}`));
-      if (!f.pretty) return printJson(out);
-      for (const n of out) {
-        const lines = [
-          `ID:\t\t\t${n.id}`,
-          `Hostname:\t\t${n.hostname}`,
-          `Address:\t\t${n.address}`,
-          `Status:\t\t\t${n.status.state}`,
-          `Availability:\t\t${n.availability}`,
-          `Role:\t\t\t${n.role}`,
-          `Network mode:\t\t${n.networking?.mode ?? 'unknown'}`,
-          `Dataplane:\t\t${n.networking?.dataplane ?? 'unknown'}`,
-          ...(n.networking?.passedOver ?? []).map((p) => ` passed over ${p.name}:\t${p.reason}`),
-        ];
-        process.stdout.write(lines.join('\n') + '\n');
-      }
-    });
-  node
-    .command('update')
-    .description('Update a node')
-    .option('--availability <availability>', 'active, pause or drain')
-    .option('--label-add <KEY=VALUE>', 'Add or update a node label', collect, [])
-    .option('--label-rm <KEY>', 'Remove a node label', collect, [])
-    .argument('<node>')
-    .action(async (id: string, f: { availability?: string; labelAdd: string[]; labelRm: string[] }) => {
-      if (f.availability !== undefined && !['active', 'pause', 'drain'].includes(f.availability)) {
-        throw new InvalidArgumentError(`invalid availability "${f.availability}": use active, pause or drain`);
-      }
-      const body = { availability: f.availability, labelAdd: parseKeyValues(f.labelAdd, 'label'), labelRm: f.labelRm };
-      await clientFor(globals()).call('POST', `/v1/nodes/${encodeURIComponent(id)}/update`, body);
-      process.stdout.write(`${id}\n`);
-    });
-  node
-    .command('rm')
-    .alias('remove')
-    .description('Remove a node that is down from the swarm')
-    .option('-f, --force', 'Remove even if the node is not down')
-    .argument('<node...>')
-    .action(async (ids: string[], f: { force?: boolean }) => {
-      const client = clientFor(globals());
-      for (const id of ids) {
-        await client.call('DELETE', `/v1/nodes/${encodeURIComponent(id)}${f.force ? '?force=1' : ''}`);
-        process.stdout.write(`${id}\n`);
-      }
-    });
 }
 
 function printWelcome(cluster: LocalCluster, stack: { name: string; endpoint: { ports: { publishedPort?: number; protocol: string; targetPort: number }[] } }[], base: string, nodes: number, dnsPort: number, metricsPort: number, stateDir: string): void {

@@ -33,6 +33,7 @@ export function parsePublish(spec: string): PortConfig {
     if (fields.target === undefined) throw new InvalidArgumentError(`invalid publish "${spec}": target is required`);
     const mode = fields.mode ?? 'ingress';
     if (mode !== 'ingress' && mode !== 'host') throw new InvalidArgumentError(`invalid publish "${spec}": mode "${mode}" must be ingress or host`);
+    if (mode === 'host' && fields.published === undefined) throw new InvalidArgumentError(`invalid publish "${spec}": host-mode publish needs published=PORT`);
     const pp = fields['proxy-protocol'];
     if (pp !== undefined && pp !== 'v1' && pp !== 'v2') throw new InvalidArgumentError(`invalid publish "${spec}": proxy-protocol "${pp}" must be v1 or v2`);
     const out: PortConfig = {

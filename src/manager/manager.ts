@@ -4,7 +4,6 @@ import type { Registry } from 'prom-client';
 import { gauge } from '../metrics/registry';
 import type {
   JoinTokenResponse,
-  NodeUpdateRequest,
   RegisterRequest,
   ServiceUpdateRequest,
   StatusRequest,
@@ -23,7 +22,7 @@ import {
 import { newId } from '../model/ids';
 import { KEYS, type Cluster, type NetworkAddress, type Node, type NodeRole, type Service, type ServiceSpec, type Task, type UpdateConfig } from '../model/types';
 import type { Op, Store, WatchEvent, Watcher } from '../store/store';
-import { newIngressPorts, probeBindable, publishedPortConflicts } from './allocator/ports';
+import { bindProbes, probeBindable, publishedPortConflicts } from './allocator/ports';
 import { assignVips, checkTaskCapacity, mayNeedMoreAddresses, resolveServiceNetworks } from './allocator/service-networks';
 import { serviceNetworkIds } from './allocator/task-networks';
 import { ControlLoop } from './control-loop';
@@ -32,6 +31,7 @@ import { isRunnable } from './orchestrator/task-lifecycle';
 import { isDirty } from './orchestrator/update/dirty';
 import { MANUAL_ROLLBACK_MESSAGE, rollbackBlocker, rolledBack, updatingStatus } from './orchestrator/update/update-status';
 import { Networks } from './networks';
+import { applyNodeUpdate, validateNodeUpdate } from './node-update';
 import { validateServiceSpec } from './service-spec';
 import { LogsApi } from './controlapi/logs';
 import { httpNodeLogReader, type NodeLogReader } from './controlapi/node-log';
@@ -207,7 +207,7 @@ export class Manager {
       .on('GET', '/v1/swarm/join-token/:role', (c) => this.joinToken(c.params.role))
       .on('GET', '/v1/nodes', () => this.listNodes())
       .on('GET', '/v1/nodes/:id', (c) => this.findNode(c.params.id).then((kv) => kv.value))
-      .on('POST', '/v1/nodes/:id/update', (c) => this.updateNode(c.params.id, c.body as NodeUpdateRequest))
+      .on('POST', '/v1/nodes/:id/update', (c) => this.updateNode(c.params.id, c.body))
       .on('DELETE', '/v1/nodes/:id', (c) => this.removeNode(c.params.id, c.query.get('force') === '1'))
       .on('GET', '/v1/services', () => this.listServices())
       .on('POST', '/v1/services', (c) => this.createService((c.body as { spec?: unknown })?.spec))
@@ -256,30 +256,11 @@ export class Manager {
     return kv;
   }
 
-  private async updateNode(idOrName: string, req: NodeUpdateRequest): Promise<Node> {
-    if (!req || typeof req !== 'object') throw new InvalidArgumentError('node update body must be an object');
-    if (req.availability !== undefined && !['active', 'pause', 'drain'].includes(req.availability)) {
-      throw new InvalidArgumentError(`invalid availability "${req.availability}": use active, pause or drain`);
-    }
-    if (req.role !== undefined && !['worker', 'manager'].includes(req.role)) {
-      throw new InvalidArgumentError(`invalid role "${req.role}": use worker or manager`);
-    }
-    for (const k of [...Object.keys(req.labelAdd ?? {}), ...(req.labelRm ?? [])]) {
-      if (!k) throw new InvalidArgumentError('label name must not be empty');
-    }
+  /** `node update`, `node promote`, `node demote`: the rules are in node-update.ts and node-role.ts. */
+  private async updateNode(idOrName: string, body: unknown): Promise<Node> {
+    const req = validateNodeUpdate(body);
     const kv = await this.findNode(idOrName);
-    const labels = { ...kv.value.labels, ...(req.labelAdd ?? {}) };
-    for (const k of req.labelRm ?? []) {
-      if (!(k in labels)) throw new InvalidArgumentError(`label ${k} is not set on node ${kv.value.hostname}`);
-      delete labels[k];
-    }
-    const node: Node = {
-      ...kv.value,
-      availability: req.availability ?? kv.value.availability,
-      role: req.role ?? kv.value.role,
-      labels,
-      updatedAt: new Date(this.deps.now()).toISOString(),
-    };
+    const node = applyNodeUpdate(kv.value, await this.listNodes(), req, new Date(this.deps.now()).toISOString());
     const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
     if (!r.succeeded) throw new ConflictError(`node ${node.hostname} changed meanwhile; try again`);
     return node;
@@ -316,7 +297,7 @@ export class Manager {
     return kv;
   }
 
-  /** Published ports must be free of other services and of other processes on every node. */
+  /** Published ports must be free of other services, and of other processes on the nodes that would serve them. */
   private async checkPorts(spec: ServiceSpec, previous?: Service): Promise<void> {
     const services = await this.listServices();
     const clash = publishedPortConflicts(spec, services, previous?.id);
@@ -325,12 +306,10 @@ export class Manager {
       throw new PortInUseError(`port ${c.port}/${c.protocol} is already published by service ${c.service}`);
     }
     if (!this.options.probePorts) return;
-    const nodes = (await this.listNodes()).filter((n) => n.status.state === 'ready');
-    for (const p of newIngressPorts(spec, previous?.spec)) {
-      for (const n of nodes) {
-        if (!(await probeBindable(n.address, p.publishedPort!, p.protocol))) {
-          throw new PortInUseError(`port ${p.publishedPort}/${p.protocol} is already in use on node ${n.hostname} (${n.address})`);
-        }
+    const [nodes, tasks] = await Promise.all([this.listNodes(), this.deps.store.range<Task>(KEYS.tasks).then((r) => r.kvs.map((kv) => kv.value))]);
+    for (const { node: n, port, protocol } of bindProbes({ spec, previous, nodes, services, tasks })) {
+      if (!(await probeBindable(n.address, port, protocol))) {
+        throw new PortInUseError(`port ${port}/${protocol} is already in use on node ${n.hostname} (${n.address})`);
       }
     }
   }

@@ -67,6 +67,8 @@ export function validatePort(p: unknown): PortConfig {
   if (publishMode !== 'ingress' && publishMode !== 'host') fail(`invalid publish mode "${String(publishMode)}": use ingress or host`);
   const targetPort = int(o.targetPort, 'target port', 1, 65535);
   const publishedPort = o.publishedPort === undefined || o.publishedPort === null ? undefined : int(o.publishedPort, 'published port', 1, 65535);
+  // Docker would pick a random node port; shoal has no way to tell clients which, so the operator names it.
+  if (publishMode === 'host' && publishedPort === undefined) fail(`host-mode publish needs published=PORT (target port ${targetPort})`);
   const out: PortConfig = { protocol, targetPort, publishedPort, publishMode };
   if (o.proxyProtocol !== undefined && o.proxyProtocol !== null) {
     if (o.proxyProtocol !== 'v1' && o.proxyProtocol !== 'v2') fail(`invalid proxy protocol "${String(o.proxyProtocol)}": use v1 or v2`);
@@ -130,6 +132,13 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
     const k = `${p.publishedPort}/${p.protocol}`;
     if (seen.has(k)) fail(`published port ${k} is given twice`);
     seen.add(k);
+  }
+
+  const hostPort = ports.find((p) => p.publishMode === 'host' && p.publishedPort !== undefined);
+  if (hostPort && maxReplicas > 1) {
+    fail(
+      `port ${hostPort.publishedPort}/${hostPort.protocol} is published in host mode, so at most 1 task per node can bind it: use --replicas-max-per-node 1`,
+    );
   }
 
   const placementOut: Placement = { constraints: constraints as string[] };

@@ -324,6 +324,16 @@ export function isTerminal(state: TaskState): boolean {
   return stateRank(state) > stateRank('running');
 }
 
+/**
+ * Whether a task holds its node's host-mode published ports: it was assigned
+ * to the node and has not ended. The node's mesh serves the ports for exactly
+ * that long, while the task starts, becomes healthy and drains.
+ */
+export function holdsHostPorts(task: Task): boolean {
+  const rank = stateRank(task.status.state);
+  return task.nodeId !== '' && rank >= stateRank('assigned') && rank <= stateRank('running');
+}
+
 /** Store key prefixes. */
 export const KEYS = {
   cluster: '/cluster',

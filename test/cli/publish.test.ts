@@ -21,8 +21,12 @@ t.test('publish forms', async (t) => {
     ['published=80,target=80,colour=blue', /unknown field "colour"/],
     ['published=x,target=80', /"x" is not a port number/],
     ['published=80,target=80,proxy-protocol=v3', /proxy-protocol "v3" must be v1 or v2/],
+    ['mode=host,target=80', /host-mode publish needs published=PORT/],
+    ['mode=bogus,published=1,target=2', /mode "bogus" must be ingress or host/],
+    ['mode=host,published=,target=80', /"" is not a port number/],
   ];
   for (const [spec, re] of bad) t.throws(() => parsePublish(spec), re, spec);
   t.equal(formatPort(parsePublish('8080:80')), '*:8080->80/tcp');
   t.equal(formatPort(parsePublish('80/udp')), '80/udp');
+  t.equal(formatPort(parsePublish('mode=host,published=9000,target=80')), '*:9000->80/tcp (host)');
 });

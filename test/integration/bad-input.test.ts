@@ -6,6 +6,7 @@ import { DEMO_DIR, runningTasks, tempDir, TestCluster, waitFor } from './cluster
 
 const PORT = 18082;
 const HELD_PORT = 18083;
+const HOST_MODE_PORT = 18086;
 
 t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t) => {
   const c = new TestCluster(t, tempDir(t, 'badinput'), 12);
@@ -13,13 +14,28 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
   const ok = await c.cli('service', 'create', '--name', 'web', '--replicas', '2', '-p', `${PORT}:80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
   t.equal(ok.code, 0, ok.stderr);
   await waitFor('2 running', async () => (await runningTasks(c, 'web')).length === 2);
+  // A global service and a host-mode one, for the cases about them.
+  for (const args of [
+    ['--name', 'everywhere', '--mode', 'global'],
+    ['--name', 'edge', '--replicas-max-per-node', '1', '-p', `mode=host,published=${HOST_MODE_PORT},target=80`],
+  ]) {
+    const r = await c.cli('service', 'create', '-d', ...args, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
+    t.equal(r.code, 0, r.stderr);
+  }
+  await waitFor('global and host-mode tasks running', async () => (await runningTasks(c, 'everywhere')).length === 1 && (await runningTasks(c, 'edge')).length === 1);
 
   // Another process holds a port on the node's address.
   const holder = net.createServer();
   await new Promise<void>((r) => holder.listen(HELD_PORT, c.address(1), () => r()));
   t.teardown(() => new Promise<void>((r) => holder.close(() => r())));
 
-  const snapshot = async () => JSON.stringify({ ls: await c.json('service', 'ls'), inspect: JSON.parse((await c.cli('service', 'inspect', 'web')).stdout) });
+  const inspect = async (name: string) => JSON.parse((await c.cli('service', 'inspect', name)).stdout) as unknown;
+  const snapshot = async () =>
+    JSON.stringify({
+      ls: await c.json('service', 'ls'),
+      inspect: [await inspect('web'), await inspect('everywhere'), await inspect('edge')],
+      nodes: (await c.json<{ role: string; availability: string }[]>('node', 'ls')).map((n) => [n.role, n.availability]),
+    });
   const before = await snapshot();
 
   const cases: { name: string; args: string[]; message: RegExp }[] = [
@@ -44,6 +60,34 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
     { name: 'unknown node', args: ['node', 'update', '--availability', 'drain', 'node-9'], message: /node node-9 not found/ },
     { name: 'bad format', args: ['service', 'ls', '--format', 'xml'], message: /invalid format "xml"/ },
     { name: 'unknown command', args: ['servise', 'ls'], message: /unknown command 'servise'/ },
+    { name: 'replicas abc', args: ['service', 'create', '--name', 'a', '--replicas', 'abc', '--', 'node', 'x'], message: /invalid replica count "abc": must be a whole number/ },
+    { name: 'sctp', args: ['service', 'create', '--name', 'a', '-p', '8080:80/sctp', '--', 'node', 'x'], message: /protocol "sctp" must be tcp or udp/ },
+    { name: 'name with spaces', args: ['service', 'create', '--name', 'my web', '--', 'node', 'x'], message: /invalid service name "my web"/ },
+    { name: 'name of 64 characters', args: ['service', 'create', '--name', 'a'.repeat(64), '--', 'node', 'x'], message: /invalid service name "a{64}": .*at most 63/ },
+    { name: 'rm of an unknown service alone', args: ['service', 'rm', 'nope'], message: /^error: service nope not found$/m },
+    { name: 'scale a global service', args: ['service', 'scale', 'everywhere=3'], message: /everywhere: scale can only be used with replicated or replicated-job mode/ },
+    { name: 'scale a global one after a replicated one', args: ['service', 'scale', 'web=5', 'everywhere=3'], message: /everywhere: scale can only be used/ },
+    { name: 'scale web=', args: ['service', 'scale', 'web='], message: /invalid replica count "": must be a whole number/ },
+    { name: 'scale =3', args: ['service', 'scale', '=3'], message: /invalid scale specifier "=3": use SERVICE=REPLICAS/ },
+    { name: 'host mode without published=', args: ['service', 'create', '--name', 'a', '-p', 'mode=host,target=80', '--', 'node', 'x'], message: /host-mode publish needs published=PORT/ },
+    {
+      name: 'host mode with --replicas-max-per-node 2',
+      args: ['service', 'create', '--name', 'a', '--replicas-max-per-node', '2', '-p', 'mode=host,published=18087,target=80', '--', 'node', 'x'],
+      message: /^error: port 18087\/tcp is published in host mode, so at most 1 task per node can bind it: use --replicas-max-per-node 1$/m,
+    },
+    {
+      name: 'update --publish-add host mode onto 2 per node',
+      args: ['service', 'update', '--replicas-max-per-node', '2', '--publish-add', 'mode=host,published=18087,target=80', 'web'],
+      message: /port 18087\/tcp is published in host mode/,
+    },
+    { name: 'update a host-mode service to 2 per node', args: ['service', 'update', '--replicas-max-per-node', '2', 'edge'], message: new RegExp(`port ${HOST_MODE_PORT}/tcp is published in host mode`) },
+    { name: 'host mode on an ingress port', args: ['service', 'create', '--name', 'a', '-p', `mode=host,published=${PORT},target=80`, '--', 'node', 'x'], message: new RegExp(`port ${PORT}/tcp is already published by service web`) },
+    { name: 'ingress on a host-mode port', args: ['service', 'create', '--name', 'a', '-p', `${HOST_MODE_PORT}:80`, '--', 'node', 'x'], message: new RegExp(`port ${HOST_MODE_PORT}/tcp is already published by service edge`) },
+    { name: 'bogus publish mode', args: ['service', 'create', '--name', 'a', '-p', 'mode=bogus,published=1,target=2', '--', 'node', 'x'], message: /mode "bogus" must be ingress or host/ },
+    { name: 'node promote without a node', args: ['node', 'promote'], message: /missing required argument 'node'/ },
+    { name: 'node demote of an unknown node', args: ['node', 'demote', 'nope'], message: /node nope not found/ },
+    { name: 'node demote of the only manager', args: ['node', 'demote', 'node-1'], message: /^error: cannot demote node-1: it is the only manager; the cluster would have none$/m },
+    { name: 'node update --role worker of the only manager', args: ['node', 'update', '--role', 'worker', 'node-1'], message: /cannot demote node-1: it is the only manager/ },
   ];
   for (const tc of cases) {
     const r = await c.cli(...tc.args);

@@ -18,6 +18,7 @@ import { DEMO_DIR } from './cluster-fixture';
 
 const WEB_REPLICAS = 6;
 const PUBLISHED = 8080;
+const HOST_PUBLISHED = 9000;
 /** Requests sent through the VIP: enough that round robin reaches every replica. */
 const REQUESTS = 24;
 
@@ -55,6 +56,39 @@ async function runningTasks(lab: ShoalLab, service: string): Promise<PsRow[]> {
 
 async function nftTable(lab: ShoalLab, host: number): Promise<string> {
   return run(['nsenter', `--net=/run/netns/${lab.lab.host(host).netns}`, 'nft', 'list', 'table', 'ip', 'shoal']);
+}
+
+/**
+ * Host-mode publish: 2 replicas, one per host; each host that runs one
+ * answers on its underlay address with its own task, the third refuses; with
+ * nftables only the hosts running a task have the frontend in the kernel.
+ */
+async function hostModeStep(t: Test, lab: ShoalLab, dataplane: 'nftables' | 'userspace'): Promise<void> {
+  const r = await lab.cli([
+    'service', 'create', '--name', 'edge', '--replicas', '2', '--replicas-max-per-node', '1',
+    '-p', `mode=host,published=${HOST_PUBLISHED},target=80`, '-w', DEMO_DIR, '-d', '--', 'node', 'demo/web.js',
+  ]);
+  t.equal(r.code, 0, `edge created ${r.stderr}`);
+  const edge = await lab.waitFor('2 running edge tasks', async () => {
+    const rows = await runningTasks(lab, 'edge');
+    return rows.length === 2 && rows;
+  }, 60_000);
+  for (const target of lab.lab.hosts) {
+    const local = edge.find((e) => e.Node === `h${target.index}`);
+    const from = lab.lab.host((target.index + 1) % 3);
+    const get = () => run(['nsenter', `--net=/run/netns/${from.netns}`, process.execPath, '-e', getter(`http://${target.address}:${HOST_PUBLISHED}/`, 3)]);
+    if (local) {
+      const out = await lab.waitFor(`host-mode port on ${target.address}`, () => get().catch(() => ''));
+      t.same([...new Set(JSON.parse(out) as string[])], [local.ID], `host-mode port on ${target.address} reaches its own task only`);
+    } else {
+      await t.rejects(get(), /ECONNREFUSED/, `host-mode port refused on ${target.address}, which runs no task`);
+    }
+    if (dataplane === 'nftables') {
+      const has = new RegExp(`${target.address.replace(/\./g, '\\.')} \\. tcp \\. ${HOST_PUBLISHED}`).test(await nftTable(lab, target.index));
+      t.equal(has, !!local, `nft table of ${target.address} ${local ? 'has the' : 'has no'} host-mode frontend`);
+    }
+  }
+  t.equal((await lab.cli(['service', 'rm', 'edge'])).code, 0, 'edge removed');
 }
 
 async function scenario(t: Test, dataplane: 'nftables' | 'userspace'): Promise<void> {
@@ -105,6 +139,8 @@ async function scenario(t: Test, dataplane: 'nftables' | 'userspace'): Promise<v
     const out = await run(['nsenter', `--net=/run/netns/${from.netns}`, process.execPath, '-e', getter(`http://${target.address}:${PUBLISHED}/`, 3)]);
     t.equal((JSON.parse(out) as string[]).length, 3, `published port answers on ${target.address} (from ${from.netns})`);
   }
+
+  await hostModeStep(t, lab, dataplane);
 
   if (dataplane === 'nftables') {
     const table = await nftTable(lab, 0);

@@ -184,11 +184,17 @@ export function registerService(program: Command, globals: Globals): void {
         return { name: m[1], replicas: parseCount(m[2], 'replica count') };
       });
       const client = clientFor(globals());
+      // Check every service first, so a global one or a typo last in the list scales nothing.
+      const found: Service[] = [];
       for (const w of wanted) {
         const cur = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(w.name)}`);
         if (cur.spec.mode !== 'replicated' && cur.spec.mode !== 'replicated-job') {
           throw new InvalidArgumentError(`${w.name}: scale can only be used with replicated or replicated-job mode`);
         }
+        found.push(cur);
+      }
+      for (const [i, w] of wanted.entries()) {
+        const cur = found[i];
         await client.call('POST', `/v1/services/${cur.id}/update`, { spec: { ...cur.spec, replicas: w.replicas }, version: cur.version });
         process.stdout.write(`${w.name} scaled to ${w.replicas}\n`);
         await progress(client, cur.id, 'scale', flags.detach);

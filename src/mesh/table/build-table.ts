@@ -1,4 +1,4 @@
-import { portKey } from '../../model/types';
+import { holdsHostPorts, portKey } from '../../model/types';
 import type { Node, PortConfig, Service, Task } from '../../model/types';
 import { isRoutable, nodesById } from './routable';
 import { serviceVip, type NetworkMode } from './service-vip';
@@ -6,7 +6,7 @@ import type { Backend, Frontend, LbTable } from './table';
 
 /** What one node knows when it builds its load-balancing table. */
 export interface BuildTableInput {
-  /** The node the table is for: ingress frontends listen on its address, VIPs come from its range. */
+  /** The node the table is for: published ports listen on its address, VIPs come from its range. */
   self: Node;
   nodes: Node[];
   services: Service[];
@@ -22,14 +22,19 @@ const SERVING_WEIGHT = 1;
  * The load-balancing table of one node: every ingress published port on the
  * node's address and every VIP:targetPort, each forwarding to the routable
  * tasks of its service (see isRoutable: running, meant to run, on a ready
- * node, healthy when checked) that listen on the target port. Pure and deterministic
- * (frontends and backends sorted by id), so dataplanes can diff two tables.
+ * node, healthy when checked) that listen on the target port. A host-mode
+ * published port is served, as in Docker, only by nodes that hold a task of
+ * the service (see holdsHostPorts), on the node's address and to that node's
+ * own routable tasks. Pure and deterministic (frontends and backends sorted
+ * by id), so dataplanes can diff two tables.
  */
 export function buildTable(input: BuildTableInput): LbTable {
   const { self } = input;
   const nodes = nodesById(input.nodes);
   const servingTasks = new Map<string, Task[]>();
+  const hostServices = new Set<string>();
   for (const task of input.tasks) {
+    if (task.nodeId === self.id && holdsHostPorts(task)) hostServices.add(task.serviceId);
     if (!isRoutable(task, nodes)) continue;
     const list = servingTasks.get(task.serviceId) ?? [];
     list.push(task);
@@ -46,6 +51,10 @@ export function buildTable(input: BuildTableInput): LbTable {
       const backends = backendsFor(tasks, port);
       if (port.publishMode === 'ingress' && port.publishedPort != null) {
         addOnce(frontends, frontend('ingress', port, self.address, port.publishedPort, service, backends));
+      }
+      if (port.publishMode === 'host' && port.publishedPort != null && hostServices.has(service.id)) {
+        const local = backendsFor(tasks.filter((t) => t.nodeId === self.id), port);
+        addOnce(frontends, frontend('host', port, self.address, port.publishedPort, service, local));
       }
       const vip = serviceVip(input.mode ?? 'loopback', self, service);
       if (vip !== null) {

@@ -10,11 +10,15 @@ export interface Backend {
   weight: number;
 }
 
-/** Something the mesh listens on: a published port on the node's address, or VIP:targetPort. */
+/**
+ * Something the mesh listens on: a published port on the node's address
+ * (`ingress`: every node, to any task; `host`: only nodes running a task of
+ * the service, to their own tasks), or VIP:targetPort.
+ */
 export interface Frontend {
-  /** Stable key, e.g. `ingress/tcp/127.0.1.1:8080` or `vip/udp/127.21.0.1:53`. */
+  /** Stable key, e.g. `ingress/tcp/127.0.1.1:8080`, `host/tcp/127.0.1.2:9000` or `vip/udp/127.21.0.1:53`. */
   id: string;
-  kind: 'ingress' | 'vip';
+  kind: 'ingress' | 'host' | 'vip';
   protocol: Protocol;
   address: string;
   port: number;

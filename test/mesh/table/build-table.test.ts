@@ -82,6 +82,7 @@ function task(
 
 const tcpCheck: HealthCheck = { kind: 'tcp', intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };
 const tcp80: PortConfig = { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' };
+const host9000: PortConfig = { protocol: 'tcp', targetPort: 80, publishedPort: 9000, publishMode: 'host' };
 const n1 = node('n1', 1);
 const n2 = node('n2', 2);
 const down = node('n3', 3, 'down');
@@ -200,13 +201,91 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'host-mode published ports get a VIP frontend but no ingress frontend',
+    name: 'a host-mode published port is served on the node address, to the local tasks only; the VIP reaches every task',
+    input: {
+      nodes: [n1, n2],
+      services: [service('s1', 'web', [host9000])],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }), task('t2', 's1', 'n2', '127.100.0.2', { 'tcp/80': 31002 })],
+    },
+    want: {
+      frontends: [
+        fe('host', 'tcp', '127.0.1.1', 9000, 'web', [['t1', '127.100.0.1', 31001]]),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'web', [
+          ['t1', '127.100.0.1', 31001],
+          ['t2', '127.100.0.2', 31002],
+        ]),
+      ],
+    },
+  },
+  {
+    name: 'a node without a task of the service does not serve its host-mode port',
+    input: {
+      self: n2,
+      nodes: [n1, n2],
+      services: [service('s1', 'web', [host9000], { vipIndex: 258 })],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 })],
+    },
+    want: { frontends: [fe('vip', 'tcp', '127.22.1.2', 80, 'web', [['t1', '127.100.0.1', 31001]])] },
+  },
+  {
+    name: 'a local task that is starting, unhealthy or stopping holds the host-mode port with no backend; an ended one does not',
     input: {
       nodes: [n1],
-      services: [service('s1', 'web', [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }])],
-      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 8080 })],
+      services: [
+        service('s1', 'starting', [host9000], { vipIndex: 1 }),
+        service('s2', 'unhealthy', [{ ...host9000, publishedPort: 9001 }], { vipIndex: 2 }),
+        service('s3', 'stopping', [{ ...host9000, publishedPort: 9002 }], { vipIndex: 3 }),
+        service('s4', 'ended', [{ ...host9000, publishedPort: 9003 }], { vipIndex: 4 }),
+        service('s5', 'pending', [{ ...host9000, publishedPort: 9004 }], { vipIndex: 5 }),
+      ],
+      tasks: [
+        task('a', 's1', 'n1', '127.100.0.1', undefined, { state: 'starting' }),
+        task('b', 's2', 'n1', '127.100.0.2', { 'tcp/80': 31002 }, { checked: true, health: 'unhealthy' }),
+        task('c', 's3', 'n1', '127.100.0.3', { 'tcp/80': 31003 }, { desired: 'shutdown' }),
+        task('d', 's4', 'n1', '127.100.0.4', { 'tcp/80': 31004 }, { state: 'failed' }),
+        task('e', 's5', 'n1', '', undefined, { state: 'pending' }),
+      ],
     },
-    want: { frontends: [fe('vip', 'tcp', '127.21.0.1', 80, 'web', [['t1', '127.100.0.1', 8080]])] },
+    want: {
+      frontends: [
+        fe('host', 'tcp', '127.0.1.1', 9000, 'starting', []),
+        fe('host', 'tcp', '127.0.1.1', 9001, 'unhealthy', []),
+        fe('host', 'tcp', '127.0.1.1', 9002, 'stopping', []),
+        fe('vip', 'tcp', '127.21.0.1', 80, 'starting', []),
+        fe('vip', 'tcp', '127.21.0.2', 80, 'unhealthy', []),
+        fe('vip', 'tcp', '127.21.0.3', 80, 'stopping', []),
+        fe('vip', 'tcp', '127.21.0.4', 80, 'ended', []),
+        fe('vip', 'tcp', '127.21.0.5', 80, 'pending', []),
+      ],
+    },
+  },
+  {
+    name: 'host mode: two services on one port stay apart by node; each node serves the one it runs',
+    input: {
+      self: n2,
+      nodes: [n1, n2],
+      services: [service('s1', 'a', [host9000], { vipIndex: null }), service('s2', 'b', [host9000], { vipIndex: null })],
+      tasks: [task('ta', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 }), task('tb', 's2', 'n2', '127.100.0.2', { 'tcp/80': 31002 })],
+    },
+    want: { frontends: [fe('host', 'tcp', '127.0.1.2', 9000, 'b', [['tb', '127.100.0.2', 31002]])] },
+  },
+  {
+    name: 'host mode over udp, in a dnsrr service: the port without a VIP',
+    input: {
+      nodes: [n1],
+      services: [service('s1', 'dns', [{ protocol: 'udp', targetPort: 53, publishedPort: 5300, publishMode: 'host' }], { mode: 'dnsrr' })],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'udp/53': 31053 })],
+    },
+    want: { frontends: [fe('host', 'udp', '127.0.1.1', 5300, 'dns', [['t1', '127.100.0.1', 31053]])] },
+  },
+  {
+    name: 'a host-mode port entry without a published port only has its VIP frontend',
+    input: {
+      nodes: [n1],
+      services: [service('s1', 'web', [{ protocol: 'tcp', targetPort: 80, publishMode: 'host' }])],
+      tasks: [task('t1', 's1', 'n1', '127.100.0.1', { 'tcp/80': 31001 })],
+    },
+    want: { frontends: [fe('vip', 'tcp', '127.21.0.1', 80, 'web', [['t1', '127.100.0.1', 31001]])] },
   },
   {
     name: 'an ingress port entry without a published port only has its VIP frontend',

@@ -14,7 +14,9 @@ import { AF_INET, IPPROTO_TCP, IPPROTO_UDP, IP_VS_CONN_F_MASQ, IP_VS_SVC_F_SCHED
  * does: the service is keyed by a firewall mark that a rule sets on packets to
  * the published port (see ingressMarks), so one service catches the port on
  * every local address. `address`: a plain service on the node's address and
- * the published port, which needs no marking rule.
+ * the published port, which needs no marking rule. Host-mode frontends are
+ * address services either way: only the node's own address serves them, so a
+ * mark catching the port on every local address would be wrong.
  */
 export type IngressMode = 'fwmark' | 'address';
 

@@ -58,6 +58,17 @@ t.test('mapping frontends to services', async (t) => {
       want: { key: 'udp/192.168.1.10:5353', scheduler: 'rr', flags: 0, dests: [] },
     },
     {
+      name: 'host mode on the node address, even where ingress uses fwmark',
+      frontend: fe({ id: 'host/tcp/192.168.1.10:9000', kind: 'host', address: '192.168.1.10', port: 9000, backends: [be('t1', '10.0.1.5', 80)] }),
+      want: { key: 'tcp/192.168.1.10:9000', scheduler: 'rr', flags: 0, dests: [['10.0.1.5:80', 1]] },
+    },
+    {
+      name: 'host mode with address ingress',
+      ingress: 'address',
+      frontend: fe({ id: 'host/udp/192.168.1.10:5300', kind: 'host', protocol: 'udp', address: '192.168.1.10', port: 5300 }),
+      want: { key: 'udp/192.168.1.10:5300', scheduler: 'rr', flags: 0, dests: [] },
+    },
+    {
       name: 'duplicate dest address keeps the serving one',
       frontend: fe({ id: 'vip/tcp/10.0.0.2:80', backends: [be('old', '10.0.1.5', 80, 0), be('new', '10.0.1.5', 80, 1)] }),
       want: { key: 'tcp/10.0.0.2:80', scheduler: 'rr', flags: 0, dests: [['10.0.1.5:80', 1]] },
@@ -122,8 +133,10 @@ t.test('ingress marks for the firewall', async (t) => {
       frontends: [
         fe({ id: 'ingress/udp/192.168.1.10:53', kind: 'ingress', protocol: 'udp', address: '192.168.1.10', port: 53 }),
         fe({ id: 'vip/tcp/10.0.0.2:80' }),
+        fe({ id: 'host/tcp/192.168.1.10:9000', kind: 'host', address: '192.168.1.10', port: 9000 }),
       ],
     }),
     [{ frontendId: 'ingress/udp/192.168.1.10:53', protocol: 'udp', port: 53, fwmark: 0x53490035 }],
+    'host-mode frontends need no mark',
   );
 });

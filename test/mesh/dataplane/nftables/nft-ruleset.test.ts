@@ -252,3 +252,14 @@ t.test('frontends are rendered in a stable order whatever the input order', asyn
 t.test('teardown deletes the table whether or not it exists, and nothing else', async (t) => {
   t.equal(renderTeardown(), 'table ip shoal {}\ndelete table ip shoal\n');
 });
+
+t.test('a host-mode frontend is keyed by the node address like any other, and cannot share it with an ingress frontend', async (t) => {
+  const host = fe('tcp', '192.168.1.10', 9000, [A], undefined, { id: 'host/tcp/192.168.1.10:9000', kind: 'host' });
+  const ingress = fe('tcp', '192.168.1.10', 9000, [B], undefined, { id: 'ingress/tcp/192.168.1.10:9000', kind: 'ingress' });
+  const alone = renderRuleset([host]);
+  t.same(alone.failed, []);
+  t.match(alone.script, /192\.168\.1\.10 \. tcp \. 9000 : goto fe_tcp_192_168_1_10_9000/);
+  t.match(alone.script, /meta l4proto tcp dnat ip to 10\.0\.0\.2:8080/);
+  const both = renderRuleset([host, ingress]);
+  t.same(both.failed, [{ frontendId: 'ingress/tcp/192.168.1.10:9000', error: 'another frontend already serves tcp 192.168.1.10:9000' }]);
+});

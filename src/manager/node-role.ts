@@ -1,0 +1,43 @@
+/**
+ * Role changes (`node promote`, `node demote`, `node update --role`), decided
+ * in one place so the CLI and the API refuse alike. This version keeps the
+ * cluster's state in the one manager's embedded WAL store: another manager
+ * would need a replicated store (etcd, a later version), and the manager
+ * cannot hand its store over. So a node keeps its role; asking for the role
+ * it has is a no-op, as in Docker.
+ */
+import { LastManagerError, ReplicatedStoreRequiredError, type ShoalError } from '../errors';
+import type { Node, NodeRole } from '../model/types';
+
+/** What becomes of a role request. */
+export type RoleDecision = { outcome: 'unchanged'; message: string } | { outcome: 'refused'; error: ShoalError };
+
+/** Docker's words for a no-op: `Node node-1 is already a manager.` */
+export function alreadyInRole(name: string, role: NodeRole): string {
+  return `Node ${name} is already a ${role}.`;
+}
+
+/** Decide whether `node` (one of `nodes`) may take `role`. Pure. */
+export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeRole): RoleDecision {
+  const name = node.hostname;
+  if (node.role === role) return { outcome: 'unchanged', message: alreadyInRole(name, role) };
+  if (role === 'manager') {
+    return {
+      outcome: 'refused',
+      error: new ReplicatedStoreRequiredError(
+        `cannot promote ${name}: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd), which this version does not have`,
+      ),
+    };
+  }
+  const otherManagers = nodes.filter((n) => n.id !== node.id && n.role === 'manager');
+  if (otherManagers.length === 0) {
+    return { outcome: 'refused', error: new LastManagerError(`cannot demote ${name}: it is the only manager; the cluster would have none`) };
+  }
+  // Another manager on record (a node that registered with the manager token) shares no store, so this one cannot hand its over.
+  return {
+    outcome: 'refused',
+    error: new ReplicatedStoreRequiredError(
+      `cannot demote ${name}: this cluster keeps its state in one manager's embedded store; changing managers needs a replicated store (etcd), which this version does not have`,
+    ),
+  };
+}

@@ -1,0 +1,63 @@
+import t from 'tap';
+import { alreadyInRole, decideRoleChange } from '../../src/manager/node-role';
+import type { Node, NodeRole } from '../../src/model/types';
+import { makeNode } from './fixtures/model';
+
+const manager = makeNode('m1', { hostname: 'node-1', role: 'manager' });
+const worker = makeNode('w2', { hostname: 'node-2' });
+const otherManager = makeNode('m3', { hostname: 'node-3', role: 'manager' });
+
+t.test('role changes: what this version allows (nothing but no-ops) and why', async (t) => {
+  const cases: { name: string; nodes: Node[]; node: Node; role: NodeRole; want: { outcome: string; message?: string; code?: string } }[] = [
+    { name: 'promote a manager', nodes: [manager, worker], node: manager, role: 'manager', want: { outcome: 'unchanged', message: 'Node node-1 is already a manager.' } },
+    { name: 'demote a worker', nodes: [manager, worker], node: worker, role: 'worker', want: { outcome: 'unchanged', message: 'Node node-2 is already a worker.' } },
+    {
+      name: 'promote a worker',
+      nodes: [manager, worker],
+      node: worker,
+      role: 'manager',
+      want: {
+        outcome: 'refused',
+        code: 'SHOAL_ERR_REPLICATED_STORE_REQUIRED',
+        message:
+          "cannot promote node-2: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd), which this version does not have",
+      },
+    },
+    {
+      name: 'demote the only manager',
+      nodes: [manager, worker],
+      node: manager,
+      role: 'worker',
+      want: { outcome: 'refused', code: 'SHOAL_ERR_LAST_MANAGER', message: 'cannot demote node-1: it is the only manager; the cluster would have none' },
+    },
+    {
+      name: 'demote the only manager of a one-node cluster',
+      nodes: [manager],
+      node: manager,
+      role: 'worker',
+      want: { outcome: 'refused', code: 'SHOAL_ERR_LAST_MANAGER', message: 'cannot demote node-1: it is the only manager; the cluster would have none' },
+    },
+    {
+      name: 'demote one of two managers on record: the store cannot move',
+      nodes: [manager, worker, otherManager],
+      node: otherManager,
+      role: 'worker',
+      want: {
+        outcome: 'refused',
+        code: 'SHOAL_ERR_REPLICATED_STORE_REQUIRED',
+        message:
+          "cannot demote node-3: this cluster keeps its state in one manager's embedded store; changing managers needs a replicated store (etcd), which this version does not have",
+      },
+    },
+  ];
+  for (const c of cases) {
+    const d = decideRoleChange(c.nodes, c.node, c.role);
+    const got = d.outcome === 'unchanged' ? { outcome: d.outcome, message: d.message } : { outcome: d.outcome, code: d.error.code, message: d.error.message };
+    t.same(got, c.want, c.name);
+    if (d.outcome === 'refused') t.equal(d.error.status, 409, `${c.name}: a 409 from the API`);
+  }
+});
+
+t.test('the no-op message is Docker’s', async (t) => {
+  t.equal(alreadyInRole('abc123', 'worker'), 'Node abc123 is already a worker.');
+});
