@@ -269,6 +269,11 @@ function printWelcome(cluster: LocalCluster, stack: { name: string; endpoint: { 
 
 /** Run the CLI; user errors print one line and exit 1. */
 export async function main(argv: string[]): Promise<void> {
+  // `shoal service logs -f | head`: the reader went away, which ends the command, as for any Unix tool.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = buildProgram();
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
