@@ -150,6 +150,8 @@ export class ProcessExecutor {
   private readonly tasks = new Map<string, TaskProcess>();
   private readonly listeners: ((e: TaskEvent) => void)[] = [];
   private closing?: Promise<void>;
+  /** Port reservations being given back, which close() waits for. */
+  private readonly releasing = new Set<Promise<void>>();
 
   private readonly portReadyTimeoutMs: number;
 
@@ -287,6 +289,8 @@ export class ProcessExecutor {
           this.stop(e.ctx.task.id, Math.min(e.ctx.task.spec.stopGracePeriodMs ?? DEFAULT_STOP_GRACE_MS, CLOSE_MAX_GRACE_MS)),
         ),
       );
+      // A daemon exiting right after close() must not leave its port reservations behind.
+      await Promise.all(this.releasing);
     })();
     return this.closing;
   }
@@ -417,7 +421,10 @@ export class ProcessExecutor {
     this.tasks.delete(taskId);
     if (entry.limits?.applied) void this.cgroups.remove(taskId);
     if (entry.sandboxed) void this.sandbox!.release(entry.ctx.task);
-    if (!this.sandbox) void this.ports.release(taskId);
+    if (!this.sandbox) {
+      const released = this.ports.release(taskId).finally(() => this.releasing.delete(released));
+      this.releasing.add(released);
+    }
     if (outcome.state === 'failed' && entry.pid === undefined) this.log.warn({ taskId, message: outcome.message }, 'task failed to start');
     this.emit({ taskId, ...outcome });
     entry.markExited();
