@@ -3,39 +3,15 @@
  * when tasks become dirty, `service rollback` swaps the specs or says why it
  * cannot. Real HTTP on loopback, an in-memory store, no loops running.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import pino from 'pino';
-import { Registry } from 'prom-client';
-import { request } from 'undici';
-import { Router } from '../../src/api/router';
-import { Manager } from '../../src/manager/manager';
 import { newTask } from '../../src/manager/orchestrator/task-factory';
 import { KEYS } from '../../src/model/types';
 import type { Service } from '../../src/model/types';
-import { MemoryStore } from '../../src/store/memory-store';
+import { startManagerApi } from './fixtures/manager-api';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const store = new MemoryStore();
-  const logger = pino({ level: 'silent' });
-  const manager = new Manager({ store, logger, registry: new Registry(), now: Date.now }, { heartbeatPeriodMs: 1_000, probePorts: false });
-  await manager.init('127.0.0.1:0');
-  const router = new Router(logger);
-  manager.routes(router);
-  const server = http.createServer((req, res) => void router.handle(req, res, 'local'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    await manager.stop();
-    await store.close();
-  });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const post = async (path: string, body: unknown) => {
-    const res = await request(base + path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-    return { status: res.statusCode, body: (await res.body.json()) as Service & { error?: { code: string; message: string } } };
-  };
-  return { store, post };
+  const { store, post } = await startManagerApi(t);
+  return { store, post: (path: string, body: unknown) => post<Service>(path, body) };
 }
 
 const spec = (command: string, replicas = 2) => ({ name: 'web', replicas, task: { command: ['node', command] } });

@@ -4,20 +4,14 @@
  * line per unreadable task, a task target, follow picking up tasks that start
  * later, and one-line errors for bad input.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import t from 'tap';
+import { startManagerApi } from '../fixtures/manager-api';
 import { request } from 'undici';
 import type { LogRecord } from '../../../src/agent/executor/log-record';
 import type { LogLine } from '../../../src/api/contract';
-import { Router } from '../../../src/api/router';
 import type { NodeLogQuery, NodeLogReader } from '../../../src/manager/controlapi/node-log';
 import { mergeByTime, parseLogParams } from '../../../src/manager/controlapi/logs';
-import { Manager } from '../../../src/manager/manager';
 import { KEYS, type Task } from '../../../src/model/types';
-import { MemoryStore } from '../../../src/store/memory-store';
 import { makeNode, makeService, makeTask } from '../fixtures/model';
 
 const rec = (t: string, l: string, s: 'out' | 'err' = 'out'): LogRecord => ({ t: `2024-05-06T07:08:${t}Z`, s, l });
@@ -55,21 +49,8 @@ class FakeNodes {
 }
 
 async function setup(t: Tap) {
-  const store = new MemoryStore();
   const nodes = new FakeNodes();
-  const logger = pino({ level: 'silent' });
-  const manager = new Manager({ store, logger, registry: new Registry(), now: Date.now, readNodeLog: nodes.reader }, { heartbeatPeriodMs: 1_000, probePorts: false });
-  await manager.init('127.0.0.1:0');
-  const router = new Router(logger);
-  manager.routes(router);
-  const server = http.createServer((req, res) => void router.handle(req, res, 'local'));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    await manager.stop();
-  });
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { store, base } = await startManagerApi(t, {}, { readNodeLog: nodes.reader });
   const web = makeService('websvc000001', { replicas: 3 });
   await store.put(KEYS.service(web.id), web);
   for (const id of ['n1', 'n2']) await store.put(KEYS.node(id), makeNode(id));
