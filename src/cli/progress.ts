@@ -3,8 +3,6 @@ import { NotConvergedError } from '../errors';
 import { stateRank, type Service, type Task, type TaskState } from '../model/types';
 import { progressOf, stableAt, stableMsOf, type Progress, type ProgressLine } from './progress-view';
 
-export { progressOf, runsCurrentSpec } from './progress-view';
-
 /** What the CLI is waiting for. */
 export type ProgressAction = 'create' | 'update' | 'rollback' | 'scale';
 

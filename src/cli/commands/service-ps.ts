@@ -8,7 +8,7 @@ import { NO_FREE_ADDRESS } from '../../manager/allocator/task-networks';
 import type { Node, Service, Task } from '../../model/types';
 import { portKey } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
-import { runsCurrentSpec } from '../progress';
+import { runsCurrentSpec } from '../progress-view';
 import { collect } from '../service-flags';
 import { humanAge, renderTable } from '../table';
 import { matchesFilter, parseTaskFilters } from '../task-filter';
