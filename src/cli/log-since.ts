@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors';
 import { formatTimestampNs, NS_PER_MS, NS_PER_S, parseTimestampNs } from '../model/log-time';
-import { parseDuration } from './duration';
+import { parseDuration } from '../spec/duration';
 
 const UNIX = /^(\d+)(?:\.(\d{1,9}))?$/;
 const LOCAL_DATE = /^\d{4}-\d{2}-\d{2}$/;

@@ -22,7 +22,7 @@ import { registerNetwork } from './commands/network';
 import { registerNode } from './commands/node';
 import { registerService } from './commands/service';
 import { clientFor, DEFAULT_STATE_DIR, type GlobalFlags } from './context';
-import { parseDuration } from './duration';
+import { parseDuration } from '../spec/duration';
 import { collect, parseCount, parseKeyValues } from './service-flags';
 
 /** Set by commands that keep running (daemon, up): main() must not exit after them. */

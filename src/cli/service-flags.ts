@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { findNetwork } from '../manager/allocator/service-networks';
-import { parseConstraint } from '../manager/scheduler/constraint';
+import { parseConstraint } from '../spec/constraint';
 import type { HealthCheck, Network, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
-import { parseDuration } from './duration';
-import { parsePublish } from './publish';
+import { parseDuration } from '../spec/duration';
+import { parsePublish } from '../spec/publish';
 
 /** Flags `service create` and `service update` share (health, placement, resources, update/rollback config). */
 export interface SharedSpecFlags {

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
-import { parseDuration } from '../cli/duration';
-import { parsePublish } from '../cli/publish';
+import { parseDuration } from '../spec/duration';
+import { parsePublish } from '../spec/publish';
 import { InvalidArgumentError } from '../errors';
 import type { PortConfig, ServiceSpec } from '../model/types';
 

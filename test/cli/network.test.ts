@@ -17,7 +17,7 @@ import { buildProgram } from '../../src/cli/main';
 import { applyNetworkFlags, applyUpdateFlags, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../../src/cli/service-flags';
 import { ShoalError } from '../../src/errors';
 import { Manager } from '../../src/manager/manager';
-import { validateServiceSpec } from '../../src/manager/service-spec';
+import { validateServiceSpec } from '../../src/spec/service-spec';
 import type { Network, Service } from '../../src/model/types';
 import { MemoryStore } from '../../src/store/memory-store';
 import { makeService } from '../manager/fixtures/model';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { applyUpdateFlags, parseCpus, parseMemory, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../../src/cli/service-flags';
-import { validateServiceSpec } from '../../src/manager/service-spec';
+import { validateServiceSpec } from '../../src/spec/service-spec';
 
 const create = (over: Partial<CreateFlags>): CreateFlags => ({ publish: [], constraint: [], env: [], label: [], placementPref: [], name: 'web', ...over });
 const update = (over: Partial<UpdateFlags>): UpdateFlags => ({

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ApiClient } from '../../api/client';
 import type { Info, NodeUpdateRequest } from '../../api/contract';
 import { InvalidArgumentError } from '../../errors';
-import { alreadyInRole } from '../../manager/node-role';
+import { alreadyInRole } from '../../spec/node-role';
 import type { Node, NodeAvailability, NodeRole } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
 import { collect, parseKeyValues } from '../service-flags';

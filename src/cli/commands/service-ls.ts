@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { Service, Task } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
 import { progressOf, runsCurrentSpec } from '../progress-view';
-import { formatPort } from '../publish';
+import { formatPort } from '../../spec/publish';
 import { renderTable } from '../table';
 import { shortId } from '../task-name';
 import { ERROR_COLUMN_CHARS, truncate } from './service-ps';

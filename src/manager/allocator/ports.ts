@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { holdsHostPorts } from '../../model/types';
 import type { Node, PortConfig, Protocol, Service, ServiceSpec, Task } from '../../model/types';
-import { matchConstraints, parseConstraints } from '../scheduler/constraint';
+import { matchConstraints, parseConstraints } from '../../spec/constraint';
 
 /** A published port another service already holds. */
 export interface PortConflict {

@@ -7,7 +7,7 @@
  * allocator holds tasks back from its scheduler. Pure.
  */
 import type { Network, NetworkAddress, Service, Task } from '../../model/types';
-import type { TaskAction } from '../actions';
+import type { TaskAction } from '../orchestrator/actions';
 import { PENDING_MESSAGE } from '../orchestrator/task-factory';
 import { buildPools, type AddressPool } from './address-pool';
 

@@ -3,7 +3,7 @@
  * replicated and global orchestrators so both evict for the same reasons.
  */
 import type { Constraint, Node } from '../../model/types';
-import { matchConstraints, parseConstraints } from '../scheduler/constraint';
+import { matchConstraints, parseConstraints } from '../../spec/constraint';
 
 /** Why a running task has to leave its node. */
 export type EvictionReason = 'node-down' | 'node-drained' | 'constraints';

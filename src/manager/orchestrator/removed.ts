@@ -4,7 +4,7 @@
  */
 import type { Node, Task } from '../../model/types';
 import { isTerminal } from '../../model/types';
-import type { ReconcileResult } from '../actions';
+import type { ReconcileResult } from './actions';
 import { isNodeDown } from './node-fitness';
 import { retire } from './task-lifecycle';
 import { TaskPlan } from './task-plan';

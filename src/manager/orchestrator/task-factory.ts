@@ -3,10 +3,10 @@
  * the replicated, global and restart paths create identical tasks.
  */
 import type { Protocol, Service, Task } from '../../model/types';
-import type { IdDeps } from '../actions';
+import type { IdDeps } from './actions';
 import type { NetworkAllocation } from '../allocator/task-networks';
 
-export { makeAddressAllocator } from './address-allocator';
+export { makeAddressAllocator } from '../allocator/address-allocator';
 
 /** Status message of a task waiting for the scheduler, as in swarmkit. */
 export const PENDING_MESSAGE = 'pending task scheduling';

@@ -4,7 +4,7 @@
  * history); the plan folds them into one write per task.
  */
 import type { Task } from '../../model/types';
-import type { ReconcileResult } from '../actions';
+import type { ReconcileResult } from './actions';
 
 /** Accumulates creates, updates and deletes, at most one per task. */
 export class TaskPlan {

@@ -6,8 +6,8 @@
 import type { Constraint, Service, Task } from '../../model/types';
 import { hostPortKeys } from './node-info';
 import type { NodeInfo } from './node-info';
-import { matchConstraints, parseConstraints } from './constraint';
-import { formatCpus, formatMemory } from './resource-units';
+import { matchConstraints, parseConstraints } from '../../spec/constraint';
+import { formatCpus, formatMemory } from '../../spec/resources';
 
 /** One reason a node may not take a task. */
 export interface Filter {

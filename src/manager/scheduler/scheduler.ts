@@ -5,7 +5,7 @@
  * is the only place that writes).
  */
 import type { Node, Service, Task, TaskStatus } from '../../model/types';
-import type { TaskAction } from '../actions';
+import type { TaskAction } from '../orchestrator/actions';
 import { DecisionTree } from './decision-tree';
 import { boundFilters } from './filter';
 import { buildNodeInfos, hostPortKeys, versionKey } from './node-info';

@@ -5,7 +5,7 @@
  * Live tasks on an older spec are the updater's to replace (update/updater.ts).
  */
 import type { Node, Service, Task } from '../../../model/types';
-import type { ReconcileResult } from '../../actions';
+import type { ReconcileResult } from '../actions';
 import { DEFAULT_TASK_HISTORY_LIMIT, trimHistory } from '../history';
 import { acceptsNewTasks, evictionReason, isNodeDown, safeConstraints } from '../node-fitness';
 import { reconcileSlot, retireSlot } from '../slot-reconciler';

@@ -12,7 +12,7 @@
  * iteration that runs the whole job again.
  */
 import type { Constraint, Node, Service, Task } from '../../../model/types';
-import type { ReconcileResult } from '../../actions';
+import type { ReconcileResult } from '../actions';
 import { DEFAULT_TASK_HISTORY_LIMIT } from '../history';
 import { acceptsNewTasks, evictionReason, isNodeDown, safeConstraints } from '../node-fitness';
 import { newTask } from '../task-factory';

@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../../../errors';
 import type { Service, ServiceSpec, UpdateConfig, UpdateStatus } from '../../../model/types';
-import { DEFAULT_UPDATE_CONFIG } from '../../service-spec';
+import { DEFAULT_UPDATE_CONFIG } from '../../../spec/service-spec';
 
 /** Message of an update the manager just started, as Docker words it. */
 export const UPDATE_IN_PROGRESS_MESSAGE = 'update in progress';

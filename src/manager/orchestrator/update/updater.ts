@@ -26,7 +26,7 @@
  * restarts starts those afresh, as swarmkit's in-memory updater does.
  */
 import type { Node, Service, Task, UpdateConfig, UpdateStatus } from '../../../model/types';
-import type { TaskAction } from '../../actions';
+import type { TaskAction } from '../actions';
 import { acceptsNewTasks, isNodeDown, safeConstraints } from '../node-fitness';
 import { newTask } from '../task-factory';
 import type { TaskFactoryDeps } from '../task-factory';

@@ -8,7 +8,7 @@ import { reconcileGlobal } from '../../../../src/manager/orchestrator/global/glo
 import { reconcileReplicated } from '../../../../src/manager/orchestrator/replicated/replicated';
 import { reconcileUpdate } from '../../../../src/manager/orchestrator/update/updater';
 import type { UpdateObservations, UpdateResult } from '../../../../src/manager/orchestrator/update/updater';
-import type { TaskAction } from '../../../../src/manager/actions';
+import type { TaskAction } from '../../../../src/manager/orchestrator/actions';
 import type { HealthCheck, Node, Service, ServiceModeName, Task, UpdateConfig, UpdateStatus } from '../../../../src/model/types';
 import { T0, at, fakeDeps, makeService, makeTask } from '../../fixtures/model';
 import type { TaskOptions } from '../../fixtures/model';

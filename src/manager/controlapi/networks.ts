@@ -13,13 +13,13 @@
  *                                two of them cannot pick the same one from the same read.
  */
 import type { Logger } from 'pino';
-import { ConflictError, InvalidArgumentError, NameConflictError, NetworkInUseError } from '../errors';
-import { KEYS, type Network, type Node, type Service, type Task } from '../model/types';
-import type { Compare, KeyValue, Op, Store } from '../store/store';
-import { holdsAddresses } from './allocator/address-pool';
-import { DEFAULT_NETWORK, planNetwork, validateNetworkRequest } from './allocator/network-plan';
-import { reconcileAllNodeAddresses } from './allocator/node-addresses';
-import { requireNetwork } from './allocator/service-networks';
+import { ConflictError, InvalidArgumentError, NameConflictError, NetworkInUseError } from '../../errors';
+import { KEYS, type Network, type Node, type Service, type Task } from '../../model/types';
+import type { Compare, KeyValue, Op, Store } from '../../store/store';
+import { holdsAddresses } from '../allocator/address-pool';
+import { DEFAULT_NETWORK, planNetwork, validateNetworkRequest } from '../allocator/network-plan';
+import { reconcileAllNodeAddresses } from '../allocator/node-addresses';
+import { requireNetwork } from '../allocator/service-networks';
 
 /** Key that reserves a network name. */
 export const networkNameKey = (name: string) => `/names/networks/${name.toLowerCase()}`;

@@ -4,7 +4,7 @@
  * these actions in order, each task write guarded by compare-and-swap on the
  * revision it read, and reruns the core on conflict.
  */
-import type { Task } from '../model/types';
+import type { Task } from '../../model/types';
 
 /**
  * One write a core asks for. `update` carries the whole new task, not a patch,

@@ -3,10 +3,10 @@
  * the node it asks for. Role changes go through decideRoleChange, so a
  * refused one changes nothing else either.
  */
-import type { NodeUpdateRequest } from '../api/contract';
-import { InvalidArgumentError } from '../errors';
-import type { Node } from '../model/types';
-import { decideRoleChange } from './node-role';
+import type { NodeUpdateRequest } from '../../api/contract';
+import { InvalidArgumentError } from '../../errors';
+import type { Node } from '../../model/types';
+import { decideRoleChange } from '../../spec/node-role';
 
 const AVAILABILITIES = ['active', 'pause', 'drain'];
 const ROLES = ['worker', 'manager'];

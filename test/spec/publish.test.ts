@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatPort, parsePublish } from '../../src/cli/publish';
+import { formatPort, parsePublish } from '../../src/spec/publish';
 
 t.test('publish forms', async (t) => {
   const ok: [string, object][] = [

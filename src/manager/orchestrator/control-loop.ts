@@ -1,23 +1,23 @@
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { counter, gauge, histogram } from '../metrics/registry';
-import { KEYS, TASK_STATES, type Network, type Node, type Service, type Task } from '../model/types';
-import type { Compare, KeyValue, Op, Store, Watcher } from '../store/store';
+import { counter, gauge, histogram } from '../../metrics/registry';
+import { KEYS, TASK_STATES, type Network, type Node, type Service, type Task } from '../../model/types';
+import type { Compare, KeyValue, Op, Store, Watcher } from '../../store/store';
 import type { ReconcileResult, TaskAction } from './actions';
-import { buildPools } from './allocator/address-pool';
-import { reconcileAllNodeAddresses } from './allocator/node-addresses';
-import { carryNetworks } from './allocator/service-networks';
-import { allocateWaitingTasks, awaitsAddresses, makeTaskNetworkAllocator } from './allocator/task-networks';
-import { reconcileGlobal } from './orchestrator/global/global';
-import { reconcileJobs } from './orchestrator/jobs/jobs';
-import { reconcileRemoved } from './orchestrator/removed';
-import { reconcileReplicated } from './orchestrator/replicated/replicated';
-import type { ReplicatedInput } from './orchestrator/replicated/replicated';
-import { makeAddressAllocator } from './orchestrator/task-factory';
-import type { TaskFactoryDeps } from './orchestrator/task-factory';
-import { reconcileUpdate } from './orchestrator/update/updater';
-import type { UpdateObservations, UpdateResult } from './orchestrator/update/updater';
-import { schedule } from './scheduler/scheduler';
+import { buildPools } from '../allocator/address-pool';
+import { reconcileAllNodeAddresses } from '../allocator/node-addresses';
+import { carryNetworks } from '../allocator/service-networks';
+import { allocateWaitingTasks, awaitsAddresses, makeTaskNetworkAllocator } from '../allocator/task-networks';
+import { reconcileGlobal } from './global/global';
+import { reconcileJobs } from './jobs/jobs';
+import { reconcileRemoved } from './removed';
+import { reconcileReplicated } from './replicated/replicated';
+import type { ReplicatedInput } from './replicated/replicated';
+import { makeAddressAllocator } from './task-factory';
+import type { TaskFactoryDeps } from './task-factory';
+import { reconcileUpdate } from './update/updater';
+import type { UpdateObservations, UpdateResult } from './update/updater';
+import { schedule } from '../scheduler/scheduler';
 
 /** Dependencies of the control loop. */
 export interface ControlLoopDeps {

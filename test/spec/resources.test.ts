@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatCpus, formatMemory } from '../../../src/manager/scheduler/resource-units';
+import { formatCpus, formatMemory } from '../../src/spec/resources';
 
 t.test('memory in binary units, up to two decimals', async (t) => {
   const cases: [number, string][] = [

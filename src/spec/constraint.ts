@@ -5,8 +5,8 @@
  * shoal knows.
  */
 import { BlockList, isIP } from 'node:net';
-import { InvalidArgumentError } from '../../errors';
-import type { Constraint, Node } from '../../model/types';
+import { InvalidArgumentError } from '../errors';
+import type { Constraint, Node } from '../model/types';
 
 const LABEL_PREFIX = 'node.labels.';
 const NODE_KEYS = ['node.id', 'node.hostname', 'node.role', 'node.platform.os', 'node.platform.arch', 'node.ip'] as const;

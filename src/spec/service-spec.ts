@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors';
 import type { HealthCheck, LbSettings, Placement, PortConfig, Resources, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
-import { parseConstraint } from './scheduler/constraint';
+import { parseConstraint } from './constraint';
 
 /** Docker's defaults for what a spec leaves out. */
 export const SPEC_DEFAULTS = {

@@ -7,14 +7,14 @@ import t from 'tap';
 import type { Test } from 'tap';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { ControlLoop } from '../../src/manager/control-loop';
-import { isDirty } from '../../src/manager/orchestrator/update/dirty';
-import { updatingStatus } from '../../src/manager/orchestrator/update/update-status';
-import { KEYS, isTerminal } from '../../src/model/types';
-import type { Service, Task } from '../../src/model/types';
-import { MemoryStore } from '../../src/store/memory-store';
-import type { Store, WatchEvent } from '../../src/store/store';
-import { makeNode, makeService } from './fixtures/model';
+import { ControlLoop } from '../../../src/manager/orchestrator/control-loop';
+import { isDirty } from '../../../src/manager/orchestrator/update/dirty';
+import { updatingStatus } from '../../../src/manager/orchestrator/update/update-status';
+import { KEYS, isTerminal } from '../../../src/model/types';
+import type { Service, Task } from '../../../src/model/types';
+import { MemoryStore } from '../../../src/store/memory-store';
+import type { Store, WatchEvent } from '../../../src/store/store';
+import { makeNode, makeService } from '../fixtures/model';
 
 const WAIT_MS = 10_000;
 

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { InvalidArgumentError } from '../../src/errors';
-import { validateServiceSpec } from '../../src/manager/service-spec';
+import { validateServiceSpec } from '../../src/spec/service-spec';
 
 const base = { name: 'web', task: { command: ['node', 'web.js'] } };
 const host9000 = { protocol: 'tcp', targetPort: 80, publishedPort: 9000, publishMode: 'host' };

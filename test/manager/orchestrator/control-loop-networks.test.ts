@@ -8,13 +8,13 @@ import t from 'tap';
 import type { Test } from 'tap';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { ControlLoop } from '../../src/manager/control-loop';
-import { KEYS, isTerminal } from '../../src/model/types';
-import type { Network, Service, Task } from '../../src/model/types';
-import { MemoryStore } from '../../src/store/memory-store';
-import type { Store, WatchEvent } from '../../src/store/store';
-import { makeNode, makeService } from './fixtures/model';
-import { makeNetwork } from './fixtures/network';
+import { ControlLoop } from '../../../src/manager/orchestrator/control-loop';
+import { KEYS, isTerminal } from '../../../src/model/types';
+import type { Network, Service, Task } from '../../../src/model/types';
+import { MemoryStore } from '../../../src/store/memory-store';
+import type { Store, WatchEvent } from '../../../src/store/store';
+import { makeNode, makeService } from '../fixtures/model';
+import { makeNetwork } from '../fixtures/network';
 
 const WAIT_MS = 10_000;
 

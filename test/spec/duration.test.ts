@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatDuration, parseDuration } from '../../src/cli/duration';
+import { formatDuration, parseDuration } from '../../src/spec/duration';
 
 t.test('Go-style durations', async (t) => {
   const ok: [string, number][] = [['0', 0], ['10s', 10_000], ['500ms', 500], ['1h2m3s', 3_723_000], ['1.5s', 1_500], ['2m', 120_000], ['100us', 0]];
