@@ -13,7 +13,7 @@ import type { NetworkMode } from '../mesh/table/service-vip';
 import { hasNetAdmin } from '../net/capabilities';
 import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
 import { ShoalError, InvalidArgumentError } from '../errors';
-import { DEFAULT_HEARTBEAT_PERIOD_MS } from '../manager/dispatcher/dispatcher';
+import { DEFAULT_HEARTBEAT_PERIOD_MS } from '../spec/swarm';
 import { defaultDnsPort } from '../mesh/dns/default-port';
 import { DEFAULT_NODE_BASE, isIPv4, nodeAddress } from '../model/addresses';
 import { LocalCluster } from '../up/local-cluster';

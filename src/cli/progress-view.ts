@@ -1,6 +1,5 @@
-import { isDirty } from '../manager/orchestrator/update/dirty';
-import { isReady } from '../manager/orchestrator/update/readiness';
-import { PENDING_MESSAGE } from '../manager/orchestrator/task-factory';
+import { pendingTrouble } from '../spec/pending';
+import { isDirty, isReady } from '../spec/task-spec';
 import type { Service, Task, TaskState } from '../model/types';
 
 /**
@@ -94,8 +93,7 @@ function lineOf(service: Service, key: string, group: Task[]): ProgressLine {
   else {
     // The current task's own trouble first (failed, or pending with a reason), else the last failure before it.
     const failedBefore = ofSpec.find((t) => FAILED.includes(t.status.state));
-    const pendingWhy = current.status.state === 'pending' && current.status.message !== PENDING_MESSAGE ? current.status.message : '';
-    const err = current.status.err || pendingWhy || failedBefore?.status.err || failedBefore?.status.message;
+    const err = current.status.err || pendingTrouble(current.status) || failedBefore?.status.err || failedBefore?.status.message;
     if (err) line.err = err;
   }
   return line;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import { findNetwork } from '../manager/allocator/service-networks';
+import { findNetwork } from '../spec/network';
 import { parseConstraint } from '../spec/constraint';
 import type { HealthCheck, Network, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseDuration } from '../spec/duration';

@@ -288,10 +288,15 @@ export interface Network {
 }
 
 /** Observed state of a task, reported by the scheduler and then the agent. */
+/** Why a pending task waits (spec/pending.ts): its turn with the scheduler, no node that fits, no free overlay address. */
+export type PendingReason = 'scheduling' | 'no-suitable-node' | 'no-free-address';
+
 export interface TaskStatus {
   state: TaskState;
   since: string;
   message: string;
+  /** Set while pending: why, as a code (the message says it in words). */
+  pendingReason?: PendingReason;
   err?: string;
   exitCode?: number;
   pid?: number;

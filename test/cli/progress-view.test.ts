@@ -33,10 +33,10 @@ t.test('per-slot lines carry the state and the latest error', async (t) => {
 
 t.test('a pending task says why it waits', async (t) => {
   const s = makeService('big');
-  const p = progressOf(s, [makeTask('p', s, { state: 'pending', message: 'no suitable node (3 nodes had no port 80 free)' })]);
+  const p = progressOf(s, [makeTask('p', s, { state: 'pending', pendingReason: 'no-suitable-node', message: 'no suitable node (3 nodes had no port 80 free)' })]);
   t.equal(p.lines[0].err, 'no suitable node (3 nodes had no port 80 free)');
   t.notOk(p.hopeless, 'waiting for a node is not failing');
-  const fresh = progressOf(s, [makeTask('q', s, { state: 'pending', message: 'pending task scheduling' })]);
+  const fresh = progressOf(s, [makeTask('q', s, { state: 'pending', pendingReason: 'scheduling', message: 'pending task scheduling' })]);
   t.notOk(fresh.lines[0].err, 'the usual pending message is no error');
 });
 

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { NetworkCreateRequest } from '../../api/contract';
 import { InvalidArgumentError, NetworkInUseError } from '../../errors';
-import { NETWORK_DRIVER } from '../../manager/allocator/network-plan';
-import { formatSubnet, parseSubnet } from '../../manager/allocator/subnet';
+import { checkNetworkDriver, NETWORK_DRIVER } from '../../spec/network';
+import { formatSubnet, parseSubnet } from '../../spec/subnet';
 import type { Network, Service } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
 import { collect, parseKeyValues } from '../service-flags';
@@ -23,8 +23,7 @@ export interface NetworkCreateFlags {
 
 /** Build the `POST /v1/networks` body, checking what can be checked here; the manager checks again. */
 export function networkRequestFromFlags(name: string, flags: NetworkCreateFlags): NetworkCreateRequest {
-  const driver = flags.driver ?? NETWORK_DRIVER;
-  if (driver !== NETWORK_DRIVER) throw new InvalidArgumentError(`driver "${driver}" is not supported: shoal networks use the overlay driver`);
+  const driver = checkNetworkDriver(flags.driver);
   const req: NetworkCreateRequest = { name, driver, labels: parseKeyValues(flags.label, 'label') };
   if (flags.subnet !== undefined) req.subnet = formatSubnet(parseSubnet(flags.subnet));
   return req;

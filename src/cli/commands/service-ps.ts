@@ -4,7 +4,7 @@
  * `--filter`, `--no-trunc` and a RESTARTS column.
  */
 import type { Command } from 'commander';
-import { NO_FREE_ADDRESS } from '../../manager/allocator/task-networks';
+import { pendingTrouble } from '../../spec/pending';
 import type { Node, Service, Task } from '../../model/types';
 import { portKey } from '../../model/types';
 import { clientFor, outputFormat, printJson, type GlobalFlags } from '../context';
@@ -28,8 +28,7 @@ export function truncate(text: string, max: number): string {
 
 /** The ERROR cell: the task's error (or why a pending task waits), quoted as Docker prints it. */
 export function errorCell(t: Task, trunc: boolean): string {
-  const waits = t.status.message.startsWith('no suitable node') || t.status.message.startsWith(NO_FREE_ADDRESS);
-  const err = t.status.err ?? (t.status.state === 'pending' && waits ? t.status.message : '');
+  const err = t.status.err ?? pendingTrouble(t.status);
   if (!err) return '';
   return `"${trunc ? truncate(err, ERROR_COLUMN_CHARS - 2) : err}"`;
 }

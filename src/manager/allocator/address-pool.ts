@@ -9,7 +9,8 @@
 import { intToIp, ipToInt, isIPv4 } from '../../model/addresses';
 import { isTerminal } from '../../model/types';
 import type { Network, Service, Task } from '../../model/types';
-import { formatSubnet, inRange, layoutOf, parseSubnet, rangeSize, type SubnetLayout } from './subnet';
+import { formatSubnet, parseSubnet } from '../../spec/subnet';
+import { inRange, layoutOf, rangeSize, type SubnetLayout } from './subnet-layout';
 
 /**
  * Whether a task's network addresses are in use: its process may still

@@ -1,6 +1,6 @@
 /**
- * What `network create` decides before anything is written: the request
- * checked (name, driver, subnet, labels), the subnet (given, or the next
+ * What `network create` decides before anything is written (the request is
+ * checked by spec/network.ts): the subnet (given, or the next
  * free 10.0.N.0/24), the VNI (the lowest free from 4096), the VIP range and
  * an address for every node. Pure: the existing networks and nodes in, the
  * new Network out, or a typed error saying why not.
@@ -9,7 +9,9 @@ import { AddressPoolExhaustedError, InvalidArgumentError, NetworkOverlapError } 
 import type { Network, Node } from '../../model/types';
 import { AddressPool } from './address-pool';
 import { reconcileNodeAddresses } from './node-addresses';
-import { formatSubnet, nextFreeSubnet, parseSubnet, subnetsOverlap, vipRangeOf, type Subnet } from './subnet';
+import { NETWORK_DRIVER, type NetworkRequest } from '../../spec/network';
+import { formatSubnet, parseSubnet, subnetsOverlap, type Subnet } from '../../spec/subnet';
+import { nextFreeSubnet, vipRangeOf } from './subnet-layout';
 
 /** The cluster's builtin network, created with the swarm; services that name no network join it. */
 export const DEFAULT_NETWORK = { name: 'shoal', subnet: '10.0.0.0/24', vni: 4096 } as const;
@@ -17,47 +19,7 @@ export const DEFAULT_NETWORK = { name: 'shoal', subnet: '10.0.0.0/24', vni: 4096
 export const FIRST_VNI = 4096;
 /** The largest 24-bit VXLAN network identifier. */
 export const MAX_VNI = 2 ** 24 - 1;
-/** The only driver: networks span the cluster over VXLAN. */
-export const NETWORK_DRIVER = 'overlay';
 
-/** A checked `network create` request. */
-export interface NetworkRequest {
-  name: string;
-  driver: 'overlay';
-  /** Absent: the next free 10.0.N.0/24. */
-  subnet?: string;
-  labels: Record<string, string>;
-}
-
-/** Docker's network name rule: a letter or digit, then letters, digits, '_', '.', '-'. */
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-
-/** Check a `POST /v1/networks` body; throws InvalidArgumentError naming the first bad field. */
-export function validateNetworkRequest(input: unknown): NetworkRequest {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new InvalidArgumentError('network create body must be an object');
-  const o = input as Record<string, unknown>;
-  if (typeof o.name !== 'string' || !o.name) throw new InvalidArgumentError('a network name is required: shoal network create [OPTIONS] NAME');
-  if (!NAME_RE.test(o.name)) {
-    throw new InvalidArgumentError(`invalid network name "${o.name}": use letters, digits, '_', '.' and '-', at most 63, starting with a letter or digit`);
-  }
-  const driver = o.driver ?? NETWORK_DRIVER;
-  if (driver !== NETWORK_DRIVER) throw new InvalidArgumentError(`driver "${String(driver)}" is not supported: shoal networks use the overlay driver`);
-  let subnet: string | undefined;
-  if (o.subnet !== undefined && o.subnet !== null && o.subnet !== '') {
-    if (typeof o.subnet !== 'string') throw new InvalidArgumentError('subnet must be a string such as 10.0.1.0/24');
-    subnet = formatSubnet(parseSubnet(o.subnet));
-  }
-  const labels: Record<string, string> = {};
-  if (o.labels !== undefined && o.labels !== null) {
-    if (typeof o.labels !== 'object' || Array.isArray(o.labels)) throw new InvalidArgumentError('labels must be an object of strings');
-    for (const [k, v] of Object.entries(o.labels as Record<string, unknown>)) {
-      if (!k) throw new InvalidArgumentError('label name must not be empty');
-      if (typeof v !== 'string') throw new InvalidArgumentError(`label ${k}: value must be a string`);
-      labels[k] = v;
-    }
-  }
-  return { name: o.name, driver: NETWORK_DRIVER, ...(subnet !== undefined && { subnet }), labels };
-}
 
 /** The lowest VNI from FIRST_VNI that no network has. */
 export function nextFreeVni(networks: readonly Pick<Network, 'vni'>[]): number | undefined {

@@ -5,30 +5,12 @@
  * and whether its networks can hold the task addresses it is about to need.
  * Pure: the networks, services and tasks read in; ids, VIPs or a typed error out.
  */
-import { AddressPoolExhaustedError, InvalidArgumentError, NetworkNotFoundError } from '../../errors';
+import { AddressPoolExhaustedError, InvalidArgumentError } from '../../errors';
 import type { Network, NetworkAddress, ServiceSpec, Task } from '../../model/types';
 import type { Service } from '../../model/types';
 import { buildPools, holdsAddresses } from './address-pool';
+import { requireNetwork } from '../../spec/network';
 import { defaultNetwork, serviceNetworkIds } from './task-networks';
-
-/** Shortest id prefix accepted for a network, as for nodes and services. */
-const MIN_ID_PREFIX = 3;
-
-/** The network named by id, name or a unique id prefix (as Docker accepts short ids); undefined when none. */
-export function findNetwork(networks: readonly Network[], idOrName: string): Network | undefined {
-  const exact = networks.find((n) => n.id === idOrName) ?? networks.find((n) => n.name === idOrName);
-  if (exact || idOrName.length < MIN_ID_PREFIX) return exact;
-  const hits = networks.filter((n) => n.id.startsWith(idOrName));
-  if (hits.length > 1) throw new InvalidArgumentError(`network ${idOrName} is ambiguous (${hits.length} matches)`);
-  return hits[0];
-}
-
-/** findNetwork, or NetworkNotFoundError. */
-export function requireNetwork(networks: readonly Network[], idOrName: string): Network {
-  const n = findNetwork(networks, idOrName);
-  if (!n) throw new NetworkNotFoundError(`network ${idOrName} not found`);
-  return n;
-}
 
 /**
  * Ids of the networks a spec names, in its order; the default network when

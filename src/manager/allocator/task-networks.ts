@@ -8,11 +8,8 @@
  */
 import type { Network, NetworkAddress, Service, Task } from '../../model/types';
 import type { TaskAction } from '../orchestrator/actions';
-import { PENDING_MESSAGE } from '../orchestrator/task-factory';
+import { NO_FREE_ADDRESS, PENDING_MESSAGE, pendingStatus, pendsFor } from '../../spec/pending';
 import { buildPools, type AddressPool } from './address-pool';
-
-/** Start of the pending message of a task waiting for an address (`service ps` shows it as the task's error). */
-export const NO_FREE_ADDRESS = 'no free address';
 
 /** The addresses a new task got, or why it got none. */
 export type NetworkAllocation = { ok: true; networks: NetworkAddress[] } | { ok: false; reason: string };
@@ -111,12 +108,12 @@ export function allocateWaitingTasks(
     const have = new Map((t.networks ?? []).map((a) => [a.networkId, a]));
     const missing = serviceNetworkIds(service, networks).filter((id) => !have.has(id));
     const r = allocateIn(pools, missing);
+    const since = t.status.state === 'pending' ? t.status.since : at;
     if (r.ok) {
-      const status = { state: 'pending' as const, since: t.status.state === 'pending' ? t.status.since : at, message: PENDING_MESSAGE };
+      const status = pendingStatus('scheduling', PENDING_MESSAGE, since);
       actions.push({ type: 'update', task: { ...t, networks: [...have.values(), ...r.networks], status, updatedAt: at } });
-    } else if (t.status.message !== r.reason || t.status.state !== 'pending') {
-      const status = { state: 'pending' as const, since: t.status.state === 'pending' ? t.status.since : at, message: r.reason };
-      actions.push({ type: 'update', task: { ...t, status, updatedAt: at } });
+    } else if (!pendsFor(t.status, 'no-free-address', r.reason)) {
+      actions.push({ type: 'update', task: { ...t, status: pendingStatus('no-free-address', r.reason, since), updatedAt: at } });
     }
   }
   return actions;

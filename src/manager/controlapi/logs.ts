@@ -15,7 +15,7 @@ import { InvalidArgumentError } from '../../errors';
 import { KEYS, stateRank, type Node, type Service, type Task } from '../../model/types';
 import type { Store, Watcher } from '../../store/store';
 import type { NodeLogQuery, NodeLogReader } from './node-log';
-import { findTask } from './task-lookup';
+import { findTask } from './lookup';
 
 /** Side effects of the logs API. */
 export interface LogsApiDeps {

@@ -17,9 +17,9 @@ import { ConflictError, InvalidArgumentError, NameConflictError, NetworkInUseErr
 import { KEYS, type Network, type Node, type Service, type Task } from '../../model/types';
 import type { Compare, KeyValue, Op, Store } from '../../store/store';
 import { holdsAddresses } from '../allocator/address-pool';
-import { DEFAULT_NETWORK, planNetwork, validateNetworkRequest } from '../allocator/network-plan';
+import { DEFAULT_NETWORK, planNetwork } from '../allocator/network-plan';
 import { reconcileAllNodeAddresses } from '../allocator/node-addresses';
-import { requireNetwork } from '../allocator/service-networks';
+import { requireNetwork, validateNetworkRequest } from '../../spec/network';
 
 /** Key that reserves a network name. */
 export const networkNameKey = (name: string) => `/names/networks/${name.toLowerCase()}`;

@@ -22,10 +22,6 @@ export interface DispatcherOptions {
   missedHeartbeats: number;
 }
 
-/** Default heartbeat period (swarmkit uses 5 s; the issue asks for 1 s). */
-export const DEFAULT_HEARTBEAT_PERIOD_MS = 1_000;
-/** Periods of silence before a node is down. */
-export const DEFAULT_MISSED_HEARTBEATS = 3;
 const CAS_RETRIES = 8;
 
 /**

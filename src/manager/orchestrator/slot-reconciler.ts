@@ -8,7 +8,7 @@ import type { Task } from '../../model/types';
 import type { EvictionReason } from './node-fitness';
 import { decideRestart } from './restart/restart';
 import { restartsAfter } from './restart/restart-count';
-import { isReady } from './update/readiness';
+import { isReady } from '../../spec/task-spec';
 import { awaitsRestart, bestFirst, endedOnItsOwn, isHistory, isRunnable, newestFirst, retire } from './task-lifecycle';
 import type { TaskPlan } from './task-plan';
 

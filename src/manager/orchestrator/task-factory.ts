@@ -2,14 +2,13 @@
  * Birth of a task: the one place that turns a service into a new task, so
  * the replicated, global and restart paths create identical tasks.
  */
-import type { Protocol, Service, Task } from '../../model/types';
+import type { Service, Task } from '../../model/types';
+import { PENDING_MESSAGE, pendingStatus } from '../../spec/pending';
+import { targetPorts } from '../../spec/task-spec';
 import type { IdDeps } from './actions';
 import type { NetworkAllocation } from '../allocator/task-networks';
 
 export { makeAddressAllocator } from '../allocator/address-allocator';
-
-/** Status message of a task waiting for the scheduler, as in swarmkit. */
-export const PENDING_MESSAGE = 'pending task scheduling';
 
 /** Side effects a new task needs: an id, a task address and (netns mode) its overlay addresses. */
 export interface TaskFactoryDeps extends IdDeps {
@@ -39,24 +38,11 @@ export function newTask(service: Service, slot: number, nodeId: string, now: num
     ...(service.forceUpdate !== undefined && { forceUpdate: service.forceUpdate }),
     desiredState: 'running',
     // A network that is full leaves the task pending, saying which; the control loop retries it and keeps it from the scheduler.
-    status: { state: 'pending', since: at, message: nets && !nets.ok ? nets.reason : PENDING_MESSAGE },
+    status: nets && !nets.ok ? pendingStatus('no-free-address', nets.reason, at) : pendingStatus('scheduling', PENDING_MESSAGE, at),
     address: deps.allocateAddress(),
     ...(nets?.ok && { networks: nets.networks }),
     ...(restarts > 0 && { restarts }),
     createdAt: at,
     updatedAt: at,
   };
-}
-
-/** Ports a task of `service` listens on: two published ports may forward to one target port, the process listens once. */
-export function targetPorts(service: Service): { protocol: Protocol; port: number }[] {
-  const seen = new Set<string>();
-  const out: { protocol: Protocol; port: number }[] = [];
-  for (const p of service.spec.endpoint.ports) {
-    const key = `${p.protocol}/${p.targetPort}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ protocol: p.protocol, port: p.targetPort });
-  }
-  return out;
 }

@@ -4,12 +4,11 @@
  * (swarmkit `pipeline.go`).
  */
 import type { Service, Task } from '../../model/types';
+import { NO_SUITABLE_NODE } from '../../spec/pending';
 import { defaultFilters } from './filter';
 import type { Filter } from './filter';
 import type { NodeInfo } from './node-info';
 
-/** Prefix of every unschedulable task's message, as in swarmkit. */
-export const NO_SUITABLE_NODE = 'no suitable node';
 
 interface Check {
   filter: Filter;

@@ -9,7 +9,8 @@ import type { TaskAction } from '../orchestrator/actions';
 import { DecisionTree } from './decision-tree';
 import { boundFilters } from './filter';
 import { buildNodeInfos, hostPortKeys, versionKey } from './node-info';
-import { NO_SUITABLE_NODE, Pipeline } from './pipeline';
+import { NO_SUITABLE_NODE, pendingStatus, pendsFor } from '../../spec/pending';
+import { Pipeline } from './pipeline';
 import { spreadLabels } from './preference';
 
 /** Status message of a task the scheduler placed. */
@@ -134,10 +135,9 @@ function assign(out: ScheduleResult, t: Task, nodeId: string, since: string): Ta
 
 function keepPending(out: ScheduleResult, t: Task, reason: string, since: string): void {
   out.decisions.push({ taskId: t.id, nodeId: null, reason });
-  if (t.status.state === 'pending' && t.status.message === reason) return;
+  if (pendsFor(t.status, 'no-suitable-node', reason)) return;
   // `since` is when the state began, so it moves only when the state does.
-  const stateSince = t.status.state === 'pending' ? t.status.since : since;
-  const status: TaskStatus = { state: 'pending', since: stateSince, message: reason };
+  const status = pendingStatus('no-suitable-node', reason, t.status.state === 'pending' ? t.status.since : since);
   out.actions.push({ type: 'update', task: { ...t, status, updatedAt: since } });
 }
 

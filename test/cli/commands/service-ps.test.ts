@@ -37,7 +37,7 @@ t.test('the command is cut unless --no-trunc', async (t) => {
 
 t.test('cells', async (t) => {
   t.equal(errorCell(makeTask('a', web), true), '', 'no error');
-  const pending = makeTask('p', web, { state: 'pending', message: 'no suitable node (1 node not available for new tasks)' });
+  const pending = makeTask('p', web, { state: 'pending', pendingReason: 'no-suitable-node', message: 'no suitable node (1 node not available for new tasks)' });
   t.equal(errorCell(pending, false), '"no suitable node (1 node not available for new tasks)"', 'why a pending task waits');
   const dynamic = makeService('dyn', { ports: [{ protocol: 'udp', targetPort: 53, publishMode: 'host' }] });
   const running = makeTask('d', dynamic);

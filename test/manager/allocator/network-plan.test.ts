@@ -1,5 +1,6 @@
 import t from 'tap';
-import { DEFAULT_NETWORK, FIRST_VNI, nextFreeVni, planNetwork, validateNetworkRequest } from '../../../src/manager/allocator/network-plan';
+import { DEFAULT_NETWORK, FIRST_VNI, nextFreeVni, planNetwork } from '../../../src/manager/allocator/network-plan';
+import { validateNetworkRequest } from '../../../src/spec/network';
 import { T0 } from '../fixtures/model';
 import { makeNetwork } from '../fixtures/network';
 

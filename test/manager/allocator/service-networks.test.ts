@@ -3,11 +3,11 @@ import {
   assignVips,
   carryNetworks,
   checkTaskCapacity,
-  findNetwork,
   mayNeedMoreAddresses,
   resolveServiceNetworks,
   type CapacityInput,
 } from '../../../src/manager/allocator/service-networks';
+import { findNetwork } from '../../../src/spec/network';
 import type { Service, ServiceSpec, Task, TaskState } from '../../../src/model/types';
 import { makeService, makeTask } from '../fixtures/model';
 import { makeNetwork, withNetworks } from '../fixtures/network';

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { formatSubnet, layoutOf, nextFreeSubnet, parseSubnet, subnetsOverlap, vipRangeOf } from '../../../src/manager/allocator/subnet';
+import { formatSubnet, parseSubnet, subnetsOverlap } from '../../../src/spec/subnet';
+import { layoutOf, nextFreeSubnet, vipRangeOf } from '../../../src/manager/allocator/subnet-layout';
 import { intToIp } from '../../../src/model/addresses';
 
 t.test('parseSubnet accepts aligned IPv4 CIDRs from /16 to /29', async (t) => {

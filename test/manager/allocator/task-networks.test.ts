@@ -5,7 +5,8 @@ import {
   makeTaskNetworkAllocator,
   serviceNetworkIds,
 } from '../../../src/manager/allocator/task-networks';
-import { PENDING_MESSAGE, newTask } from '../../../src/manager/orchestrator/task-factory';
+import { newTask } from '../../../src/manager/orchestrator/task-factory';
+import { PENDING_MESSAGE } from '../../../src/spec/pending';
 import type { Service, TaskState } from '../../../src/model/types';
 import { T0, at, fakeDeps, makeService, makeTask } from '../fixtures/model';
 import { makeNetwork, withNetworks } from '../fixtures/network';
@@ -74,8 +75,8 @@ t.test('allocateWaitingTasks: oldest first, once addresses are free', async (t) 
   const web = svcOn('web', ['t']);
   const full = 'no free address on network tiny (subnet 10.0.2.0/29 is full)';
   const waiting = [
-    makeTask('w2', web, { slot: 2, state: 'pending', nodeId: '', created: 20, message: full }),
-    makeTask('w1', web, { slot: 1, state: 'pending', nodeId: '', created: 10, message: full }),
+    makeTask('w2', web, { slot: 2, state: 'pending', nodeId: '', created: 20, message: full, pendingReason: 'no-free-address' }),
+    makeTask('w1', web, { slot: 1, state: 'pending', nodeId: '', created: 10, message: full, pendingReason: 'no-free-address' }),
     makeTask('w3', web, { slot: 3, state: 'new', nodeId: '', created: 30, message: '' }),
   ];
   const holders = [5, 4].map((n, i) => withNetworks(makeTask(`h${i}`, web, { slot: 10 + i }), [{ networkId: 't', address: `10.0.2.${n}` }]));
@@ -83,8 +84,8 @@ t.test('allocateWaitingTasks: oldest first, once addresses are free', async (t) 
   t.same(
     actions.map((a) => a.type === 'update' && [a.task.id, a.task.networks, a.task.status]),
     [
-      ['w1', [{ networkId: 't', address: '10.0.2.3' }], { state: 'pending', since: at(10), message: PENDING_MESSAGE }],
-      ['w3', undefined, { state: 'pending', since: at(1000), message: full }],
+      ['w1', [{ networkId: 't', address: '10.0.2.3' }], { state: 'pending', since: at(10), message: PENDING_MESSAGE, pendingReason: 'scheduling' }],
+      ['w3', undefined, { state: 'pending', since: at(1000), message: full, pendingReason: 'no-free-address' }],
     ],
     'w1 gets the one free address; w2 already says why it waits; w3 is told',
   );

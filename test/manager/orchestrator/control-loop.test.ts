@@ -8,7 +8,7 @@ import type { Test } from 'tap';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ControlLoop } from '../../../src/manager/orchestrator/control-loop';
-import { isDirty } from '../../../src/manager/orchestrator/update/dirty';
+import { isDirty } from '../../../src/spec/task-spec';
 import { updatingStatus } from '../../../src/manager/orchestrator/update/update-status';
 import { KEYS, isTerminal } from '../../../src/model/types';
 import type { Service, Task } from '../../../src/model/types';

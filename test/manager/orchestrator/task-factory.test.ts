@@ -1,5 +1,6 @@
 import t from 'tap';
-import { PENDING_MESSAGE, makeAddressAllocator, newTask } from '../../../src/manager/orchestrator/task-factory';
+import { makeAddressAllocator, newTask } from '../../../src/manager/orchestrator/task-factory';
+import { PENDING_MESSAGE } from '../../../src/spec/pending';
 import { TASK_POOL_FIRST, TASK_POOL_LAST, intToIp } from '../../../src/model/addresses';
 import type { Task } from '../../../src/model/types';
 import { T0, fakeDeps, makeService, makeTask } from '../fixtures/model';
@@ -30,7 +31,7 @@ t.test('newTask fills every field from the service', async (t) => {
       { protocol: 'tcp', port: 443 },
     ],
     desiredState: 'running',
-    status: { state: 'pending', since: iso, message: PENDING_MESSAGE },
+    status: { state: 'pending', since: iso, message: PENDING_MESSAGE, pendingReason: 'scheduling' },
     address: '127.100.9.1',
     createdAt: iso,
     updatedAt: iso,

@@ -7,7 +7,8 @@ const NOW = T0 + 60_000;
 
 /** A task waiting for the scheduler, as the orchestrator creates it. */
 function pending(id: string, service: Service, slot = 1, message = 'pending task scheduling'): Task {
-  return makeTask(id, service, { slot, nodeId: '', state: 'pending', message });
+  const pendingReason = message === 'pending task scheduling' ? 'scheduling' : 'no-suitable-node';
+  return makeTask(id, service, { slot, nodeId: '', state: 'pending', message, pendingReason });
 }
 
 function placements(tasks: Task[], nodes: Node[], services: Service[]) {
@@ -96,6 +97,7 @@ t.test('a task nothing fits stays pending with the reason as its message', async
   if (a.type === 'update') {
     t.equal(a.task.status.state, 'pending');
     t.equal(a.task.status.message, why);
+    t.equal(a.task.status.pendingReason, 'no-suitable-node', 'the reason as a code too');
     t.equal(a.task.status.since, task.status.since, 'still pending since the same time');
     t.equal(a.task.nodeId, '');
   }

@@ -14,7 +14,7 @@ import { newTask } from '../task-factory';
 import type { TaskFactoryDeps } from '../task-factory';
 import { settle } from '../task-lifecycle';
 import { TaskPlan } from '../task-plan';
-import { isDirty } from '../update/dirty';
+import { isDirty } from '../../../spec/task-spec';
 
 /** What one replicated pass looks at. */
 export interface ReplicatedInput {

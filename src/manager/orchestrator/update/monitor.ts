@@ -7,7 +7,7 @@
  */
 import type { HealthCheck, Task } from '../../../model/types';
 import { endedOnItsOwn, isRunnable, stateSinceMs } from '../task-lifecycle';
-import { isReady } from './readiness';
+import { isReady } from '../../../spec/task-spec';
 
 /** What the updater remembers of one new task between passes (ms since the epoch). */
 export interface TaskObservation {

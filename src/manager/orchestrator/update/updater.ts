@@ -32,7 +32,7 @@ import { newTask } from '../task-factory';
 import type { TaskFactoryDeps } from '../task-factory';
 import { isRunnable, newestFirst, retire } from '../task-lifecycle';
 import { TaskPlan } from '../task-plan';
-import { isDirty } from './dirty';
+import { isDirty } from '../../../spec/task-spec';
 import { judge } from './monitor';
 import type { TaskObservation, Verdict } from './monitor';
 import {

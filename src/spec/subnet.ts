@@ -1,14 +1,13 @@
 /**
- * IPv4 subnets of overlay networks: parsing and checking what an operator
- * types after `--subnet`, overlap between networks, the next free default
- * /24, and how a subnet is carved up (DESIGN.md "Addresses", netns mode):
- *
- *   network address | nodes from .1 up ... tasks from the top down | VIP range (top quarter) | broadcast
+ * IPv4 subnets as an operator types them after `--subnet`: parsing and
+ * checking (the network address, a prefix from /16 to /29, outside ranges
+ * that mean something else on every host), formatting, and overlap. How the
+ * allocator carves a subnet up is allocator/subnet-layout.ts.
  *
  * Pure: numbers in, numbers out.
  */
-import { InvalidArgumentError } from '../../errors';
-import { intToIp, ipToInt, isIPv4 } from '../../model/addresses';
+import { InvalidArgumentError } from '../errors';
+import { intToIp, ipToInt, isIPv4 } from '../model/addresses';
 
 /** A parsed IPv4 subnet: `base` is the network address as an unsigned 32-bit integer. */
 export interface Subnet {
@@ -22,13 +21,6 @@ export interface Subnet {
 export const MIN_PREFIX = 16;
 /** Narrowest: a /29 leaves 5 node and task addresses and 1 VIP. */
 export const MAX_PREFIX = 29;
-/** Default networks are 10.0.N.0/24, N = 1, 2, ...; the cluster's own default is 10.0.0.0/24. */
-export const DEFAULT_POOL_BASE = ipToInt('10.0.0.0');
-/** Prefix length of default subnets. */
-export const DEFAULT_SUBNET_PREFIX = 24;
-/** Number of 10.0.N.0/24 blocks there are. */
-const DEFAULT_POOL_BLOCKS = 256;
-
 /** Ranges an operator cannot use: they mean something else on every host. */
 const RESERVED_RANGES: { subnet: Subnet; what: string }[] = [
   { subnet: { base: ipToInt('0.0.0.0'), prefix: 8, size: 2 ** 24 }, what: '"this network" range 0.0.0.0/8' },
@@ -78,53 +70,3 @@ export function subnetsOverlap(a: Subnet, b: Subnet): boolean {
   return a.base < b.base + b.size && b.base < a.base + a.size;
 }
 
-/** The first 10.0.N.0/24 (N = 1, 2, ...) that overlaps none of `taken`, or undefined when all 255 are used. */
-export function nextFreeSubnet(taken: readonly Subnet[]): Subnet | undefined {
-  const size = 2 ** (32 - DEFAULT_SUBNET_PREFIX);
-  for (let n = 1; n < DEFAULT_POOL_BLOCKS; n++) {
-    const s: Subnet = { base: DEFAULT_POOL_BASE + n * size, prefix: DEFAULT_SUBNET_PREFIX, size };
-    if (!taken.some((t) => subnetsOverlap(t, s))) return s;
-  }
-  return undefined;
-}
-
-/** The VIP range of a subnet: its top quarter (for a /24, x.x.x.192/26). */
-export function vipRangeOf(s: Subnet): Subnet {
-  const prefix = s.prefix + 2;
-  const size = s.size / 4;
-  return { base: s.base + s.size - size, prefix, size };
-}
-
-/** Inclusive first and last address of a block. */
-export interface AddressRange {
-  first: number;
-  last: number;
-}
-
-/** How a subnet is carved up: node and task addresses share the bottom, VIPs the top quarter; network and broadcast are never handed out. */
-export interface SubnetLayout {
-  subnet: Subnet;
-  /** Nodes take addresses from the bottom of this range, tasks from its top. */
-  hosts: AddressRange;
-  vips: AddressRange;
-}
-
-/** Layout of a subnet (see SubnetLayout). */
-export function layoutOf(s: Subnet): SubnetLayout {
-  const vip = vipRangeOf(s);
-  return {
-    subnet: s,
-    hosts: { first: s.base + 1, last: vip.base - 1 },
-    vips: { first: vip.base, last: s.base + s.size - 2 },
-  };
-}
-
-/** Number of addresses in a range. */
-export function rangeSize(r: AddressRange): number {
-  return Math.max(0, r.last - r.first + 1);
-}
-
-/** Whether an address (integer) lies in a range. */
-export function inRange(r: AddressRange, n: number): boolean {
-  return n >= r.first && n <= r.last;
-}
