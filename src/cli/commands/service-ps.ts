@@ -13,6 +13,7 @@ import { collect } from '../service-flags';
 import { humanAge, renderTable } from '../table';
 import { matchesFilter, parseTaskFilters } from '../task-filter';
 import { shortId, taskName } from '../task-name';
+import { getService } from './service-shared';
 
 /** Longest error shown in a table cell unless `--no-trunc` (Docker cuts errors too). */
 export const ERROR_COLUMN_CHARS = 40;
@@ -129,7 +130,7 @@ export function registerServicePs(svc: Command, globals: () => GlobalFlags): voi
       const all: Task[] = [];
       const services = new Map<string, Service>();
       for (const name of names) {
-        const sv = await client.call<Service>('GET', `/v1/services/${encodeURIComponent(name)}`);
+        const sv = await getService(client, name);
         services.set(sv.id, sv);
         all.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${sv.id}`)));
       }
