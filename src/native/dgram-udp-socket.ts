@@ -1,7 +1,7 @@
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
 import { isIP } from 'node:net';
-import type { BatchUdpSocket, BatchUdpSocketHandlers, DatagramBatch, UdpFamily } from './batch-udp-socket';
+import type { BatchUdpSocket, BatchUdpSocketHandlers, DatagramBatch, UdpFamily } from './batch-udp-types';
 import { udpAddressText, type UdpAddress } from './udp-address';
 
 /** Datagrams held while a connect is under way; more are dropped, as a full queue would. */

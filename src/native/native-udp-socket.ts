@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors';
-import type { BatchUdpSocket, BatchUdpSocketHandlers, DatagramBatch } from './batch-udp-socket';
+import type { BatchUdpSocket, BatchUdpSocketHandlers, DatagramBatch } from './batch-udp-types';
 import type { NativeAddon, NativeUdpSocketHandle, NativeUdpSocketStats } from './native';
 import { ipv4ToNumber, type UdpAddress } from './udp-address';
 

@@ -1,5 +1,5 @@
 import * as child_process from 'node:child_process';
-import type { ProbeResult } from './probe';
+import type { ProbeResult } from './probe-types';
 
 /** Output kept from a health command, as Docker keeps (maxOutputLen). */
 export const PROBE_OUTPUT_MAX_BYTES = 4096;

@@ -1,5 +1,5 @@
 import * as http from 'node:http';
-import type { ProbeResult } from './probe';
+import type { ProbeResult } from './probe-types';
 
 /** Lowest and highest HTTP status a health check accepts: 2xx and 3xx, as Kubernetes' httpGet probe does. */
 const HEALTHY_STATUS_MIN = 200;

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import type { ProbeResult } from './probe';
+import type { ProbeResult } from './probe-types';
 
 /** Connects to the task's address and port; healthy when the connection opens within the timeout. */
 export function tcpProbe(address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
