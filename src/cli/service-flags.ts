@@ -8,6 +8,12 @@ import { parsePublish } from '../spec/publish';
 
 /** Flags `service create` and `service update` share (health, placement, resources, update/rollback config). */
 export interface SharedSpecFlags {
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string;
+  restartWindow?: string;
+  stopGracePeriod?: string;
+  workdir?: string;
   healthCmd?: string;
   healthHttp?: string;
   healthTcp?: boolean;
@@ -53,12 +59,6 @@ export interface CreateFlags extends SharedSpecFlags {
   constraint: string[];
   env: string[];
   label: string[];
-  restartCondition?: string;
-  restartDelay?: string;
-  restartMaxAttempts?: string;
-  restartWindow?: string;
-  stopGracePeriod?: string;
-  workdir?: string;
   /** `--network`, repeatable: names or ids; none means the default network. */
   network?: string[];
 }
@@ -77,12 +77,6 @@ export interface UpdateFlags extends SharedSpecFlags {
   envRm: string[];
   labelAdd: string[];
   labelRm: string[];
-  restartCondition?: string;
-  restartDelay?: string;
-  restartMaxAttempts?: string;
-  restartWindow?: string;
-  stopGracePeriod?: string;
-  workdir?: string;
   force?: boolean;
   /** `--network-add` / `--network-rm`, repeatable: names or ids. */
   networkAdd?: string[];

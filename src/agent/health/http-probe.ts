@@ -1,4 +1,5 @@
 import * as http from 'node:http';
+import { probeWithin } from './probe-deadline';
 import type { ProbeResult } from './probe-types';
 
 /** Lowest and highest HTTP status a health check accepts: 2xx and 3xx, as Kubernetes' httpGet probe does. */
@@ -10,17 +11,8 @@ const HEALTHY_STATUS_MAX = 399;
  * status is 2xx or 3xx (redirects are not followed) within the timeout.
  */
 export function httpProbe(address: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const settle = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve(r);
-    };
+  return probeWithin(timeoutMs, (settle) => {
     const req = http.request({ host: address, port, path: path.startsWith('/') ? path : `/${path}`, method: 'GET', agent: false });
-    const timer = setTimeout(() => settle({ ok: false, output: `health check timed out after ${timeoutMs} ms` }), timeoutMs);
     req.once('response', (res) => {
       const status = res.statusCode ?? 0;
       res.resume();
@@ -28,5 +20,6 @@ export function httpProbe(address: string, port: number, path: string, timeoutMs
     });
     req.once('error', (err) => settle({ ok: false, output: err.message }));
     req.end();
+    return req;
   });
 }

@@ -64,34 +64,20 @@ export class Dispatcher {
       const used = new Set(kvs.map((kv) => kv.value.index));
       let index = 1;
       while (used.has(index)) index++;
+      // What the node says of itself each time it registers; the rest is the cluster's (kept when it re-registers).
+      const reported = {
+        hostname: req.hostname,
+        address: req.address,
+        platform: req.platform,
+        resources: req.resources,
+        ports: req.ports,
+        ...(req.networking && { networking: req.networking }),
+        status: { state: 'ready' as const, since: iso, message: '' },
+        updatedAt: iso,
+      };
       const node: Node = existing
-        ? {
-            ...existing.value,
-            hostname: req.hostname,
-            address: req.address,
-            platform: req.platform,
-            resources: req.resources,
-            ports: req.ports,
-            ...(req.networking && { networking: req.networking }),
-            status: { state: 'ready', since: iso, message: '' },
-            updatedAt: iso,
-          }
-        : {
-            id: req.nodeId ?? newId(),
-            hostname: req.hostname,
-            role,
-            availability: 'active',
-            labels: req.labels ?? {},
-            address: req.address,
-            index,
-            platform: req.platform,
-            resources: req.resources,
-            ports: req.ports,
-            ...(req.networking && { networking: req.networking }),
-            status: { state: 'ready', since: iso, message: '' },
-            createdAt: iso,
-            updatedAt: iso,
-          };
+        ? { ...existing.value, ...reported }
+        : { id: req.nodeId ?? newId(), role, availability: 'active', labels: req.labels ?? {}, index, createdAt: iso, ...reported };
       const r = await this.deps.store.txn({
         compare: [{ key: KEYS.node(node.id), modRevision: existing?.modRevision ?? 0 }],
         success: [{ type: 'put', key: KEYS.node(node.id), value: node }],

@@ -117,39 +117,42 @@ export class HostPortFilter implements Filter {
   }
 }
 
-/** Rejects nodes whose unreserved memory is less than the task reserves (`--reserve-memory`). */
-export class MemoryFilter implements Filter {
-  readonly name = 'MemoryFilter';
+/** Rejects nodes with less of one resource unreserved than the task reserves. */
+abstract class ReservationFilter implements Filter {
+  abstract readonly name: string;
   readonly dependsOnLoad = true;
-  private wanted = 0;
+  protected wanted = 0;
+
+  constructor(
+    private readonly resource: 'memoryBytes' | 'nanoCpus',
+    private readonly lacked: (wanted: number) => string,
+  ) {}
 
   setTask(task: Task): boolean {
-    this.wanted = task.spec.resources?.reservations?.memoryBytes ?? 0;
+    this.wanted = task.spec.resources?.reservations?.[this.resource] ?? 0;
     return this.wanted > 0;
   }
   check(node: NodeInfo): boolean {
-    return node.available.memoryBytes >= this.wanted;
+    return node.available[this.resource] >= this.wanted;
   }
   explain(count: number): string {
-    return `${nodeCount(count)} lacked ${formatMemory(this.wanted)} memory`;
+    return `${nodeCount(count)} lacked ${this.lacked(this.wanted)}`;
   }
 }
 
-/** Rejects nodes whose unreserved CPUs are fewer than the task reserves (`--reserve-cpu`). */
-export class CpuFilter implements Filter {
-  readonly name = 'CpuFilter';
-  readonly dependsOnLoad = true;
-  private wanted = 0;
+/** `--reserve-memory`: nodes whose unreserved memory is less than the task reserves. */
+export class MemoryFilter extends ReservationFilter {
+  readonly name = 'MemoryFilter';
+  constructor() {
+    super('memoryBytes', (b) => `${formatMemory(b)} memory`);
+  }
+}
 
-  setTask(task: Task): boolean {
-    this.wanted = task.spec.resources?.reservations?.nanoCpus ?? 0;
-    return this.wanted > 0;
-  }
-  check(node: NodeInfo): boolean {
-    return node.available.nanoCpus >= this.wanted;
-  }
-  explain(count: number): string {
-    return `${nodeCount(count)} lacked ${formatCpus(this.wanted)}`;
+/** `--reserve-cpu`: nodes whose unreserved CPUs are fewer than the task reserves. */
+export class CpuFilter extends ReservationFilter {
+  readonly name = 'CpuFilter';
+  constructor() {
+    super('nanoCpus', formatCpus);
   }
 }
 
