@@ -11,6 +11,7 @@ import type {
 } from '../api/contract';
 import { Router, STREAMING, type RequestContext } from '../api/router';
 import {
+  ClusterMissingError,
   CompactedError,
   ConflictError,
   InvalidArgumentError,
@@ -323,7 +324,7 @@ export class Manager {
     const { spec, virtualIPs } = await this.decideNetworks(validated);
     await this.checkCapacity({ spec }, false);
     const clusterKv = await this.deps.store.get<Cluster>(KEYS.cluster);
-    if (!clusterKv) throw new Error('cluster object missing');
+    if (!clusterKv) throw new ClusterMissingError('cluster object missing');
     const iso = new Date(this.deps.now()).toISOString();
     const service: Service = {
       id: newId(),
