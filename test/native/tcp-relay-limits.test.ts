@@ -13,8 +13,11 @@ import { loadNative, type NativeTcpBackend, type NativeTcpRelayHandle, type Nati
 const RELAY_THREADS = 4;
 /** Clients that connect at once in each round, far more than the limit lets in. */
 const CLIENTS_PER_ROUND = 48;
-/** Rounds per case: each crosses the limit once more. */
-const ROUNDS = 25;
+/**
+ * Rounds per case: each crosses the limit once more, and a race shows in
+ * only some of them (RELAY_LIMIT_ROUNDS=2000 to stress the relay harder).
+ */
+const ROUNDS = Number(process.env.RELAY_LIMIT_ROUNDS ?? 300);
 /** What a backend writes on accept: a client that reads it was admitted. */
 const GREETING = 'hi\n';
 const FRONTEND_KEY = 1;
