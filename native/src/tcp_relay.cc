@@ -487,6 +487,16 @@ void Worker::Admit(const std::shared_ptr<Frontend>& fe, int fd, const sockaddr_s
       first = Pick(*fe, *cfg, client, kNone, now);
       if (!first && FullOnly(*cfg, kNone)) limit = &k->limit_backend;
     }
+    // Counted in the same critical section that checked the limits: with the
+    // counts raised after the unlock, every worker could pass the check at
+    // limit - 1 and the frontend (or backend) end up threads - 1 over it.
+    // Given back once each: the frontend's and pending in Finish (Settle),
+    // the backend's in CloseUpstream.
+    if (first) {
+      fe->active.fetch_add(1);
+      fe->pending.fetch_add(1);
+      first->active.fetch_add(1);
+    }
   }
   // Turned away by a limit: accepted by the kernel already, so closed at once.
   if (limit) {
@@ -500,7 +510,6 @@ void Worker::Admit(const std::shared_ptr<Frontend>& fe, int fd, const sockaddr_s
     CloseWithReset(fd);
     return;
   }
-  fe->active.fetch_add(1);
   Conn* c = new Conn();
   c->worker = this;
   c->fe = fe;
@@ -518,7 +527,6 @@ void Worker::Admit(const std::shared_ptr<Frontend>& fe, int fd, const sockaddr_s
   c->next = conns;
   if (conns) conns->prev = c;
   conns = c;
-  fe->pending.fetch_add(1);
   Attempt(c, first);
   Update(c);
 }
@@ -604,11 +612,12 @@ void Worker::UpstreamError(Conn* c) {
   Finish(c);
 }
 
+// `b` comes counted in its active (by the Pick's caller, under the frontend lock);
+// from here c->backend owns that count and CloseUpstream gives it back.
 void Worker::Attempt(Conn* c, const std::shared_ptr<BackendState>& b) {
   c->phase = kConnecting;
   c->backend = b;
   c->tried.push_back(b->key);
-  b->active.fetch_add(1);
   b->opened.fetch_add(1);
   c->c2u.clear();
   c->c2u_off = 0;
@@ -672,6 +681,8 @@ void Worker::Failed(Conn* c, bool connect_stage, bool graceful) {
       next = Pick(fe, *fe.config, c->client_text, c->tried, NowMs());
       if (!next) full = FullOnly(*fe.config, c->tried);
     }
+    // Under the lock that saw the room, as in Admit; Attempt takes it over.
+    if (next) next->active.fetch_add(1);
   }
   if (!next) {
     if (full) Bump(c->counters->limit_backend);

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ApiClient } from '../api/client';
 import type { ClusterObjects, WatchLine } from '../api/contract';
 import { KEYS, type Network, type Node, type Service, type Task } from '../model/types';
+import { errorFromCode } from '../errors';
 
 /** Dependencies of a cluster view. */
 export interface ClusterViewDeps {
@@ -74,7 +75,7 @@ export class ClusterView implements ClusterObjects {
   }
 
   private onLine(line: WatchLine): void {
-    if (line.type === 'error') throw new Error(`${line.code}: ${line.message}`);
+    if (line.type === 'error') throw errorFromCode(line.code, `${line.code}: ${line.message}`);
     if (line.type === 'list') {
       this.nodes.clear();
       this.services.clear();

@@ -13,7 +13,7 @@ import type { PortRange } from '../agent/executor/host-ports';
 import { ApiClient, parseEndpoint } from '../api/client';
 import type { Info, RegisterResponse, SwarmInitRequest, SwarmInitResponse, SwarmJoinRequest } from '../api/contract';
 import { Router, sendJson } from '../api/router';
-import { AlreadyInSwarmError, InvalidArgumentError, NotManagerError, ShoalError, UnauthorizedError } from '../errors';
+import { AlreadyInSwarmError, DaemonRunningError, InvalidArgumentError, ListenError, NotInSwarmError, NotManagerError, ShoalError, UnauthorizedError, asShoalError } from '../errors';
 import { hostResources } from '../manager/dispatcher/dispatcher';
 import { Manager } from '../manager/manager';
 import { UserspaceDataplane } from '../mesh/dataplane/userspace/userspace-dataplane';
@@ -141,7 +141,7 @@ export class Daemon {
     const sandbox: TaskSandbox | undefined =
       this.networkMode === 'netns'
         ? {
-            prepare: (task) => (this.network ? this.network.prepare(task) : Promise.reject(new ShoalError('the node has not joined a swarm'))),
+            prepare: (task) => (this.network ? this.network.prepare(task) : Promise.reject(new NotInSwarmError('the node has not joined a swarm'))),
             release: async (task) => this.network?.release(task),
           }
         : undefined;
@@ -256,7 +256,7 @@ export class Daemon {
       });
       s.once('error', () => resolve(false));
     });
-    if (alive) throw new ShoalError(`another shoal daemon is already using ${this.socketPath}`);
+    if (alive) throw new DaemonRunningError(`another shoal daemon is already using ${this.socketPath}`);
     await unlink(this.socketPath).catch(() => undefined);
     const router = new Router(this.logger);
     router
@@ -303,7 +303,7 @@ export class Daemon {
       }
       sendJson(res, 404, { error: { code: 'SHOAL_ERR_NOT_FOUND', message: 'not found' } });
     } catch (err) {
-      const e = err instanceof ShoalError ? err : new ShoalError((err as Error).message);
+      const e = asShoalError(err);
       if (res.headersSent) return void res.end();
       sendJson(res, e.status, { error: { code: e.code, message: e.message } });
     }
@@ -499,7 +499,7 @@ export class Daemon {
 function listen(server: http.Server, port: number, host: string, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new ShoalError(`cannot listen for ${what} on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
+      reject(new ListenError(`cannot listen for ${what} on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`)),
     );
     server.listen(port, host, () => resolve());
   });

@@ -4,22 +4,22 @@
  * `netlink` npm package is planned once the overlay needs it (issue 5).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { ShoalError } from '../errors';
+import { CommandFailedError } from '../errors';
 
 /** How long one `ip` call may take before it is treated as hung. */
 export const IP_COMMAND_TIMEOUT_MS = 10_000;
 
 /** Runs `ip` with arguments; injected so tests and callers can wrap or fake it. */
 export interface IpRunner {
-  /** Runs `ip ...args`, resolving stdout; rejects with ShoalError carrying stderr. */
+  /** Runs `ip ...args`, resolving stdout; rejects with CommandFailedError carrying stderr. */
   run(args: readonly string[]): Promise<string>;
   /** Same, synchronously: only for process-exit cleanup where nothing async runs. */
   runSync(args: readonly string[]): string;
 }
 
-function failure(args: readonly string[], err: unknown, stderr: string): ShoalError {
+function failure(args: readonly string[], err: unknown, stderr: string): CommandFailedError {
   const detail = stderr.trim() || (err instanceof Error ? err.message : String(err));
-  return new ShoalError(`ip ${args.join(' ')}: ${detail}`);
+  return new CommandFailedError(`ip ${args.join(' ')}: ${detail}`);
 }
 
 /** The real `ip` binary from PATH. */

@@ -7,7 +7,7 @@
 import { execFile, spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { InvalidArgumentError, NameConflictError, ShoalError } from '../errors';
+import { CommandFailedError, InvalidArgumentError, LabDestroyedError, NameConflictError } from '../errors';
 import { addBridge, enslave } from './bridge';
 import { systemIp, type IpRunner } from './ip-command';
 import { isLabLink, isLabNetns, planLab, type LabHostPlan, type LabPlan, type LabPlanOptions } from './lab-plan';
@@ -200,13 +200,13 @@ export class Lab {
     return h;
   }
 
-  /** Runs a command inside a host's namespace; resolves its output when it exits 0, rejects with ShoalError otherwise. */
+  /** Runs a command inside a host's namespace; resolves its output when it exits 0, rejects with CommandFailedError otherwise. */
   exec(host: number, argv: readonly string[], opts: LabExecOptions = {}): Promise<LabExecResult> {
     const [cmd, ...args] = this.argv(host, argv);
     return new Promise((resolve, reject) => {
       const child = execFile(cmd!, args, { timeout: opts.timeoutMs ?? LAB_EXEC_TIMEOUT_MS, maxBuffer: EXEC_MAX_BUFFER, env: opts.env ?? process.env }, (err, stdout, stderr) => {
         this.children.delete(child);
-        if (err) reject(new ShoalError(`in ${this.host(host).netns}: ${argv.join(' ')}: ${String(stderr).trim() || err.message}`));
+        if (err) reject(new CommandFailedError(`in ${this.host(host).netns}: ${argv.join(' ')}: ${String(stderr).trim() || err.message}`));
         else resolve({ stdout: String(stdout), stderr: String(stderr) });
       });
       this.children.add(child);
@@ -261,7 +261,7 @@ export class Lab {
   }
 
   private argv(host: number, argv: readonly string[]): string[] {
-    if (this.destroying || this.destroyed) throw new ShoalError(`lab "${this.plan.prefix}" is destroyed`);
+    if (this.destroying || this.destroyed) throw new LabDestroyedError(`lab "${this.plan.prefix}" is destroyed`);
     if (argv.length === 0) throw new InvalidArgumentError('empty command');
     // nsenter switches only the network namespace: `ip netns exec` would also
     // give the process a private mount namespace, and the task namespaces a

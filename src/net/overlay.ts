@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ShoalError } from '../errors';
+import { CommandFailedError, NetworkSetupError } from '../errors';
 import type { Network } from '../model/types';
 import { systemIp, type IpRunner } from './ip-command';
 import { listNetns } from './netns';
@@ -51,7 +51,7 @@ export interface NetworkAttachment {
 function runBridge(args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('bridge', [...args], { timeout: BRIDGE_COMMAND_TIMEOUT_MS }, (err, stdout, stderr) => {
-      if (err) reject(new ShoalError(`bridge ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
+      if (err) reject(new CommandFailedError(`bridge ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
       else resolve(String(stdout));
     });
   });
@@ -106,7 +106,7 @@ export class Overlay {
           'local', this.options.underlayAddress, 'learning',
         ]);
       } catch (err) {
-        throw new ShoalError(`cannot create the VXLAN device for network ${a.network.name} (VNI ${vni}, UDP ${this.options.vxlanPort}): ${(err as Error).message}`);
+        throw new NetworkSetupError(`cannot create the VXLAN device for network ${a.network.name} (VNI ${vni}, UDP ${this.options.vxlanPort}): ${(err as Error).message}`);
       }
     }
     await this.ip.run(['link', 'set', vx, 'master', br]);
@@ -118,7 +118,7 @@ export class Overlay {
       await this.ip.run(['link', 'del', vx]).catch(() => undefined);
       const msg = (err as Error).message;
       const why = /in use/i.test(msg) ? `UDP port ${this.options.vxlanPort} is already in use (choose another with --vxlan-port)` : msg;
-      throw new ShoalError(`cannot bring up the VXLAN device of network ${a.network.name}: ${why}`);
+      throw new NetworkSetupError(`cannot bring up the VXLAN device of network ${a.network.name}: ${why}`);
     }
     this.vnis.add(vni);
     await this.syncPeers(vx, vxlanPeers(this.options.underlayAddress, a.nodeUnderlayAddresses));
@@ -162,7 +162,7 @@ export class Overlay {
       await writeFile(path.join(dir, 'resolv.conf'), plan.resolvConf);
     } catch (err) {
       await this.detachTask(plan.netns, plan.veth);
-      throw new ShoalError(`task network: ${(err as Error).message}`);
+      throw new NetworkSetupError(`task network: ${(err as Error).message}`);
     }
   }
 

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ShoalError } from '../errors';
+import { WaitTimeoutError } from '../errors';
 import { systemIp } from './ip-command';
 import { Lab } from './lab';
 import { listNetns } from './netns';
@@ -150,7 +150,7 @@ export class ShoalLab {
     });
   }
 
-  /** Polls until check() is truthy; throws ShoalError naming `what` after the timeout. */
+  /** Polls until check() is truthy; throws WaitTimeoutError naming `what` after the timeout. */
   async waitFor<T>(what: string, check: () => Promise<T | false | null | undefined>, timeoutMs = 20_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
@@ -161,7 +161,7 @@ export class ShoalLab {
       } catch (err) {
         last = err;
       }
-      if (Date.now() > deadline) throw new ShoalError(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+      if (Date.now() > deadline) throw new WaitTimeoutError(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

@@ -1,4 +1,4 @@
-import { CompactedError, InvalidArgumentError, ShoalError } from '../errors';
+import { CompactedError, InvalidArgumentError, StoreClosedError, StoreWriteFailedError } from '../errors';
 import type { KeyValue, Op, Store, Txn, TxnResult, WatchEvent, WatchHandlers, Watcher } from './store';
 
 /** Options of the in-memory store core. */
@@ -89,7 +89,7 @@ export class MemoryStore implements Store {
   }
 
   txn(txn: Txn): Promise<TxnResult> {
-    if (this.closed) return Promise.reject(new ShoalError('store is closed'));
+    if (this.closed) return Promise.reject(new StoreClosedError('store is closed'));
     if (this.failure) return Promise.reject(this.failure);
     const ok = txn.compare.every((c) => (this.data.get(c.key)?.modRevision ?? 0) === c.modRevision);
     const ops = ok ? txn.success : (txn.failure ?? []);
@@ -162,7 +162,7 @@ export class MemoryStore implements Store {
       if (this.failure) throw this.failure;
       await this.persist(txns);
     } catch (err) {
-      this.failure ??= new ShoalError(`store write failed, restart to recover: ${(err as Error).message}`);
+      this.failure ??= new StoreWriteFailedError(`store write failed, restart to recover: ${(err as Error).message}`);
       for (const rej of batch.rejecters) rej(this.failure);
       return;
     }
@@ -205,7 +205,7 @@ export class MemoryStore implements Store {
   }
 
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Watcher {
-    if (this.closed) throw new ShoalError('store is closed');
+    if (this.closed) throw new StoreClosedError('store is closed');
     const durableRev = this.persistedRev;
     if (fromRevision > 0 && fromRevision <= this.compactedRev) {
       throw new CompactedError(`revision ${fromRevision} is compacted (oldest kept ${this.compactedRev + 1})`);
@@ -233,7 +233,7 @@ export class MemoryStore implements Store {
     // Refuse new writes first, so the flush awaited below is the last one.
     this.closed = true;
     await this.flushing;
-    for (const w of this.watchers) w.handlers.onError?.(new ShoalError('store closed'));
+    for (const w of this.watchers) w.handlers.onError?.(new StoreClosedError('store closed'));
     this.watchers.clear();
   }
 }

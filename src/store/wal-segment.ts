@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import { ShoalError } from '../errors';
+import { WalSegmentClosedError } from '../errors';
 import { syncDir } from './durable-file';
 
 /** A segment file found on disk. */
@@ -78,7 +78,7 @@ export class SegmentWriter {
   /** Write frames at the end and fdatasync; on failure cut the partial write so later appends stay readable. */
   async append(data: Buffer): Promise<void> {
     const handle = this.handle;
-    if (!handle) throw new ShoalError('WAL segment is closed');
+    if (!handle) throw new WalSegmentClosedError('WAL segment is closed');
     const start = this.position;
     try {
       let done = 0;

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { ApiClient } from '../api/client';
 import type { Info, JoinTokenResponse } from '../api/contract';
-import { ShoalError } from '../errors';
+import { DaemonExitedError, WaitTimeoutError } from '../errors';
 import { nodeAddress } from '../model/addresses';
 import type { Node, Service, ServiceSpec } from '../model/types';
 
@@ -124,14 +124,14 @@ export class LocalCluster {
     for (;;) {
       if (this.procs.some((p) => p.child.exitCode !== null || p.child.signalCode !== null)) {
         const dead = this.procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null)!;
-        throw new ShoalError(`${dead.hostname} exited while starting; see ${path.join(dead.stateDir, 'daemon.log')}`);
+        throw new DaemonExitedError(`${dead.hostname} exited while starting; see ${path.join(dead.stateDir, 'daemon.log')}`);
       }
       try {
         if (await check()) return;
       } catch {
         // not up yet
       }
-      if (Date.now() > deadline) throw new ShoalError(`timed out waiting for ${what}; see ${path.join(watched.stateDir, 'daemon.log')}`);
+      if (Date.now() > deadline) throw new WaitTimeoutError(`timed out waiting for ${what}; see ${path.join(watched.stateDir, 'daemon.log')}`);
       await sleep(POLL_MS);
     }
   }

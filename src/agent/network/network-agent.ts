@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterView } from '../cluster-view';
-import { ShoalError } from '../../errors';
+import { AddressNotAllocatedError, NetworkNotReadyError } from '../../errors';
 import type { Network, Task } from '../../model/types';
 import type { Overlay } from '../../net/overlay';
 import { planTaskAttachment, taskNetnsName, taskVethName } from '../../net/overlay-plan';
@@ -124,7 +124,7 @@ export class NetworkAgent implements TaskSandbox {
   private async networkReady(networkId: string): Promise<void> {
     const deadline = Date.now() + NETWORK_WAIT_MS;
     while (!this.ready.has(networkId)) {
-      if (this.stopped || Date.now() > deadline) throw new ShoalError(`network ${networkId} is not set up on this node`);
+      if (this.stopped || Date.now() > deadline) throw new NetworkNotReadyError(`network ${networkId} is not set up on this node`);
       this.trigger();
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 100);
@@ -139,11 +139,11 @@ export class NetworkAgent implements TaskSandbox {
   /** TaskSandbox: the task's namespace on its first network, with resolv.conf naming this node's DNS. */
   async prepare(task: Task): Promise<{ wrap(argv: Argv): Argv }> {
     const attachment = task.networks?.[0];
-    if (!attachment) throw new ShoalError('task has no network address (netns mode needs the manager to allocate one)');
+    if (!attachment) throw new AddressNotAllocatedError('task has no network address (netns mode needs the manager to allocate one)');
     await this.networkReady(attachment.networkId);
     const network = this.deps.view.networks.get(attachment.networkId)!;
     const nodeAddress = network.nodeAddresses[this.deps.nodeId() ?? ''];
-    if (!nodeAddress) throw new ShoalError(`this node has no address on network ${network.name}`);
+    if (!nodeAddress) throw new AddressNotAllocatedError(`this node has no address on network ${network.name}`);
     const plan = planTaskAttachment(this.options.netnsPrefix, task.id, network, attachment.address, nodeAddress);
     await this.deps.overlay.attachTask(plan);
     return { wrap: (argv) => { const [file, ...args] = netnsExecArgv(plan.netns, [argv.file, ...argv.args]); return { file, args }; } };

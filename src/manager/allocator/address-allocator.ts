@@ -3,12 +3,12 @@
  * that `tasks.<svc>` names one address per task, as on an overlay
  * (DESIGN.md "Addresses"). Pure: built from the tasks the caller read.
  */
-import { ShoalError } from '../../errors';
+import { AddressPoolExhaustedError } from '../../errors';
 import { TASK_POOL_FIRST, TASK_POOL_LAST, intToIp, ipToInt, isIPv4 } from '../../model/addresses';
 import { isTerminal } from '../../model/types';
 import type { Task } from '../../model/types';
 
-/** Hands out the lowest pool addresses no live task holds; throws ShoalError when the pool is spent. */
+/** Hands out the lowest pool addresses no live task holds; throws AddressPoolExhaustedError when the pool is spent. */
 export function makeAddressAllocator(tasks: readonly Task[]): () => string {
   const used = new Set<number>();
   for (const t of tasks) {
@@ -21,7 +21,7 @@ export function makeAddressAllocator(tasks: readonly Task[]): () => string {
   let next = TASK_POOL_FIRST;
   return () => {
     while (next <= TASK_POOL_LAST && used.has(next)) next++;
-    if (next > TASK_POOL_LAST) throw new ShoalError('task address pool exhausted: too many live tasks');
+    if (next > TASK_POOL_LAST) throw new AddressPoolExhaustedError('task address pool exhausted: too many live tasks');
     used.add(next);
     return intToIp(next++);
   };

@@ -11,7 +11,7 @@ import type { LogRecord } from '../../agent/executor/log-record';
 import { parseTimestampNs } from '../../agent/executor/log-record';
 import type { LogLine } from '../../api/contract';
 import { STREAMING, type RequestContext, type Router } from '../../api/router';
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { KEYS, stateRank, type Node, type Service, type Task } from '../../model/types';
 import type { Store, Watcher } from '../../store/store';
 import type { NodeLogQuery, NodeLogReader } from './node-log';
@@ -120,7 +120,7 @@ export class LogsApi {
       active++;
       try {
         const node = (await this.deps.store.get<Node>(KEYS.node(t.nodeId)))?.value;
-        if (!node) throw new Error('node is gone');
+        if (!node) throw new NotFoundError('node is gone');
         await this.deps.readNodeLog(node, t.id, q, (rs) => send(rs.map((r) => logLine(t, r))), abort.signal);
       } catch (err) {
         if (!abort.signal.aborted) send([errorLine(t, (err as Error).message)]);
@@ -151,7 +151,7 @@ export class LogsApi {
     const lines: LogLine[] = [];
     try {
       const node = (await this.deps.store.get<Node>(KEYS.node(t.nodeId)))?.value;
-      if (!node) throw new Error('node is gone');
+      if (!node) throw new NotFoundError('node is gone');
       await this.deps.readNodeLog(node, t.id, query, (rs) => lines.push(...rs.map((r) => logLine(t, r))), signal);
     } catch (err) {
       this.deps.logger.debug({ taskId: t.id, err: (err as Error).message }, 'task log not read');

@@ -7,6 +7,7 @@
 import { request } from 'undici';
 import type { LogRecord } from '../../agent/executor/log-record';
 import type { Node } from '../../model/types';
+import { LogStreamBrokenError, NodeRequestFailedError, NodeUnreachableError } from '../../errors';
 
 /** How long a node may take to answer a log request (headers, and each body chunk unless following). */
 export const NODE_LOG_TIMEOUT_MS = 5_000;
@@ -39,7 +40,7 @@ export function httpNodeLogReader(token: () => string): NodeLogReader {
       });
     } catch (err) {
       if (signal.aborted) return;
-      throw new Error(`node ${node.hostname} unreachable: ${(err as Error).message}`);
+      throw new NodeUnreachableError(`node ${node.hostname} unreachable: ${(err as Error).message}`);
     }
     if (res.statusCode === 404) {
       // The task never wrote a log there (stopped before it started, or its files are gone).
@@ -54,7 +55,7 @@ export function httpNodeLogReader(token: () => string): NodeLogReader {
       } catch {
         // Not JSON: the text itself.
       }
-      throw new Error(`node ${node.hostname} answered ${res.statusCode}: ${message}`);
+      throw new NodeRequestFailedError(`node ${node.hostname} answered ${res.statusCode}: ${message}`);
     }
     let buf = '';
     try {
@@ -68,7 +69,7 @@ export function httpNodeLogReader(token: () => string): NodeLogReader {
       }
     } catch (err) {
       if (signal.aborted) return;
-      throw new Error(`log stream from node ${node.hostname} broke: ${(err as Error).message}`);
+      throw new LogStreamBrokenError(`log stream from node ${node.hostname} broke: ${(err as Error).message}`);
     }
   };
 }

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { ServiceUpdateRequest } from '../../api/contract';
 import type { Router } from '../../api/router';
-import { ConflictError, InvalidArgumentError, NameConflictError } from '../../errors';
+import { ClusterMissingError, ConflictError, InvalidArgumentError, NameConflictError } from '../../errors';
 import { newId } from '../../model/ids';
 import { KEYS, type Cluster, type Service, type ServiceSpec } from '../../model/types';
 import type { KeyValue, Op, Store } from '../../store/store';
@@ -95,8 +95,8 @@ export class ServicesApi {
     const guard = await networks.ipamGuard();
     const { spec, virtualIPs } = await this.admission.decideNetworks(validated);
     await this.admission.checkCapacity({ spec }, false);
-    // The cluster object exists from init on; its VIP counter is compared below.
-    const clusterKv = (await store.get<Cluster>(KEYS.cluster))!;
+    const clusterKv = await store.get<Cluster>(KEYS.cluster);
+    if (!clusterKv) throw new ClusterMissingError('cluster object missing');
     const iso = new Date(now()).toISOString();
     const service: Service = {
       id: newId(),

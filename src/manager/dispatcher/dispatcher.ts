@@ -1,6 +1,6 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { NotFoundError } from '../../errors';
+import { ConflictError, NotFoundError } from '../../errors';
 import type { RegisterRequest, RegisterResponse, StatusRequest } from '../../api/contract';
 import { newId } from '../../model/ids';
 import { KEYS, stateRank, type Node, type NodeRole, type Task } from '../../model/types';
@@ -89,7 +89,7 @@ export class Dispatcher {
         await this.deps.onNodeRegistered?.(node).catch((err: unknown) => this.deps.logger.warn({ err, nodeId: node.id }, 'node addresses not allocated yet'));
         return { nodeId: node.id, index: node.index, heartbeatPeriodMs: this.options.heartbeatPeriodMs };
       }
-      if (attempt >= CAS_RETRIES) throw new Error('node registration kept conflicting');
+      if (attempt >= CAS_RETRIES) throw new ConflictError('node registration kept conflicting');
     }
   }
 

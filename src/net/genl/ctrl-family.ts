@@ -3,7 +3,7 @@
  * maps family names to the ids requests are addressed to. Pure builders and
  * parsers, plus resolveFamily, which runs them over a transport.
  */
-import { ShoalError } from '../../errors';
+import { NetlinkEncodeError, NetlinkFamilyMissingError, NetlinkMalformedError } from '../../errors';
 import { attributeMap, decodeAttributes, encodeAttributes, readString, readU16, readU32, stringAttr } from './netlink-attribute';
 import type { GenlMessage, GenlRequest } from './genl-message';
 import { NetlinkError } from './netlink-error';
@@ -47,7 +47,7 @@ export interface GenlFamily {
 
 /** The CTRL_CMD_GETFAMILY request for one family by name. */
 export function getFamilyRequest(name: string): GenlRequest {
-  if (!name || Buffer.byteLength(name) >= GENL_NAMSIZ) throw new ShoalError(`invalid generic netlink family name ${JSON.stringify(name)}`);
+  if (!name || Buffer.byteLength(name) >= GENL_NAMSIZ) throw new NetlinkEncodeError(`invalid generic netlink family name ${JSON.stringify(name)}`);
   return { family: GENL_ID_CTRL, cmd: CTRL_CMD_GETFAMILY, version: CTRL_VERSION, kind: 'do', attrs: encodeAttributes([stringAttr(CTRL_ATTR_FAMILY_NAME, name)]) };
 }
 
@@ -61,7 +61,7 @@ export function parseFamily(msg: GenlMessage): GenlFamily {
   const a = attributeMap(msg.attrs);
   const id = readU16(a.get(CTRL_ATTR_FAMILY_ID));
   const name = readString(a.get(CTRL_ATTR_FAMILY_NAME));
-  if (id == null || name == null) throw new ShoalError('controller reply without family id or name');
+  if (id == null || name == null) throw new NetlinkMalformedError('controller reply without family id or name');
   const mcastGroups: Record<string, number> = {};
   const groups = a.get(CTRL_ATTR_MCAST_GROUPS);
   // The groups are an array: nested attributes numbered 1..n, each holding name and id.
@@ -82,7 +82,7 @@ export function parseFamily(msg: GenlMessage): GenlFamily {
 }
 
 /** The family `name` is not registered in this kernel (nor could the kernel load a module for it). */
-export class FamilyNotFoundError extends ShoalError {
+export class FamilyNotFoundError extends NetlinkFamilyMissingError {
   override name = 'FamilyNotFoundError';
   constructor(readonly family: string) {
     super(`generic netlink family ${family} not found`);
@@ -103,7 +103,7 @@ export async function resolveFamily(transport: GenlTransport, name: string): Pro
     throw err;
   }
   const reply = replies.find((r) => r.cmd === CTRL_CMD_NEWFAMILY);
-  if (!reply) throw new ShoalError(`controller sent no family description for ${name}`);
+  if (!reply) throw new NetlinkMalformedError(`controller sent no family description for ${name}`);
   return parseFamily(reply);
 }
 

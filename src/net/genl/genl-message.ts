@@ -5,7 +5,7 @@
  * u16 reserved }`, then attributes. Host byte order (see netlink-attribute.ts).
  * Pure: the socket shell (genl-socket.ts) only moves these bytes.
  */
-import { ShoalError } from '../../errors';
+import { NetlinkMalformedError } from '../../errors';
 import { nlaAlign } from './netlink-attribute';
 
 /** Size of struct nlmsghdr. */
@@ -118,7 +118,7 @@ export function decodeNetlinkMessages(datagram: Buffer): NetlinkMessage[] {
   while (off + NLMSG_HDRLEN <= datagram.length) {
     const len = datagram.readUInt32LE(off);
     if (len < NLMSG_HDRLEN || off + len > datagram.length) {
-      throw new ShoalError(`malformed netlink message at offset ${off}: length ${len}, ${datagram.length - off} bytes left`);
+      throw new NetlinkMalformedError(`malformed netlink message at offset ${off}: length ${len}, ${datagram.length - off} bytes left`);
     }
     out.push({
       type: datagram.readUInt16LE(off + 4),
@@ -134,7 +134,7 @@ export function decodeNetlinkMessages(datagram: Buffer): NetlinkMessage[] {
 
 /** Read the generic netlink header of a data message. */
 export function toGenlMessage(msg: NetlinkMessage): GenlMessage {
-  if (msg.payload.length < GENL_HDRLEN) throw new ShoalError(`generic netlink message of ${msg.payload.length} bytes has no genlmsghdr`);
+  if (msg.payload.length < GENL_HDRLEN) throw new NetlinkMalformedError(`generic netlink message of ${msg.payload.length} bytes has no genlmsghdr`);
   return {
     family: msg.type,
     flags: msg.flags,
@@ -150,7 +150,7 @@ export function toGenlMessage(msg: NetlinkMessage): GenlMessage {
  * request's header): 0 is an ACK, otherwise a positive errno.
  */
 export function errorCodeOf(msg: NetlinkMessage): number {
-  if (msg.payload.length < 4) throw new ShoalError('truncated NLMSG_ERROR');
+  if (msg.payload.length < 4) throw new NetlinkMalformedError('truncated NLMSG_ERROR');
   return -msg.payload.readInt32LE(0);
 }
 

@@ -1,6 +1,6 @@
 import { endianness } from 'node:os';
 import type { MessageInfo, RawNetlinkSocket } from 'netlink';
-import { ShoalError, UnavailableError } from '../../errors';
+import { NetlinkMalformedError, UnavailableError, UnsupportedPlatformError } from '../../errors';
 import { decodeNetlinkMessages, encodeGenlRequest, NETLINK_GENERIC } from './genl-message';
 import type { GenlMessage, GenlRequest } from './genl-message';
 import type { GenlTransport } from './genl-transport';
@@ -38,7 +38,7 @@ export class GenlSocket implements GenlTransport {
 
   constructor(options: GenlSocketOptions = {}) {
     // The codec writes host-order fields as little-endian (see netlink-attribute.ts).
-    if (endianness() !== 'LE') throw new ShoalError('the generic netlink codec supports little-endian hosts only');
+    if (endianness() !== 'LE') throw new UnsupportedPlatformError('the generic netlink codec supports little-endian hosts only');
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_GENL_REQUEST_TIMEOUT_MS;
     // Loaded here, not at import: a native addon that cannot load on this host should make
     // opening a socket fail (the probe reports why), not importing the dataplane modules.
@@ -46,7 +46,7 @@ export class GenlSocket implements GenlTransport {
     this.socket = new netlink.RawNetlinkSocket(NETLINK_GENERIC);
     this.socket.unref();
     this.socket.on('message', (buf: Buffer, rinfo: MessageInfo) => this.receive(buf, rinfo));
-    this.socket.on('truncatedMessage', () => this.failAll(new ShoalError('netlink answer truncated')));
+    this.socket.on('truncatedMessage', () => this.failAll(new NetlinkMalformedError('netlink answer truncated')));
     this.socket.on('error', (err: Error) => this.failAll(err));
   }
 

@@ -7,7 +7,7 @@
  * order is written as little-endian here and checked once by the socket shell.
  * Pure: no sockets, no state.
  */
-import { ShoalError } from '../../errors';
+import { NetlinkEncodeError, NetlinkMalformedError } from '../../errors';
 
 /** Size of struct nlattr. */
 export const NLA_HDRLEN = 4;
@@ -39,7 +39,7 @@ export function encodeAttributes(attrs: readonly NetlinkAttribute[]): Buffer {
   let off = 0;
   for (const a of attrs) {
     const len = NLA_HDRLEN + a.value.length;
-    if (len > 0xffff) throw new ShoalError(`netlink attribute ${a.type} too long (${len} bytes)`);
+    if (len > 0xffff) throw new NetlinkEncodeError(`netlink attribute ${a.type} too long (${len} bytes)`);
     out.writeUInt16LE(len, off);
     out.writeUInt16LE(a.type, off + 2);
     a.value.copy(out, off + NLA_HDRLEN);
@@ -110,7 +110,7 @@ export function decodeAttributes(buf: Buffer): DecodedAttribute[] {
     const len = buf.readUInt16LE(off);
     const rawType = buf.readUInt16LE(off + 2);
     if (len < NLA_HDRLEN || off + len > buf.length) {
-      throw new ShoalError(`malformed netlink attribute at offset ${off}: length ${len}, ${buf.length - off} bytes left`);
+      throw new NetlinkMalformedError(`malformed netlink attribute at offset ${off}: length ${len}, ${buf.length - off} bytes left`);
     }
     out.push({ type: rawType & NLA_TYPE_MASK, nested: (rawType & NLA_F_NESTED) !== 0, value: buf.subarray(off + NLA_HDRLEN, off + len) });
     off += nlaAlign(len);
@@ -161,5 +161,5 @@ export function readString(v: Buffer | undefined): string | undefined {
 }
 
 function need(v: Buffer, n: number, what: string): void {
-  if (v.length < n) throw new ShoalError(`netlink ${what} attribute has ${v.length} bytes`);
+  if (v.length < n) throw new NetlinkMalformedError(`netlink ${what} attribute has ${v.length} bytes`);
 }

@@ -1,13 +1,15 @@
 import { getSystemErrorName } from 'node:util';
-import { ShoalError } from '../../errors';
+import { NetlinkRequestError } from '../../errors';
+
+export { DumpInterruptedError } from '../../errors';
 
 /**
  * The kernel answered a netlink request with an error (NLMSG_ERROR with a
  * negative errno, or an error in NLMSG_DONE). Callers branch on `errno`
- * (`ENOENT`, `EEXIST`, `ESRCH`, `EPERM`), never on the message text. Its code
- * stays SHOAL_ERR_INTERNAL: errors.ts owns the registry of codes.
+ * (`ENOENT`, `EEXIST`, `ESRCH`, `EPERM`), never on the message text. Its code,
+ * SHOAL_ERR_NETLINK_REQUEST_FAILED, comes from errors.ts, which owns the registry.
  */
-export class NetlinkError extends ShoalError {
+export class NetlinkError extends NetlinkRequestError {
   override name = 'NetlinkError';
   /** Positive errno, e.g. 2. */
   readonly errno: number;
@@ -20,12 +22,6 @@ export class NetlinkError extends ShoalError {
     this.errno = errno;
     this.errnoName = name;
   }
-}
-
-/** A dump the kernel flagged NLM_F_DUMP_INTR: the table changed under it; dumping again will do. */
-export class DumpInterruptedError extends ShoalError {
-  override name = 'DumpInterruptedError';
-  override readonly temporary = true;
 }
 
 /** Symbolic name of a positive errno (`ENOENT`), or `errno N` when Node does not know it. */

@@ -62,5 +62,5 @@ t.test('address allocator throws when the pool is spent', async (t) => {
   }
   const next = makeAddressAllocator(full);
   t.equal(next(), intToIp(TASK_POOL_LAST));
-  t.throws(() => next(), { name: 'ShoalError', message: /pool exhausted/ });
+  t.throws(() => next(), { name: 'AddressPoolExhaustedError', code: 'SHOAL_ERR_ADDRESS_POOL_EXHAUSTED', message: /pool exhausted/ });
 });

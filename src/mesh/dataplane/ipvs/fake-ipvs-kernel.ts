@@ -29,7 +29,7 @@ import {
 import type { GenlMessage, GenlRequest } from '../../../net/genl/genl-message';
 import type { GenlTransport } from '../../../net/genl/genl-transport';
 import { attributeMap, encodeAttributes, readBe16, readString, readU16, readU32, stringAttr, u16Attr, u32Attr } from '../../../net/genl/netlink-attribute';
-import { UnavailableError } from '../../../errors';
+import { FakeIpvsError, UnavailableError } from '../../../errors';
 import { ReplyAssembler } from '../../../net/genl/reply-assembler';
 import { inetAddrText } from './ip-address-bytes';
 import { destReplyAttrs, infoReplyAttrs, serviceReplyAttrs } from './ipvs-messages';
@@ -96,7 +96,7 @@ export class FakeIpvsKernel implements GenlTransport {
   /** Set the live connection counts of a destination, as traffic would. */
   setConnections(svcKey: string, dKey: string, active: number, inactive: number): void {
     const d = this.table.get(svcKey)?.dests.find((x) => destKey(x) === dKey);
-    if (!d) throw new Error(`fake IPVS: no destination ${dKey} in ${svcKey}`);
+    if (!d) throw new FakeIpvsError(`fake IPVS: no destination ${dKey} in ${svcKey}`);
     d.activeConns = active;
     d.inactiveConns = inactive;
   }
@@ -148,7 +148,7 @@ export class FakeIpvsKernel implements GenlTransport {
       if (step.state === 'done') return step.replies;
       if (step.state === 'failed') throw step.error;
     }
-    throw new Error('fake IPVS: answer did not complete the request');
+    throw new FakeIpvsError('fake IPVS: answer did not complete the request');
   }
 
   close(): void {

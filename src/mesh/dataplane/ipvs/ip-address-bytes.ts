@@ -3,7 +3,7 @@
  * ADDR attributes (IPv4 in the first four bytes, the rest zero).
  */
 import { isIP } from 'node:net';
-import { ShoalError } from '../../../errors';
+import { NetlinkEncodeError, NetlinkMalformedError } from '../../../errors';
 import { AF_INET, AF_INET6, NF_INET_ADDR_LEN } from './ipvs-uapi';
 
 /** Address family of a textual address (AF_INET / AF_INET6), or 0 when it is neither. */
@@ -23,22 +23,22 @@ export function inetAddrBytes(af: number, address: string): Buffer {
     ipv6Groups(address).forEach((g, i) => out.writeUInt16BE(g, i * 2));
     return out;
   }
-  throw new ShoalError(`address ${JSON.stringify(address)} is not of family ${af}`);
+  throw new NetlinkEncodeError(`address ${JSON.stringify(address)} is not of family ${af}`);
 }
 
 /** Text of the address in union nf_inet_addr bytes; IPv6 in full, uncompressed lowercase groups. */
 export function inetAddrText(af: number, bytes: Buffer): string {
   if (af === AF_INET) {
-    if (bytes.length < 4) throw new ShoalError(`IPv4 address of ${bytes.length} bytes`);
+    if (bytes.length < 4) throw new NetlinkMalformedError(`IPv4 address of ${bytes.length} bytes`);
     return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   }
   if (af === AF_INET6) {
-    if (bytes.length < 16) throw new ShoalError(`IPv6 address of ${bytes.length} bytes`);
+    if (bytes.length < 16) throw new NetlinkMalformedError(`IPv6 address of ${bytes.length} bytes`);
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(bytes.readUInt16BE(i * 2).toString(16));
     return groups.join(':');
   }
-  throw new ShoalError(`unknown address family ${af}`);
+  throw new NetlinkMalformedError(`unknown address family ${af}`);
 }
 
 /** The eight 16-bit groups of an IPv6 address that isIP already accepted. */

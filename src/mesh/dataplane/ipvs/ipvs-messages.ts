@@ -5,7 +5,7 @@
  * values a transport frames and sends. FLUSH is deliberately absent: shoal
  * never removes what it did not create.
  */
-import { ShoalError } from '../../../errors';
+import { NetlinkMalformedError } from '../../../errors';
 import {
   attributeMap,
   be16Attr,
@@ -104,10 +104,10 @@ export function parseInfo(msg: GenlMessage): IpvsInfo {
 /** Read one part of a GET_SERVICE dump (the kernel sends them as NEW_SERVICE). */
 export function parseServiceMessage(msg: GenlMessage): IpvsService {
   const nested = attributeMap(msg.attrs).get(IPVS_CMD_ATTR.SERVICE);
-  if (!nested) throw new ShoalError('IPVS service message without IPVS_CMD_ATTR_SERVICE');
+  if (!nested) throw new NetlinkMalformedError('IPVS service message without IPVS_CMD_ATTR_SERVICE');
   const a = attributeMap(nested);
   const af = readU16(a.get(IPVS_SVC_ATTR.AF));
-  if (af == null) throw new ShoalError('IPVS service without address family');
+  if (af == null) throw new NetlinkMalformedError('IPVS service without address family');
   const fwmark = readU32(a.get(IPVS_SVC_ATTR.FWMARK)) ?? 0;
   const flags = a.get(IPVS_SVC_ATTR.FLAGS);
   const id: IpvsServiceId =
@@ -132,7 +132,7 @@ export function parseServiceMessage(msg: GenlMessage): IpvsService {
 /** Read one part of a GET_DEST dump (sent as NEW_DEST); `serviceAf` when the kernel predates ADDR_FAMILY. */
 export function parseDestMessage(msg: GenlMessage, serviceAf: number): IpvsDestEntry {
   const nested = attributeMap(msg.attrs).get(IPVS_CMD_ATTR.DEST);
-  if (!nested) throw new ShoalError('IPVS destination message without IPVS_CMD_ATTR_DEST');
+  if (!nested) throw new NetlinkMalformedError('IPVS destination message without IPVS_CMD_ATTR_DEST');
   const a = attributeMap(nested);
   const af = readU16(a.get(IPVS_DEST_ATTR.ADDR_FAMILY)) ?? serviceAf;
   return {
@@ -241,6 +241,6 @@ function flagsBytes(flags: number, mask: number): Buffer {
 }
 
 function required(v: Buffer | undefined, what: string): Buffer {
-  if (!v) throw new ShoalError(`IPVS reply without ${what}`);
+  if (!v) throw new NetlinkMalformedError(`IPVS reply without ${what}`);
   return v;
 }

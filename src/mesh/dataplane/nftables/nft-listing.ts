@@ -4,7 +4,7 @@
  * reload's `flush ruleset`, an operator) changed shoal's table behind its
  * back and rebuild it.
  */
-import { ShoalError } from '../../../errors';
+import { CommandOutputMalformedError } from '../../../errors';
 import type { Protocol } from '../../../model/types';
 import { CLOSED_SET, FRONTENDS_MAP, masqueradeSet, NFT_TABLE, TURN_AWAY_CHAIN, type NftState } from './nft-ruleset';
 
@@ -65,15 +65,15 @@ interface NftJsonDnat {
   port?: number;
 }
 
-/** Parses `nft -j list table ip shoal` output; throws ShoalError when it is not nft's JSON. */
+/** Parses `nft -j list table ip shoal` output; throws CommandOutputMalformedError when it is not nft's JSON. */
 export function parseListing(json: string): KernelView {
   let doc: { nftables?: unknown };
   try {
     doc = JSON.parse(json) as { nftables?: unknown };
   } catch (err) {
-    throw new ShoalError(`nft -j list printed something that is not JSON: ${(err as Error).message}`);
+    throw new CommandOutputMalformedError(`nft -j list printed something that is not JSON: ${(err as Error).message}`);
   }
-  if (!Array.isArray(doc.nftables)) throw new ShoalError('nft -j list printed JSON without an "nftables" array');
+  if (!Array.isArray(doc.nftables)) throw new CommandOutputMalformedError('nft -j list printed JSON without an "nftables" array');
   const view = emptyView();
   for (const item of doc.nftables as NftJsonItem[]) {
     if (item.chain?.table === NFT_TABLE) {

@@ -5,7 +5,7 @@
  * transaction either way.
  */
 import { spawn } from 'node:child_process';
-import { ShoalError } from '../../../errors';
+import { CommandFailedError } from '../../../errors';
 import { netnsExecArgv } from '../../../net/netns';
 
 /** How long one nft call may take before it is treated as hung and killed. */
@@ -18,7 +18,7 @@ export interface NftRunner {
 }
 
 /** nft exited non-zero, could not start, or hung; `stderr` holds nft's own message. */
-export class NftCommandError extends ShoalError {
+export class NftCommandError extends CommandFailedError {
   override name = 'NftCommandError';
   constructor(
     message: string,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ShoalError } from '../../../../src/errors';
+import { CommandOutputMalformedError } from '../../../../src/errors';
 import { expectedView, parseListing, viewDrift } from '../../../../src/mesh/dataplane/nftables/nft-listing';
 import { renderRuleset } from '../../../../src/mesh/dataplane/nftables/nft-ruleset';
 import type { Frontend } from '../../../../src/mesh/table/table';
@@ -118,6 +118,6 @@ t.test('drift is reported line by line', async (t) => {
 });
 
 t.test('output that is not nft JSON is an error, not an empty table', async (t) => {
-  t.throws(() => parseListing('table ip shoal {'), ShoalError);
-  t.throws(() => parseListing('{"tables": []}'), ShoalError);
+  t.throws(() => parseListing('table ip shoal {'), CommandOutputMalformedError);
+  t.throws(() => parseListing('{"tables": []}'), CommandOutputMalformedError);
 });
