@@ -4,7 +4,8 @@ import t from 'tap';
 import { createBatchUdpSocket, type BatchUdpSocket, type DatagramBatch } from '../../src/native/batch-udp-socket';
 import { nativeLoadResult, type NativeAddon } from '../../src/native/native';
 import { udpAddressText, udpPeerKey } from '../../src/native/udp-address';
-import { eventually, freePort } from '../mesh/dataplane/loopback-fixtures';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 
 /**
  * The BatchUdpSocket contract, run against the dgram fallback and, when it

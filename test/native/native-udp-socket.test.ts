@@ -6,7 +6,8 @@ import { nativeLoadResult, type NativeAddon } from '../../src/native/native';
 import { NativeUdpSocket } from '../../src/native/native-udp-socket';
 import type { DatagramBatch } from '../../src/native/batch-udp-socket';
 import { ipv4ToNumber, udpAddressText } from '../../src/native/udp-address';
-import { eventually, freePort } from '../mesh/dataplane/loopback-fixtures';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
 
 const ADDR = '127.0.0.1';
 /** Datagrams in a burst: more than one batch (64), few enough for the default receive buffer. */

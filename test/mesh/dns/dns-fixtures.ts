@@ -6,36 +6,16 @@
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as dnsPacket from 'dns-packet';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type {} from 'tap';
 import { DnsServer, type DnsServerOptions } from '../../../src/mesh/dns/server';
 import type { DnsView } from '../../../src/mesh/dns/view';
+import { within } from '../../support/eventually';
 
-/** Longest any single wait in these tests may take before the test fails instead of hanging. */
-export const WAIT_MS = 5000;
-/** Pause between two polls of a condition. */
-const POLL_MS = 10;
-
-/** Reject if `p` has not settled within `ms`. */
-export function withTimeout<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Poll `check` until it returns true; reject after `ms`. */
-export async function eventually(check: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
+/** How long dig may take before the test fails instead of hanging. */
+const DIG_TIMEOUT_MS = 5000;
 
 /** What dig printed, parsed. */
 export interface DigResult {
@@ -50,7 +30,7 @@ export function dig(port: number, args: string[]): Promise<DigResult> {
     execFile(
       'dig',
       ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=3', '+noall', '+comments', '+answer', ...args],
-      { timeout: WAIT_MS },
+      { timeout: DIG_TIMEOUT_MS },
       (err, stdout) => {
         if (err) return reject(new Error(`dig ${args.join(' ')}: ${err.message}\n${stdout}`));
         const status = /status: (\w+)/.exec(stdout)?.[1] ?? 'none';
@@ -136,7 +116,7 @@ export async function dnsTcpClient(t: tap.Test, port: number, options: { allowHa
     socket.destroy();
   });
   socket.on('error', () => undefined);
-  await withTimeout(
+  await within(
     new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -164,7 +144,7 @@ export async function dnsTcpClient(t: tap.Test, port: number, options: { allowHa
     wake();
   });
   const until = (ready: () => boolean, failed: () => boolean, what: string): Promise<void> =>
-    withTimeout(
+    within(
       new Promise<void>((resolve, reject) => {
         const check = (): void => {
           if (ready()) resolve();

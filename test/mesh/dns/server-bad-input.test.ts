@@ -8,17 +8,8 @@ import * as dgram from 'node:dgram';
 import { PerformanceObserver } from 'node:perf_hooks';
 import * as dnsPacket from 'dns-packet';
 import { MAX_TCP_QUERY_BYTES } from '../../../src/mesh/dns/wire';
-import {
-  dig,
-  dnsTcpClient,
-  eventually,
-  fakeUpstream,
-  query,
-  startServer,
-  tcpFrame,
-  web,
-  withTimeout,
-} from './dns-fixtures';
+import { eventually, within } from '../../support/eventually';
+import { dig, dnsTcpClient, fakeUpstream, query, startServer, tcpFrame, web } from './dns-fixtures';
 
 /** ID of the probe query that tells "no reply" from "reply not there yet"; no case below uses it. */
 const PROBE_ID = 0xfeed;
@@ -46,7 +37,7 @@ async function udpThenProbe(port: number, payload: Buffer | Buffer[]): Promise<R
   const socket = dgram.createSocket('udp4');
   try {
     await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
-    return await withTimeout(
+    return await within(
       new Promise<Reply[]>((resolve) => {
         const before: Reply[] = [];
         socket.on('message', (msg) => {

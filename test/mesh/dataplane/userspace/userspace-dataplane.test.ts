@@ -5,18 +5,10 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { UserspaceDataplaneOptions } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
-import {
-  askOnce,
-  asBackend,
-  converse,
-  eventually,
-  expectNoService,
-  freePort,
-  frontendOf,
-  tcpBackend,
-  udpBackend,
-  udpClient,
-} from '../loopback-fixtures';
+import { eventually } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, frontendOf, tcpBackend, udpBackend } from '../fixtures/backends';
+import { askOnce, converse, expectNoService, udpClient } from '../fixtures/clients';
 
 const ADDR = '127.0.0.1';
 
