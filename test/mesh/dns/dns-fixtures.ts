@@ -98,6 +98,32 @@ export async function udpExchange(port: number, payload: Buffer, ms: number): Pr
   }
 }
 
+/**
+ * Sends `payloads` in order from one UDP socket, then the `marker` query,
+ * and resolves with every datagram back up to and including the marker's
+ * answer. The server reads one socket in order and answers local names at
+ * once, so a datagram it would answer before the marker's is in the list:
+ * "no answer to X" without waiting to see.
+ */
+export async function udpRepliesUntilMarker(port: number, payloads: Buffer[], marker: Buffer): Promise<Buffer[]> {
+  const socket = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+    const markerId = marker.readUInt16BE(0);
+    const replies: Buffer[] = [];
+    const done = new Promise<Buffer[]>((resolve) => {
+      socket.on('message', (msg) => {
+        replies.push(msg);
+        if (msg.length >= 2 && msg.readUInt16BE(0) === markerId) resolve(replies);
+      });
+    });
+    for (const p of [...payloads, marker]) socket.send(p, port, '127.0.0.1');
+    return await within(done, `the answer to marker query ${markerId}`);
+  } finally {
+    socket.close();
+  }
+}
+
 /** A raw TCP connection to a DNS server: write any bytes, read the framed messages back, see how it ended. */
 export interface DnsTcpClient {
   socket: net.Socket;
