@@ -6,6 +6,8 @@ import { eventually } from '../support/eventually';
 import { DEMO_DIR, tempDir, TestCluster, clusterWait, type PsRow } from './cluster-fixture';
 import { startLoad, type LoadReport } from './load-client';
 
+/** Requests answered before a task is killed under load: about half a second of it. */
+const LOAD_BEFORE_KILL = 150;
 const RPS_FLOOR = 200;
 
 interface PsJson extends PsRow {
@@ -113,7 +115,8 @@ t.test('rolling updates and rollbacks lose no request', async (t) => {
     const rows = await converged(c, 'rolling', 6);
     const victim = rows.find((x) => x.Pid)!;
     const load = startLoad(hosts, 18100);
-    await new Promise((res) => setTimeout(res, 500));
+    // The kill must land while the load flows: wait for answers rather than a fixed half second.
+    await eventually(() => load.answered() >= LOAD_BEFORE_KILL, `${LOAD_BEFORE_KILL} answered requests before the kill`);
     process.kill(victim.Pid!, 'SIGKILL');
     const back = await eventually(async () => {
       const now = await c.json<PsJson[]>('service', 'ps', 'rolling');
