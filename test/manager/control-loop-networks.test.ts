@@ -15,8 +15,7 @@ import { MemoryStore } from '../../src/store/memory-store';
 import { eventually, satisfying } from '../support/eventually';
 import { FakeClock } from '../support/fake-clock';
 import { fakeAgent } from './fixtures/fake-agent';
-import { makeNode, makeService } from './fixtures/model';
-import { makeNetwork } from './fixtures/network';
+import { makeNode, makeService, makeNetwork } from '../support/builders';
 
 /** One poll's worth of the loop's clock: at least its change debounce, so each poll lets a pass run. */
 const STEP_MS = 10;

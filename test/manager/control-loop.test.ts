@@ -15,7 +15,7 @@ import type { Service, Task } from '../../src/model/types';
 import { MemoryStore } from '../../src/store/memory-store';
 import { eventually, satisfying } from '../support/eventually';
 import { fakeAgent } from './fixtures/fake-agent';
-import { makeNode, makeService } from './fixtures/model';
+import { makeNode, makeService } from '../support/builders';
 
 async function setup(t: Test, fails: (t: Task) => boolean = () => false) {
   const store = new MemoryStore();

@@ -1,7 +1,6 @@
 import t from 'tap';
 import { DEFAULT_NETWORK, FIRST_VNI, nextFreeVni, planNetwork, validateNetworkRequest } from '../../../src/manager/allocator/network-plan';
-import { T0 } from '../fixtures/model';
-import { makeNetwork } from '../fixtures/network';
+import { T0, makeNetwork } from '../../support/builders';
 
 const who = { id: 'net-new', now: T0 };
 const node = (id: string, index: number) => ({ id, index });

@@ -12,7 +12,7 @@ import type { LogLine } from '../../../src/api/contract';
 import type { NodeLogQuery, NodeLogReader } from '../../../src/manager/controlapi/node-log';
 import { mergeByTime, parseLogParams } from '../../../src/manager/controlapi/logs';
 import { KEYS, type Task } from '../../../src/model/types';
-import { makeNode, makeService, makeTask } from '../fixtures/model';
+import { makeNode, makeService, makeTask } from '../../support/builders';
 import { eventually } from '../../support/eventually';
 
 const rec = (t: string, l: string, s: 'out' | 'err' = 'out'): LogRecord => ({ t: `2024-05-06T07:08:${t}Z`, s, l });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { PENDING_MESSAGE, makeAddressAllocator, newTask } from '../../../src/manager/orchestrator/task-factory';
 import { TASK_POOL_FIRST, TASK_POOL_LAST, intToIp } from '../../../src/model/addresses';
 import type { Task } from '../../../src/model/types';
-import { T0, fakeDeps, makeService, makeTask } from '../fixtures/model';
+import { T0, fakeDeps, makeService, makeTask } from '../../support/builders';
 
 t.test('newTask fills every field from the service', async (t) => {
   const svc = makeService('web', {
