@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { gauge } from '../metrics/registry';
+import { systemTimers, type TimerHandle, type Timers } from '../model/clock';
 import type { ClusterView } from '../agent/cluster-view';
 import type { Node } from '../model/types';
 import { buildDnsView, type DnsView } from './dns/view';
@@ -18,10 +19,14 @@ export interface MeshDeps {
   nodeId(): string | undefined;
   /** Where VIPs come from [loopback]. */
   networkMode?: NetworkMode;
+  /** The apply debounce and retry timers [Node's]; tests pass a fake clock. */
+  timers?: Timers;
 }
 
 /** Wait after a change before re-applying, so a burst of changes costs one apply. */
 const APPLY_DEBOUNCE_MS = 5;
+/** Wait before retrying frontends the dataplane could not serve (a port held by someone else). */
+const FAILED_RETRY_MS = 1_000;
 
 /**
  * The routing mesh of one node: turns the cluster view into the LB table and
@@ -33,15 +38,17 @@ export class Mesh {
   private dnsDirty = true;
   private applying = false;
   private again = false;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private stopped = false;
   private idle: Promise<void> = Promise.resolve();
   /** Frontends the dataplane could not serve, by id, with the reason. */
   failed = new Map<string, string>();
   private readonly logger: Logger;
+  private readonly timers: Timers;
 
   constructor(private readonly deps: MeshDeps) {
     this.logger = deps.logger.child({ component: 'mesh' });
+    this.timers = deps.timers ?? systemTimers;
     deps.view.onChange(() => {
       this.dnsDirty = true;
       this.trigger();
@@ -82,7 +89,7 @@ export class Mesh {
       return;
     }
     if (this.timer) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       this.idle = this.apply();
     }, APPLY_DEBOUNCE_MS);
@@ -109,14 +116,14 @@ export class Mesh {
     if (this.again || this.failed.size > 0) {
       // Failed frontends (a port held by someone else) are retried, slowly.
       if (this.again) this.trigger();
-      else setTimeout(() => this.trigger(), 1_000).unref();
+      else this.timers.setTimeout(() => this.trigger(), FAILED_RETRY_MS).unref();
     }
   }
 
   /** Stop applying and close the dataplane; safe twice. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
     this.timer = null;
     await this.idle;
     await this.deps.dataplane.close();

@@ -5,7 +5,8 @@ import { Agent, DRAIN_DELAY_MS, UNHEALTHY_MESSAGE, type AgentClient, type AgentV
 import { ProcessExecutor } from '../../src/agent/executor/process-executor';
 import type { StatusRequest } from '../../src/api/contract';
 import { stateRank, type HealthCheck, type Task, type TaskStatus } from '../../src/model/types';
-import { isGone, logger, script, tmpdir, until, watched, type Tap } from './executor/fixtures/harness';
+import { eventually } from '../support/eventually';
+import { isGone, logger, script, tmpdir, watched, type Tap } from './executor/fixtures/harness';
 import { makeTask } from './executor/fixtures/task';
 
 const NODE_ID = 'node-1';
@@ -98,8 +99,8 @@ async function agentHarness(t: Tap, opts: { drainDelayMs?: number } = {}) {
   await agent.run();
   const assign = (task: Task) => view.put(task.id, { ...task, nodeId: NODE_ID });
   const setDesired = (id: string, desiredState: Task['desiredState']) => view.put(id, { ...view.tasks.get(id)!, desiredState });
-  const reported = (id: string, what: string) => until(`${id} reported ${what}`, () => client.trail(id).includes(what));
-  const logLine = (id: string, text: string) => until(`"${text}" in the log of ${id}`, async () => (await executor.logs(id).then((rs) => rs.map((r) => r.l).join('\n')).catch(() => '')).includes(text));
+  const reported = (id: string, what: string) => eventually(() => client.trail(id).includes(what), `${id} reported ${what}`);
+  const logLine = (id: string, text: string) => eventually(async () => (await executor.logs(id).then((rs) => rs.map((r) => r.l).join('\n')).catch(() => '')).includes(text), `"${text}" in the log of ${id}`);
   return { view, client, gate, executor, agent, assign, setDesired, reported, logLine };
 }
 
@@ -123,7 +124,7 @@ t.test('a task without a check runs with no health; the drain delay defaults to 
   t.same(h.client.trail('plain'), ['running']);
   t.equal(h.client.last('plain')!.health, undefined);
   h.setDesired('plain', 'shutdown');
-  await until('drain asked', () => h.gate.asked.length > 0);
+  await eventually(() => h.gate.asked.length > 0, 'drain asked');
   t.same(h.gate.asked, [DRAIN_DELAY_MS]);
   h.gate.release();
   await h.reported('plain', 'shutdown');
@@ -154,13 +155,13 @@ t.test('a task that turns unhealthy is reported unhealthy, drained, stopped and 
   await h.logLine('web-2', 'ready');
   fs.rmSync(path.join(dir, 'ok'));
   await h.reported('web-2', 'running/unhealthy');
-  await until('drain asked', () => h.gate.asked.length > 0);
+  await eventually(() => h.gate.asked.length > 0, 'drain asked');
   t.same(h.gate.asked, [1234], 'the task was routed, so it drains first');
   const pid = pidOf(h, 'web-2');
   t.notOk(isGone(pid), 'still running while draining');
   t.notOk(h.client.trail('web-2').some((s) => s.startsWith('failed')), 'not stopped before the drain ends');
   h.gate.release();
-  await until('web-2 failed', () => h.client.last('web-2')?.state === 'failed');
+  await eventually(() => h.client.last('web-2')?.state === 'failed', 'web-2 failed');
   const last = h.client.last('web-2')!;
   t.match(last, { state: 'failed', message: UNHEALTHY_MESSAGE, err: UNHEALTHY_MESSAGE, health: 'unhealthy' });
   t.same(h.client.trail('web-2'), ['running/starting', 'running/healthy', 'running/unhealthy', 'failed/unhealthy']);
@@ -171,7 +172,7 @@ t.test('a task that turns unhealthy is reported unhealthy, drained, stopped and 
 t.test('a task never healthy goes unhealthy and fails without a drain (no mesh ever routed to it)', async (t) => {
   const h = await agentHarness(t);
   h.assign(makeTask('web-3', sleeper, {}, { healthcheck: check({ command: ['exit 1'] }) }));
-  await until('web-3 failed', () => h.client.last('web-3')?.state === 'failed');
+  await eventually(() => h.client.last('web-3')?.state === 'failed', 'web-3 failed');
   // running/unhealthy may merge into the failed report when both come before a flush.
   t.ok(isSubsequence(h.client.trail('web-3'), ['running/starting', 'running/unhealthy', 'failed/unhealthy']), h.client.trail('web-3').join(' '));
   t.equal(h.client.trail('web-3').at(-1), 'failed/unhealthy');
@@ -186,7 +187,7 @@ t.test('desired state leaving running: the drain delay passes before SIGTERM', a
   await h.logLine('web-4', 'ready');
   const pid = pidOf(h, 'web-4');
   h.setDesired('web-4', 'shutdown');
-  await until('drain asked', () => h.gate.asked.length > 0);
+  await eventually(() => h.gate.asked.length > 0, 'drain asked');
   t.same(h.gate.asked, [750]);
   // More view changes while draining must not start a second stop.
   h.setDesired('web-4', 'shutdown');
@@ -206,18 +207,18 @@ t.test('a task deleted from the store drains, stops and has its files removed', 
   await h.reported('web-5', 'running');
   const pid = pidOf(h, 'web-5');
   h.view.put('web-5', undefined);
-  await until('drain asked', () => h.gate.asked.length > 0);
+  await eventually(() => h.gate.asked.length > 0, 'drain asked');
   t.notOk(isGone(pid), 'untouched while draining');
   h.gate.release();
-  await until('process gone', () => isGone(pid));
-  await until('logs removed', async () => {
+  await eventually(() => isGone(pid), 'process gone');
+  await eventually(async () => {
     try {
       await h.executor.logs('web-5');
       return false;
     } catch {
       return true;
     }
-  });
+  }, 'logs removed');
   t.pass('removed');
 });
 
@@ -239,7 +240,7 @@ t.test('a view lagging behind the reports never turns a task that ended into a l
   await h.reported('quick', 'complete');
   await h.reported('stopped', 'running');
   h.setDesired('stopped', 'shutdown');
-  await until('drain asked', () => h.gate.asked.length > 0);
+  await eventually(() => h.gate.asked.length > 0, 'drain asked');
   h.gate.release();
   await h.reported('stopped', 'shutdown');
   t.equal(h.view.tasks.get('quick')!.status.state, 'assigned', 'the view still shows the old state');

@@ -20,8 +20,7 @@ import { Manager } from '../../src/manager/manager';
 import { validateServiceSpec } from '../../src/spec/service-spec';
 import type { Network, Service } from '../../src/model/types';
 import { MemoryStore } from '../../src/store/memory-store';
-import { makeService } from '../manager/fixtures/model';
-import { makeNetwork } from '../manager/fixtures/network';
+import { makeService, makeNetwork } from '../support/builders';
 
 const shoal = makeNetwork('id-shoal-000000000', '10.0.0.0/24', { name: 'shoal', builtin: true });
 const backend = makeNetwork('id-backend-0000000', '10.0.1.0/24', { name: 'backend', vni: 4097 });

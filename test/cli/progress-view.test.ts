@@ -1,7 +1,7 @@
 import t from 'tap';
 import { GIVE_UP_FAILURES, progressOf, stableAt } from '../../src/cli/progress-view';
 import type { Service, Task } from '../../src/model/types';
-import { at, makeService, makeTask, T0 } from '../manager/fixtures/model';
+import { at, makeService, makeTask, T0 } from '../support/builders';
 
 const EADDRINUSE = 'task: non-zero exit (1): Error: listen EADDRINUSE: address already in use :::80';
 

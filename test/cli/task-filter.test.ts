@@ -1,7 +1,7 @@
 import t from 'tap';
 import { matchesFilter, parseTaskFilters } from '../../src/cli/task-filter';
 import type { Node, Task } from '../../src/model/types';
-import { makeNode, makeService, makeTask } from '../manager/fixtures/model';
+import { makeNode, makeService, makeTask } from '../support/builders';
 
 const web = makeService('web');
 const nodes = new Map<string, Node>([['n1aaaa', makeNode('n1aaaa', { hostname: 'alpha' })], ['n2bbbb', makeNode('n2bbbb', { hostname: 'beta' })]]);

@@ -12,7 +12,8 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, httpGet, runCli, tempDir, waitFor } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { CLI, httpGet, runCli, tempDir, clusterWait } from './cluster-fixture';
 import { startLoad } from './load-client';
 
 const ADDRS = ['127.0.66.1', '127.0.66.2', '127.0.66.3'];
@@ -83,7 +84,7 @@ t.test('ordinary apps that bind every address at $PORT run as 6 replicas on shoa
     await upExited;
     clearTimeout(timer);
   });
-  await waitFor('shoal up', () => /cluster is up/.test(screen), 60_000);
+  await eventually(() => /cluster is up/.test(screen), 'shoal up', clusterWait(60_000));
 
   const apps = [
     {

@@ -2,7 +2,8 @@ import t from 'tap';
 import net from 'node:net';
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import { DEMO_DIR, runningTasks, tempDir, TestCluster, waitFor } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { DEMO_DIR, runningTasks, tempDir, TestCluster, clusterWait } from './cluster-fixture';
 
 const PORT = 18082;
 const HELD_PORT = 18083;
@@ -13,7 +14,7 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
   await c.up(1);
   const ok = await c.cli('service', 'create', '--name', 'web', '--replicas', '2', '-p', `${PORT}:80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
   t.equal(ok.code, 0, ok.stderr);
-  await waitFor('2 running', async () => (await runningTasks(c, 'web')).length === 2);
+  await eventually(async () => (await runningTasks(c, 'web')).length === 2, '2 running', clusterWait());
   // A global service and a host-mode one, for the cases about them.
   for (const args of [
     ['--name', 'everywhere', '--mode', 'global'],
@@ -22,7 +23,7 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
     const r = await c.cli('service', 'create', '-d', ...args, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
     t.equal(r.code, 0, r.stderr);
   }
-  await waitFor('global and host-mode tasks running', async () => (await runningTasks(c, 'everywhere')).length === 1 && (await runningTasks(c, 'edge')).length === 1);
+  await eventually(async () => (await runningTasks(c, 'everywhere')).length === 1 && (await runningTasks(c, 'edge')).length === 1, 'global and host-mode tasks running', clusterWait());
 
   // Another process holds a port on the node's address.
   const holder = net.createServer();

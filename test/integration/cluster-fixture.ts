@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually, type EventuallyOptions } from '../support/eventually';
 
 /** The built CLI. */
 export const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -50,20 +50,9 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
   });
 }
 
-/** Poll until check() returns a truthy value; throw with `what` after the timeout. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v as T;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await sleep(100);
-  }
+/** How cluster tests poll: a CLI process or HTTP request per poll, so every 100 ms; errors (a daemon still starting) are retried. */
+export function clusterWait(timeoutMs = 20_000): EventuallyOptions {
+  return { timeoutMs, pollMs: 100, retryErrors: true };
 }
 
 /** GET http://host:port/ and parse the demo web app's JSON answer. */
@@ -195,13 +184,13 @@ export class TestCluster {
   /** Start n nodes and wait until all are ready. */
   async up(n: number): Promise<void> {
     this.start(1);
-    await waitFor('manager socket', async () => (await runCli(['-H', this.host, 'swarm', 'join-token', '-q', 'worker'])).code === 0);
+    await eventually(async () => (await runCli(['-H', this.host, 'swarm', 'join-token', '-q', 'worker'])).code === 0, 'manager socket', clusterWait());
     const token = (await runCli(['-H', this.host, 'swarm', 'join-token', '-q', 'worker'])).stdout.trim();
     for (let k = 2; k <= n; k++) this.start(k, token);
-    await waitFor(`${n} ready nodes`, async () => {
+    await eventually(async () => {
       const nodes = await this.json<{ status: { state: string } }[]>('node', 'ls');
       return nodes.filter((x) => x.status.state === 'ready').length === n;
-    });
+    }, `${n} ready nodes`, clusterWait());
   }
 
   /** Kill node k with a signal and wait for it to exit. */

@@ -1,6 +1,7 @@
 import t from 'tap';
 import net from 'node:net';
-import { collectHttpTasks, collectUdpTasks, dig, DEMO_DIR, httpGet, runningTasks, tempDir, TestCluster, waitFor } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { collectHttpTasks, collectUdpTasks, dig, DEMO_DIR, httpGet, runningTasks, tempDir, TestCluster, clusterWait } from './cluster-fixture';
 
 const WEB_PORT = 18080;
 const ECHO_PORT = 15301;
@@ -23,7 +24,7 @@ t.test('three nodes: spread, routing mesh on every node, DNS, scale, drain, rm',
   r = await c.cli('service', 'create', '--name', 'echo', '--replicas', '6', '-p', `${ECHO_PORT}:5301/udp`, '-w', DEMO_DIR, '--', 'node', 'demo/udp-echo.js');
   t.equal(r.code, 0, `service create echo: ${r.stderr}`);
 
-  const web = await waitFor('6 running web tasks', async () => ((await runningTasks(c, 'web')).length === 6 ? runningTasks(c, 'web') : undefined));
+  const web = await eventually(async () => ((await runningTasks(c, 'web')).length === 6 ? runningTasks(c, 'web') : undefined), '6 running web tasks', clusterWait());
   const perNode = new Map<string, number>();
   for (const task of web) perNode.set(task.Node, (perNode.get(task.Node) ?? 0) + 1);
   t.same([...perNode.entries()].sort(), [['node-1', 2], ['node-2', 2], ['node-3', 2]], '6 replicas spread 2 per node');
@@ -34,7 +35,7 @@ t.test('three nodes: spread, routing mesh on every node, DNS, scale, drain, rm',
     t.same([...seen].sort(), [...webIds].sort(), `TCP ${a}:${WEB_PORT} reaches every web task on every node`);
   }
 
-  const echo = await waitFor('6 running echo tasks', async () => ((await runningTasks(c, 'echo')).length === 6 ? runningTasks(c, 'echo') : undefined));
+  const echo = await eventually(async () => ((await runningTasks(c, 'echo')).length === 6 ? runningTasks(c, 'echo') : undefined), '6 running echo tasks', clusterWait());
   const echoIds = new Set(echo.map((x) => x.ID));
   t.equal(new Set(echo.map((x) => x.Node)).size, 3, 'echo tasks run on all three nodes');
   for (const a of addrs) {
@@ -57,26 +58,26 @@ t.test('three nodes: spread, routing mesh on every node, DNS, scale, drain, rm',
 
   // Scale up then down; DNS follows.
   t.equal((await c.cli('service', 'scale', 'web=5')).code, 0);
-  await waitFor('5 running', async () => (await runningTasks(c, 'web')).length === 5 && (await c.json<{ Replicas: string }[]>('service', 'ls')).some((s) => s.Replicas === '5/5'));
+  await eventually(async () => (await runningTasks(c, 'web')).length === 5 && (await c.json<{ Replicas: string }[]>('service', 'ls')).some((s) => s.Replicas === '5/5'), '5 running', clusterWait());
   t.equal((await c.cli('service', 'scale', 'web=2')).code, 0);
-  const two = await waitFor('2 running', async () => {
+  const two = await eventually(async () => {
     const rt = await runningTasks(c, 'web');
     const ps = await c.json<{ DesiredState: string; CurrentState: string }[]>('service', 'ps', 'web');
     // Converged: nothing is still on its way down.
     return rt.length === 2 && ps.every((x) => x.DesiredState !== 'Shutdown' || x.CurrentState !== 'Running') ? rt : undefined;
-  });
+  }, '2 running', clusterWait());
   const twoAddrs = two.map((x) => x.Address).sort();
-  await waitFor('tasks.web answers two addresses', async () => JSON.stringify((await dig(addrs[2], 'tasks.web')).sort()) === JSON.stringify(twoAddrs));
+  await eventually(async () => JSON.stringify((await dig(addrs[2], 'tasks.web')).sort()) === JSON.stringify(twoAddrs), 'tasks.web answers two addresses', clusterWait());
   t.pass('after scaling to 2, tasks.web answers exactly the 2 running tasks');
   const seenAfter = await collectHttpTasks(addrs[0], WEB_PORT, new Set(two.map((x) => x.ID)), 20);
   t.same([...seenAfter].sort(), two.map((x) => x.ID).sort(), 'the mesh routes only to the 2 remaining tasks');
 
   // Drain a node that runs an echo task: its tasks move elsewhere.
   t.equal((await c.cli('node', 'update', '--availability', 'drain', 'node-2')).code, 0);
-  const drained = await waitFor('echo off node-2', async () => {
+  const drained = await eventually(async () => {
     const rt = await runningTasks(c, 'echo');
     return rt.length === 6 && rt.every((x) => x.Node !== 'node-2') ? rt : undefined;
-  });
+  }, 'echo off node-2', clusterWait());
   t.equal(drained.length, 6, 'drain moved every echo task off node-2 and kept 6 running');
   const nodes = await c.json<{ hostname: string; availability: string }[]>('node', 'ls');
   t.equal(nodes.find((n) => n.hostname === 'node-2')?.availability, 'drain');
@@ -88,17 +89,17 @@ t.test('three nodes: spread, routing mesh on every node, DNS, scale, drain, rm',
   t.equal(r.code, 0, r.stderr);
   t.same(r.stdout.trim().split('\n'), ['web', 'echo']);
   t.equal((await c.json<unknown[]>('service', 'ls')).length, 0, 'no service left');
-  for (const a of addrs) await waitFor(`port ${WEB_PORT} free on ${a}`, () => bindable(a, WEB_PORT));
+  for (const a of addrs) await eventually(() => bindable(a, WEB_PORT), `port ${WEB_PORT} free on ${a}`, clusterWait());
   t.pass('published port freed on every node');
   for (const a of oldAddrs) {
-    await waitFor(`task at ${a.address}:${a.port} stopped`, async () => {
+    await eventually(async () => {
       try {
         await httpGet(a.address, a.port, '/', 500);
         return false;
       } catch {
         return true;
       }
-    });
+    }, `task at ${a.address}:${a.port} stopped`, clusterWait());
   }
   t.pass('the removed service has no process left answering');
 });

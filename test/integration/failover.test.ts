@@ -1,5 +1,6 @@
 import t from 'tap';
-import { collectHttpTasks, DEMO_DIR, httpGet, runningTasks, tempDir, TestCluster, waitFor, type PsRow } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { collectHttpTasks, DEMO_DIR, httpGet, runningTasks, tempDir, TestCluster, clusterWait, type PsRow } from './cluster-fixture';
 
 const PORT = 18081;
 /** The issue's bound: a dead node's tasks run elsewhere within 10 s. */
@@ -11,25 +12,21 @@ t.test('a node killed with SIGKILL: its tasks move and leave the mesh; a restart
   const r = await c.cli('service', 'create', '--name', 'api', '--replicas', '6', '-p', `${PORT}:80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
   t.equal(r.code, 0, r.stderr);
   t.equal((await c.cli('service', 'create', '--name', 'agentd', '--mode', 'global', '-w', DEMO_DIR, '--', 'node', 'demo/web.js')).code, 0);
-  const globalTasks = await waitFor('a global task on each node', async () => {
+  const globalTasks = await eventually(async () => {
     const rt = await runningTasks(c, 'agentd');
     return rt.length === 3 ? rt : undefined;
-  });
+  }, 'a global task on each node', clusterWait());
   t.same(globalTasks.map((x) => x.Node).sort(), ['node-1', 'node-2', 'node-3'], 'global service: one task per node');
-  const before = await waitFor('6 running', async () => ((await runningTasks(c, 'api')).length === 6 ? runningTasks(c, 'api') : undefined));
+  const before = await eventually(async () => ((await runningTasks(c, 'api')).length === 6 ? runningTasks(c, 'api') : undefined), '6 running', clusterWait());
   const onDead = before.filter((x) => x.Node === 'node-3');
   t.equal(onDead.length, 2, 'node-3 runs 2 of the 6 tasks');
 
   await c.kill(3, 'SIGKILL');
   const killedAt = Date.now();
-  const after = await waitFor(
-    '6 running on the surviving nodes',
-    async () => {
+  const after = await eventually(async () => {
       const rt = await runningTasks(c, 'api');
       return rt.length === 6 && rt.every((x) => x.Node !== 'node-3') ? rt : undefined;
-    },
-    FAILOVER_BOUND_MS,
-  );
+    }, '6 running on the surviving nodes', clusterWait(FAILOVER_BOUND_MS));
   t.comment(`tasks of the dead node running elsewhere after ${Date.now() - killedAt} ms`);
   t.equal(after.length, 6);
   const deadIds = new Set(onDead.map((x) => x.ID));
@@ -42,19 +39,19 @@ t.test('a node killed with SIGKILL: its tasks move and leave the mesh; a restart
   }
   const nodes = await c.json<{ hostname: string; status: { state: string } }[]>('node', 'ls');
   t.equal(nodes.find((n) => n.hostname === 'node-3')?.status.state, 'down', 'node-3 is down');
-  const globalAfter = await waitFor('global task of node-3 gone', async () => {
+  const globalAfter = await eventually(async () => {
     const rows = await c.json<PsRow[]>('service', 'ps', 'agentd');
     return rows.every((x) => x.Node !== 'node-3' || x.DesiredState !== 'Running') ? runningTasks(c, 'agentd') : undefined;
-  });
+  }, 'global task of node-3 gone', clusterWait());
   t.same(globalAfter.map((x) => x.Node).sort(), ['node-1', 'node-2'], 'global service: the dead node\'s task is not replaced elsewhere');
 
   // Restart the manager: services and tasks come back from the store, no slot runs twice.
   await c.kill(1, 'SIGKILL');
   c.restart(1);
-  const back = await waitFor('manager back with 6 running tasks', async () => {
+  const back = await eventually(async () => {
     const rt = await runningTasks(c, 'api');
     return rt.length === 6 ? rt : undefined;
-  }, 30_000);
+  }, 'manager back with 6 running tasks', clusterWait(30_000));
   const services = await c.json<{ Name: string }[]>('service', 'ls');
   t.same(services.map((s) => s.Name).sort(), ['agentd', 'api'], 'the services came back from the store');
   const rows = await c.json<PsRow[]>('service', 'ps', 'api');
@@ -67,9 +64,9 @@ t.test('a node killed with SIGKILL: its tasks move and leave the mesh; a restart
   // A node that joins later gets a task of the global service.
   const token = (await c.cli('swarm', 'join-token', '-q', 'worker')).stdout.trim();
   c.start(4, token);
-  const withNew = await waitFor('a global task on the new node', async () => {
+  const withNew = await eventually(async () => {
     const rt = await runningTasks(c, 'agentd');
     return rt.some((x) => x.Node === 'node-4') ? rt : undefined;
-  });
+  }, 'a global task on the new node', clusterWait());
   t.same(withNew.map((x) => x.Node).sort(), ['node-1', 'node-2', 'node-4'], 'global service: the node that joined later runs one');
 });

@@ -6,7 +6,8 @@
  * version cannot do and leave everything as it was.
  */
 import t, { type Test } from 'tap';
-import { DEMO_DIR, httpGet, runningTasks, tempDir, TestCluster, waitFor, type PsRow } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { DEMO_DIR, httpGet, runningTasks, tempDir, TestCluster, clusterWait, type PsRow } from './cluster-fixture';
 
 const BLOCK = 65;
 const DNS_PORT = 5365;
@@ -36,7 +37,7 @@ t.test('host-mode publish and node roles on a 3-node cluster', async (t) => {
     for (const [hostname, address] of addressOf) {
       const want = local.get(hostname) ?? 'ECONNREFUSED';
       // The mesh applies the table a moment after the task reports running.
-      await waitFor(`${hostname} answering with ${want}`, async () => (await answerer(address)) === want);
+      await eventually(async () => (await answerer(address)) === want, `${hostname} answering with ${want}`, clusterWait());
       const seen = new Set<string>();
       for (let i = 0; i < REQUESTS_PER_NODE; i++) seen.add(await answerer(address));
       t.same([...seen], [want], `${hostname} (${address}:${HOST_PORT}): ${local.has(hostname) ? 'only its own task answers' : 'nothing listens'}`);
@@ -49,10 +50,10 @@ t.test('host-mode publish and node roles on a 3-node cluster', async (t) => {
       '-p', `mode=host,published=${HOST_PORT},target=80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js',
     );
     t.equal(r.code, 0, r.stderr);
-    const tasks = await waitFor('2 running', async () => {
+    const tasks = await eventually(async () => {
       const rows = await runningTasks(c, 'edge');
       return rows.length === 2 && rows;
-    });
+    }, '2 running', clusterWait());
     t.equal(new Set(tasks.map((x) => x.Node)).size, 2, 'the tasks are on two different nodes');
     await checkEveryNode(t, tasks);
     const ls = await c.json<{ Name: string; Ports: string }[]>('service', 'ls');
@@ -62,20 +63,20 @@ t.test('host-mode publish and node roles on a 3-node cluster', async (t) => {
   await t.test('scaled to 3, every node answers with its own task', async (t) => {
     const r = await c.cli('service', 'scale', 'edge=3');
     t.equal(r.code, 0, r.stderr);
-    const tasks = await waitFor('3 running', async () => {
+    const tasks = await eventually(async () => {
       const rows = await runningTasks(c, 'edge');
       return rows.length === 3 && rows;
-    });
+    }, '3 running', clusterWait());
     await checkEveryNode(t, tasks);
   });
 
   await t.test('a fourth replica waits, and its message names the port', async (t) => {
     const r = await c.cli('service', 'scale', '-d', 'edge=4');
     t.equal(r.code, 0, r.stderr);
-    const pending = await waitFor('a pending task with a reason', async () => {
+    const pending = await eventually(async () => {
       const rows = await c.json<(PsRow & { Message: string })[]>('service', 'ps', 'edge');
       return rows.find((x) => x.CurrentState === 'Pending' && x.Message.startsWith('no suitable node'));
-    });
+    }, 'a pending task with a reason', clusterWait());
     t.equal(pending.Message, `no suitable node (3 nodes had no port ${HOST_PORT}/tcp free)`);
     t.equal((await runningTasks(c, 'edge')).length, 3, 'the three others keep running');
     t.equal((await c.cli('service', 'scale', '-d', 'edge=3')).code, 0, 'scaled back');

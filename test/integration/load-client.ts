@@ -38,8 +38,15 @@ function once(host: string, port: number): Promise<{ status: number; body: strin
 /** The demo web app's answer is JSON with a `version` field. */
 const demoVersion = (body: string) => String(JSON.parse(body).version);
 
-/** Start load against hosts (round robin over them); stop() ends it and reports. `versionOf` reads the version from a body. */
-export function startLoad(hosts: string[], port: number, versionOf: (body: string) => string = demoVersion): { stop: () => Promise<LoadReport> } {
+/**
+ * Start load against hosts (round robin over them); stop() ends it and reports, answered() counts the
+ * requests answered so far. `versionOf` reads the version from a body.
+ */
+export function startLoad(
+  hosts: string[],
+  port: number,
+  versionOf: (body: string) => string = demoVersion,
+): { stop: () => Promise<LoadReport>; answered: () => number } {
   const report: LoadReport = { sent: 0, ok: 0, failed: 0, errors: [], versions: new Map(), rate: 0 };
   let running = true;
   const started = Date.now();
@@ -66,6 +73,7 @@ export function startLoad(hosts: string[], port: number, versionOf: (body: strin
   };
   const all = Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
   return {
+    answered: () => report.ok,
     stop: async () => {
       running = false;
       await all;

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, runCli, waitFor } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { CLI, runCli, clusterWait } from './cluster-fixture';
 
 const NS = `shoaltest-dpf${process.pid % 10000}`;
 const STATE = mkdtempSync(path.join(os.tmpdir(), 'shoal-dataplane-'));
@@ -89,11 +90,11 @@ t.test('--dataplane auto takes nftables and says why it passed IPVS over', async
     await exited;
   });
   const host = `unix://${path.join(dir, 'shoal.sock')}`;
-  const nodes = await waitFor('the node', async () => {
+  const nodes = await eventually(async () => {
     const r = await runCli(['-H', host, 'node', 'ls', '--format', 'json']);
     const list = r.code === 0 ? (JSON.parse(r.stdout) as { id: string; networking?: { dataplane: string } }[]) : [];
     return list.length === 1 && list[0].networking && list;
-  });
+  }, 'the node', clusterWait());
   const pretty = await runCli(['-H', host, 'node', 'inspect', '--pretty', nodes[0].id]);
   t.match(pretty.stdout, /Network mode:\s+netns/);
   t.match(pretty.stdout, /Dataplane:\s+nftables/);

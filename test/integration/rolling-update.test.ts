@@ -2,9 +2,12 @@ import t, { type Test } from 'tap';
 import path from 'node:path';
 import { ApiClient } from '../../src/api/client';
 import type { Service, Task } from '../../src/model/types';
-import { DEMO_DIR, tempDir, TestCluster, waitFor, type PsRow } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { DEMO_DIR, tempDir, TestCluster, clusterWait, type PsRow } from './cluster-fixture';
 import { startLoad, type LoadReport } from './load-client';
 
+/** Requests answered before a task is killed under load: about half a second of it. */
+const LOAD_BEFORE_KILL = 150;
 const RPS_FLOOR = 200;
 
 interface PsJson extends PsRow {
@@ -20,11 +23,11 @@ function checkLoad(t: Test, what: string, r: LoadReport): void {
 }
 
 async function converged(c: TestCluster, name: string, replicas: number): Promise<PsJson[]> {
-  return waitFor(`${name}: ${replicas} up-to-date running tasks`, async () => {
+  return eventually(async () => {
     const rows = await c.json<PsJson[]>('service', 'ps', name);
     const live = rows.filter((r) => r.DesiredState === 'Running' && r.CurrentState === 'Running' && r.UpToDate);
     return live.length === replicas ? live : undefined;
-  }, 60_000);
+  }, `${name}: ${replicas} up-to-date running tasks`, clusterWait(60_000));
 }
 
 t.test('rolling updates and rollbacks lose no request', async (t) => {
@@ -80,7 +83,7 @@ t.test('rolling updates and rollbacks lose no request', async (t) => {
     const load = startLoad(hosts, 18100);
     const u = await c.cli('service', 'update', '--env-add', 'VERSION=4', '--health-cmd', 'exit 1', '--health-interval', '200ms',
       '--health-timeout', '1s', '--health-retries', '1', '--update-failure-action', 'rollback', '--update-monitor', '3s', 'rolling');
-    await waitFor('rollback_completed', async () => (await service('rolling')).updateStatus?.state === 'rollback_completed', 60_000);
+    await eventually(async () => (await service('rolling')).updateStatus?.state === 'rollback_completed', 'rollback_completed', clusterWait(60_000));
     await converged(c, 'rolling', 6);
     const report = await load.stop();
     t.equal(u.code, 1, 'the update command reports the rollback as a failure');
@@ -112,13 +115,14 @@ t.test('rolling updates and rollbacks lose no request', async (t) => {
     const rows = await converged(c, 'rolling', 6);
     const victim = rows.find((x) => x.Pid)!;
     const load = startLoad(hosts, 18100);
-    await new Promise((res) => setTimeout(res, 500));
+    // The kill must land while the load flows: wait for answers rather than a fixed half second.
+    await eventually(() => load.answered() >= LOAD_BEFORE_KILL, `${LOAD_BEFORE_KILL} answered requests before the kill`);
     process.kill(victim.Pid!, 'SIGKILL');
-    const back = await waitFor('slot restarted', async () => {
+    const back = await eventually(async () => {
       const now = await c.json<PsJson[]>('service', 'ps', 'rolling');
       const cur = now.find((x) => x.Slot === victim.Slot && x.DesiredState === 'Running' && x.CurrentState === 'Running');
       return cur && cur.ID !== victim.ID ? cur : undefined;
-    }, 30_000);
+    }, 'slot restarted', clusterWait(30_000));
     const report = await load.stop();
     checkLoad(t, 'killed task', report);
     t.not(back.ID, victim.ID, `slot ${victim.Slot} runs a new task after the restart delay`);

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, tempDir, TestCluster, waitFor, type PsRow } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { CLI, tempDir, TestCluster, clusterWait, type PsRow } from './cluster-fixture';
 
 const BLOCK = 64;
 const DNS = 5364;
@@ -29,10 +30,10 @@ t.test('task errors, restarts, ps filters and logs', async (t) => {
   t.equal(r.code, 0, r.stderr);
   const cause = 'task: non-zero exit (1): Error: kaboom 42';
 
-  const rows = await waitFor('a restarted slot', async () => {
+  const rows = await eventually(async () => {
     const ps = await c.json<Row[]>('service', 'ps', 'crashy');
     return ps.some((x) => x.DesiredState === 'Running' && x.Restarts >= 2) && ps.some((x) => x.Error === cause) && ps;
-  }, 60_000);
+  }, 'a restarted slot', clusterWait(60_000));
   t.ok(rows.some((x) => x.Error === cause), 'JSON Error names the stderr cause');
 
   r = await c.cli('service', 'ps', '--no-trunc', 'crashy');
@@ -89,8 +90,8 @@ t.test('task errors, restarts, ps filters and logs', async (t) => {
   // A command that cannot run: one clear message.
   r = await c.cli('service', 'create', '--name', 'nobin', '-d', '--', '/no/such/bin');
   t.equal(r.code, 0, r.stderr);
-  await waitFor('nobin to fail', async () =>
-    (await c.json<Row[]>('service', 'ps', 'nobin')).some((x) => x.Error === 'task: exec: "/no/such/bin": no such file or directory'));
+  await eventually(async () =>
+    (await c.json<Row[]>('service', 'ps', 'nobin')).some((x) => x.Error === 'task: exec: "/no/such/bin": no such file or directory'), 'nobin to fail', clusterWait());
   t.pass('a missing command names itself');
 
   // Bad input: one line on stderr, exit 1, nothing on stdout.
@@ -120,7 +121,7 @@ t.test('service logs -f streams lines written after it started, and tasks that s
   t.equal(r.code, 0, r.stderr);
   r = await c.cli('service', 'create', '--name', 'looper', '--restart-delay', '200ms', '-d', '--', 'sh', '-c', 'echo "hello $SHOAL_TASK_ID"; sleep 0.3; exit 3');
   t.equal(r.code, 0, r.stderr);
-  await waitFor('waiter ready', async () => (await c.cli('service', 'logs', 'waiter')).stdout.includes('| ready'));
+  await eventually(async () => (await c.cli('service', 'logs', 'waiter')).stdout.includes('| ready'), 'waiter ready', clusterWait());
 
   const follow = (service: string) => {
     const child = spawn(process.execPath, [CLI, '-H', c.host, 'service', 'logs', '-f', service], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -133,19 +134,19 @@ t.test('service logs -f streams lines written after it started, and tasks that s
   };
 
   const waiter = follow('waiter');
-  await waitFor('the follower to show what is there', () => waiter.out.text.includes('| ready'));
+  await eventually(() => waiter.out.text.includes('| ready'), 'the follower to show what is there', clusterWait());
   writeFileSync(go, '');
-  await waitFor('a line written after the follower started', () => waiter.out.text.includes('| after-start'));
+  await eventually(() => waiter.out.text.includes('| after-start'), 'a line written after the follower started', clusterWait());
   t.pass('-f received a line written after it started');
   waiter.child.kill('SIGINT');
   t.equal(await waiter.exited, 0, 'Ctrl-C ends the follow with exit 0');
 
   const before = new Set((await c.json<Row[]>('service', 'ps', 'looper')).map((x) => x.ID));
   const looper = follow('looper');
-  const later = await waitFor('a line of a task that started after the follower', () => {
+  const later = await eventually(() => {
     const m = [...looper.out.text.matchAll(/\| hello ([a-z0-9]+)$/gm)].map((x) => x[1]).find((id) => !before.has(id));
     return m;
-  }, 30_000);
+  }, 'a line of a task that started after the follower', clusterWait(30_000));
   t.ok(later, 'the follower picked up a restarted task');
   looper.child.kill('SIGINT');
   t.equal(await looper.exited, 0);

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { CLI, DNS_PORT, collectHttpTasks, collectUdpTasks, dig, runCli, tempDir, waitFor } from './cluster-fixture';
+import { eventually } from '../support/eventually';
+import { CLI, DNS_PORT, collectHttpTasks, collectUdpTasks, dig, runCli, tempDir, clusterWait } from './cluster-fixture';
 
 const BASE = '127.0.13.1';
 const ADDRS = ['127.0.13.1', '127.0.13.2', '127.0.13.3'];
@@ -40,7 +41,7 @@ t.test('shoal up: three daemons, the demo stack, Ctrl-C stops everything, a seco
 
   const first = startUp(stateDir);
   t.teardown(() => first.kill('SIGKILL'));
-  await waitFor('the welcome screen', () => /cluster is up/.test(first.output()), 60_000);
+  await eventually(() => /cluster is up/.test(first.output()), 'the welcome screen', clusterWait(60_000));
   const screen = first.output();
   for (const a of ADDRS) t.match(screen, `http://${a}:9323/metrics`, `the screen names ${a}'s metrics URL`);
   t.match(screen, /web\s+tcp 8080/, 'the screen names the web port');
@@ -52,18 +53,18 @@ t.test('shoal up: three daemons, the demo stack, Ctrl-C stops everything, a seco
   const nodes = JSON.parse((await sh('node', 'ls', '--format', 'json')).stdout) as { address: string; status: { state: string } }[];
   t.same(nodes.map((n) => n.address).sort(), ADDRS, 'nodes on 127.0.13.1-3');
 
-  const webTasks = await waitFor('3 web tasks running', async () => {
+  const webTasks = await eventually(async () => {
     const rows = JSON.parse((await sh('service', 'ps', 'web', '--format', 'json')).stdout) as { ID: string; CurrentState: string; DesiredState: string }[];
     const running = rows.filter((r) => r.CurrentState === 'Running' && r.DesiredState === 'Running');
     return running.length === 3 ? running : undefined;
-  });
+  }, '3 web tasks running', clusterWait());
   const ids = new Set(webTasks.map((r) => r.ID));
   for (const a of ADDRS) t.same([...(await collectHttpTasks(a, 8080, ids))].sort(), [...ids].sort(), `demo web answers on ${a}:8080 from every task`);
-  const echoTasks = await waitFor('2 echo tasks running', async () => {
+  const echoTasks = await eventually(async () => {
     const rows = JSON.parse((await sh('service', 'ps', 'echo', '--format', 'json')).stdout) as { ID: string; CurrentState: string; DesiredState: string }[];
     const running = rows.filter((r) => r.CurrentState === 'Running' && r.DesiredState === 'Running');
     return running.length === 2 ? running : undefined;
-  });
+  }, '2 echo tasks running', clusterWait());
   const echoIds = new Set(echoTasks.map((r) => r.ID));
   t.same([...(await collectUdpTasks(ADDRS[2], 5301, echoIds))].sort(), [...echoIds].sort(), 'demo echo answers on UDP 5301');
   t.equal((await dig(ADDRS[1], 'tasks.web')).length, 3, 'DNS on node 2 lists the 3 web tasks');
@@ -77,14 +78,14 @@ t.test('shoal up: three daemons, the demo stack, Ctrl-C stops everything, a seco
 
   const second = startUp(stateDir);
   t.teardown(() => second.kill('SIGKILL'));
-  await waitFor('the second welcome screen', () => /cluster is up/.test(second.output()), 60_000);
+  await eventually(() => /cluster is up/.test(second.output()), 'the second welcome screen', clusterWait(60_000));
   const services = JSON.parse((await sh('service', 'ls', '--format', 'json')).stdout) as { Name: string }[];
   t.same(services.map((s) => s.Name).sort(), ['echo', 'web'], 'the saved services came back, none duplicated');
-  const again = await waitFor('3 web tasks running again', async () => {
+  const again = await eventually(async () => {
     const rows = JSON.parse((await sh('service', 'ps', 'web', '--format', 'json')).stdout) as { ID: string; CurrentState: string; DesiredState: string; Slot: number }[];
     const running = rows.filter((r) => r.CurrentState === 'Running' && r.DesiredState === 'Running');
     return running.length === 3 ? running : undefined;
-  }, 30_000);
+  }, '3 web tasks running again', clusterWait(30_000));
   t.same(again.map((r) => r.Slot).sort(), [1, 2, 3], 'one task per slot');
   const secondPids = [...second.output().matchAll(/pid (\d+)/g)].map((m) => Number(m[1]));
   second.kill('SIGINT');

@@ -15,8 +15,7 @@ import { Manager } from '../../src/manager/manager';
 import { KEYS } from '../../src/model/types';
 import type { Network, Node, Service } from '../../src/model/types';
 import { MemoryStore } from '../../src/store/memory-store';
-import { makeService, makeTask } from './fixtures/model';
-import { withNetworks } from './fixtures/network';
+import { makeService, makeTask, withNetworks } from '../support/builders';
 
 type Answer<T> = { status: number; body: T & { error?: { code: string; message: string } } };
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import { KEYS } from '../../src/model/types';
 import type { Node } from '../../src/model/types';
 import { startManagerApi } from './fixtures/manager-api';
-import { makeNode } from './fixtures/model';
+import { makeNode } from '../support/builders';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const { store, post: postAny } = await startManagerApi(t);

@@ -9,7 +9,7 @@ import t from 'tap';
 import { KEYS } from '../../src/model/types';
 import type { Service } from '../../src/model/types';
 import { startManagerApi } from './fixtures/manager-api';
-import { makeNode } from './fixtures/model';
+import { makeNode } from '../support/builders';
 
 const hostPort = (published: number) => ({ protocol: 'tcp', targetPort: 80, publishedPort: published, publishMode: 'host' });
 const spec = (name: string, ports: unknown[], maxReplicas?: number) => ({

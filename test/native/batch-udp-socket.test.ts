@@ -1,10 +1,11 @@
 import * as dgram from 'node:dgram';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { createBatchUdpSocket, type BatchUdpSocket, type DatagramBatch } from '../../src/native/batch-udp-socket';
 import { nativeLoadResult, type NativeAddon } from '../../src/native/native';
 import { udpAddressText, udpPeerKey } from '../../src/native/udp-address';
-import { eventually, freePort } from '../mesh/dataplane/loopback-fixtures';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
+import { markerThroughPort } from '../support/udp-barrier';
 
 /**
  * The BatchUdpSocket contract, run against the dgram fallback and, when it
@@ -13,8 +14,6 @@ import { eventually, freePort } from '../mesh/dataplane/loopback-fixtures';
  */
 
 const ADDR = '127.0.0.1';
-/** How long a socket that must stay silent is watched. */
-const QUIET_MS = 50;
 
 const load = nativeLoadResult();
 if (load.status === 'failed') t.fail(`the addon is built but does not load: ${load.reason}`);
@@ -125,7 +124,8 @@ for (const [kind, native] of kinds) {
       const client = await dgramPeer(t);
       for (let i = 0; i < 10; i++) client.socket.send(`d${i}`, port, ADDR);
       await eventually(() => calls > 0, 'a batch');
-      await sleep(QUIET_MS);
+      // Not a quiet period: a marker through the port the closed socket held shows it has nothing more to deliver.
+      await markerThroughPort(t, client.socket, ADDR, port);
       t.equal(calls, 1, 'nothing after close');
     });
   });

@@ -1,18 +1,17 @@
 import * as dgram from 'node:dgram';
 import { readdirSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { nativeLoadResult, type NativeAddon } from '../../src/native/native';
 import { NativeUdpSocket } from '../../src/native/native-udp-socket';
 import type { DatagramBatch } from '../../src/native/batch-udp-socket';
 import { ipv4ToNumber, udpAddressText } from '../../src/native/udp-address';
-import { eventually, freePort } from '../mesh/dataplane/loopback-fixtures';
+import { eventually } from '../support/eventually';
+import { freePort } from '../support/free-port';
+import { markerThroughPort } from '../support/udp-barrier';
 
 const ADDR = '127.0.0.1';
 /** Datagrams in a burst: more than one batch (64), few enough for the default receive buffer. */
 const BURST = 100;
-/** How long a socket that must stay silent is watched. */
-const QUIET_MS = 100;
 
 const load = nativeLoadResult();
 if (load.status === 'failed') t.fail(`the addon is built but does not load: ${load.reason}`);
@@ -116,7 +115,8 @@ function run(addon: NativeAddon): void {
     const tx = await dgramPeer(t);
     for (const m of names(BURST)) tx.socket.send(m, rx.port, ADDR);
     await eventually(() => calls > 0, 'the first batch');
-    await sleep(QUIET_MS);
+    // Not a quiet period: a marker through the port the closed socket held shows it has nothing more to deliver.
+    await markerThroughPort(t, tx.socket, ADDR, rx.port);
     t.equal(calls, 1, 'no callback after close');
     rx.socket.close();
     t.throws(() => rx.socket.send(Buffer.from('x'), 0, 1, tx.port, ipv4ToNumber(ADDR)!), { code: 'ERR_SOCKET_DGRAM_NOT_RUNNING' });

@@ -5,6 +5,7 @@ import { NameConflictError } from '../../src/errors';
 import { Lab } from '../../src/net/lab';
 import { systemIp } from '../../src/net/ip-command';
 import { listNetns } from '../../src/net/netns';
+import { eventually } from '../support/eventually';
 
 /** How long to wait for a process inside a namespace to say it is ready. */
 const READY_TIMEOUT_MS = 10_000;
@@ -32,13 +33,11 @@ function isGone(pid: number): boolean {
 }
 
 /** Polls until a process is gone; false when it outlives the timeout. */
-async function gone(pid: number): Promise<boolean> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!isGone(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
+function gone(pid: number): Promise<boolean> {
+  return eventually(() => isGone(pid), `process ${pid} to be gone`, READY_TIMEOUT_MS).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Resolves the first stdout line of a child, or rejects if it exits or the timeout passes first. */

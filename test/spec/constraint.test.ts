@@ -1,7 +1,7 @@
 import t from 'tap';
 import { InvalidArgumentError } from '../../src/errors';
 import { matchConstraints, parseConstraint, parseConstraints } from '../../src/spec/constraint';
-import { makeNode } from '../manager/fixtures/model';
+import { makeNode } from '../support/builders';
 
 t.test('parses valid expressions', async (t) => {
   const cases: [string, { key: string; op: '==' | '!='; value: string }][] = [

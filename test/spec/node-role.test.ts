@@ -1,7 +1,7 @@
 import t from 'tap';
 import { alreadyInRole, decideRoleChange } from '../../src/spec/node-role';
 import type { Node, NodeRole } from '../../src/model/types';
-import { makeNode } from '../manager/fixtures/model';
+import { makeNode } from '../support/builders';
 
 const manager = makeNode('m1', { hostname: 'node-1', role: 'manager' });
 const worker = makeNode('w2', { hostname: 'node-2' });

@@ -2,7 +2,7 @@ import t from 'tap';
 import { isDirty } from '../../src/spec/task-spec';
 import { newTask } from '../../src/manager/orchestrator/task-factory';
 import type { Service } from '../../src/model/types';
-import { T0, fakeDeps, makeService } from '../manager/fixtures/model';
+import { T0, fakeDeps, makeService } from '../support/builders';
 
 const base = () =>
   makeService('web', { replicas: 2, ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] });

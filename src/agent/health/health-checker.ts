@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../metrics/registry';
+import { systemTimers, type TimerHandle, type Timers } from '../../model/clock';
 import type { HealthCheck } from '../../model/types';
 import { afterProbe, initialHealth, type HealthState, type HealthStatus } from './health-state';
 import type { Prober, ProbeTarget } from './probe';
@@ -12,6 +13,8 @@ export interface HealthCheckerDeps {
   logger: Logger;
   /** Where the probe counter is registered; none in tests that do not look. */
   registry?: Registry;
+  /** The timer between probes [Node's]; tests pass a fake clock. */
+  timers?: Timers;
 }
 
 /** Which task a checker watches and how. */
@@ -45,9 +48,10 @@ function probeCounter(registry: Registry | undefined): Counter<'kind' | 'result'
  */
 export class HealthChecker {
   private state: HealthState;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
   private stopped = true;
   private readonly probes: Counter<'kind' | 'result'> | undefined;
+  private readonly timers: Timers;
 
   constructor(
     private readonly deps: HealthCheckerDeps,
@@ -55,6 +59,7 @@ export class HealthChecker {
   ) {
     this.state = initialHealth(options.check, options.startedAt);
     this.probes = probeCounter(deps.registry);
+    this.timers = deps.timers ?? systemTimers;
   }
 
   /** The current status: `starting` until the first success. */
@@ -72,14 +77,14 @@ export class HealthChecker {
   /** Stop probing (a probe under way finishes but is not reported); safe twice. */
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.timers.clearTimeout(this.timer);
     this.timer = null;
   }
 
   private schedule(): void {
     if (this.stopped) return;
     const wait = Math.max(0, this.state.nextProbeAt - this.deps.now());
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       void this.probeOnce();
     }, wait);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counter, gauge, histogram } from '../../metrics/registry';
+import { systemTimers, type TimerHandle, type Timers } from '../../model/clock';
 import { KEYS, TASK_STATES, type Network, type Node, type Service, type Task } from '../../model/types';
 import type { Compare, KeyValue, Op, Store, Watcher } from '../../store/store';
 import type { ReconcileResult, TaskAction } from './actions';
@@ -26,6 +27,8 @@ export interface ControlLoopDeps {
   registry: Registry;
   now: () => number;
   newId: () => string;
+  /** The debounce, resync and wake-up timers [Node's]; tests pass a fake clock. */
+  timers?: Timers;
 }
 
 /** Control loop settings. */
@@ -71,15 +74,16 @@ interface UpdateWrite {
  */
 export class ControlLoop {
   private watcher: Watcher | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private resync: NodeJS.Timeout | null = null;
-  private wake: NodeJS.Timeout | null = null;
+  private timer: TimerHandle | null = null;
+  private resync: TimerHandle | null = null;
+  private wake: TimerHandle | null = null;
   private running = false;
   private again = false;
   private stopped = true;
   private idle: Promise<void> = Promise.resolve();
   /** What the updater remembers between passes, per service with a walk in progress. */
   private readonly walks = new Map<string, UpdateObservations>();
+  private readonly timers: Timers;
   private readonly m: {
     tasks: Gauge;
     decisions: Counter;
@@ -91,6 +95,7 @@ export class ControlLoop {
     private readonly deps: ControlLoopDeps,
     private readonly options: ControlLoopOptions,
   ) {
+    this.timers = deps.timers ?? systemTimers;
     this.m = {
       tasks: gauge(deps.registry, { name: 'shoal_tasks', help: 'Tasks by current state, as the manager sees them', labelNames: ['state'] }),
       decisions: counter(deps.registry, {
@@ -116,7 +121,7 @@ export class ControlLoop {
     if (!this.stopped) return;
     this.stopped = false;
     this.watcher = this.deps.store.watch('/', 0, { onEvents: () => this.trigger() });
-    this.resync = setInterval(() => this.trigger(), RESYNC_PERIOD_MS);
+    this.resync = this.timers.setInterval(() => this.trigger(), RESYNC_PERIOD_MS);
     this.resync.unref();
     this.trigger();
   }
@@ -126,8 +131,8 @@ export class ControlLoop {
     this.stopped = true;
     this.watcher?.cancel();
     this.watcher = null;
-    for (const t of [this.timer, this.wake]) if (t) clearTimeout(t);
-    if (this.resync) clearInterval(this.resync);
+    for (const t of [this.timer, this.wake]) if (t) this.timers.clearTimeout(t);
+    if (this.resync) this.timers.clearInterval(this.resync);
     this.timer = this.wake = this.resync = null;
     await this.idle;
   }
@@ -140,7 +145,7 @@ export class ControlLoop {
       return;
     }
     if (this.timer) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = null;
       this.idle = this.pass();
     }, delayMs);
@@ -169,8 +174,8 @@ export class ControlLoop {
       conflicts += await this.apply(sched.actions, after);
       this.countTasks(after.tasks);
       if (nextWakeMs !== undefined && !this.stopped) {
-        if (this.wake) clearTimeout(this.wake);
-        this.wake = setTimeout(() => this.trigger(0), Math.max(0, nextWakeMs - this.deps.now()));
+        if (this.wake) this.timers.clearTimeout(this.wake);
+        this.wake = this.timers.setTimeout(() => this.trigger(0), Math.max(0, nextWakeMs - this.deps.now()));
         this.wake.unref();
       }
     } catch (err) {

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { CGROUP2_SUPER_MAGIC, CGROUP_ROOT, CgroupLimits, TASKS_CGROUP, cpuMaxLine, hasLimits, joinCgroupArgv } from '../../../src/agent/executor/cgroup-limits';
-import { forever, harness, logger, script, tmpdir, until, type Tap } from './fixtures/harness';
+import { eventually } from '../../support/eventually';
+import { forever, harness, logger, script, tmpdir, type Tap } from './fixtures/harness';
 import { makeTask } from './fixtures/task';
 
 const OWN = '/shoal-test.service';
@@ -113,10 +114,10 @@ t.test('executor: a task with limits runs in its cgroup, which is removed after 
   const cg = path.join(h.tasks, 'lim-1');
   t.equal(read(path.join(cg, 'cpu.max')), '150000 100000');
   t.equal(read(path.join(cg, 'memory.max')), String(128 * MIB));
-  await until('the task joined its cgroup', () => fs.existsSync(path.join(cg, 'cgroup.procs')) && read(path.join(cg, 'cgroup.procs')).trim() !== '');
+  await eventually(() => fs.existsSync(path.join(cg, 'cgroup.procs')) && read(path.join(cg, 'cgroup.procs')).trim() !== '', 'the task joined its cgroup');
   t.equal(read(path.join(cg, 'cgroup.procs')).trim(), String(running.pid));
   await ex.ex.stop('lim-1', 1_000);
-  await until('the task cgroup is removed', () => !fs.existsSync(cg));
+  await eventually(() => !fs.existsSync(cg), 'the task cgroup is removed');
   t.pass('removed');
 });
 
@@ -157,5 +158,5 @@ t.test('the real cgroup v2 hierarchy, where this host has one', async (t) => {
   t.equal(read(path.join(dir, 'cpu.max')).trim(), '50000 100000');
   t.equal(read(path.join(dir, 'memory.max')).trim(), String(64 * MIB));
   await ex.ex.stop('lim-real', 1_000);
-  await until('the task cgroup is removed', () => !fs.existsSync(dir));
+  await eventually(() => !fs.existsSync(dir), 'the task cgroup is removed');
 });

@@ -5,7 +5,8 @@ import t from 'tap';
 import { findSetpriv } from '../../../src/agent/executor/death-signal';
 import { procStat } from '../../../src/agent/executor/pid-file';
 import { ProcessExecutor } from '../../../src/agent/executor/process-executor';
-import { forever, harness, isGone, logger, node, script, tmpdir, until, watched, type Tap } from './fixtures/harness';
+import { eventually } from '../../support/eventually';
+import { forever, harness, isGone, logger, node, script, tmpdir, watched, type Tap } from './fixtures/harness';
 import { makeTask } from './fixtures/task';
 
 const setpriv = findSetpriv();
@@ -58,7 +59,7 @@ async function daemonWithTask(t: Tap, stateDir: string, useSetpriv: boolean): Pr
   });
   watched.add(taskPid);
   // setpriv sets the parent-death signal only once it runs, so wait until it has exec'd the task.
-  await until('setpriv to exec the task', () => fs.readFileSync(`/proc/${taskPid}/cmdline`, 'utf8').startsWith(`${node}\0`));
+  await eventually(() => fs.readFileSync(`/proc/${taskPid}/cmdline`, 'utf8').startsWith(`${node}\0`), 'setpriv to exec the task');
   return { daemon, taskPid };
 }
 
@@ -67,7 +68,7 @@ t.test('a task dies with its daemon (parent-death signal)', { skip: setpriv ? fa
   const { daemon, taskPid } = await daemonWithTask(t, stateDir, true);
   t.notOk(isGone(taskPid), 'task runs');
   daemon.kill('SIGKILL');
-  await until('task gone after its daemon died', () => isGone(taskPid));
+  await eventually(() => isGone(taskPid), 'task gone after its daemon died');
   t.ok(isGone(taskPid));
   // The restarted daemon finds the pid file but nothing to kill.
   const ex = new ProcessExecutor({ logger }, { stateDir });
@@ -84,7 +85,7 @@ t.test('without setpriv a restarted daemon kills what its crashed run left', asy
   t.notOk(isGone(taskPid), 'task outlived its daemon');
   const ex = new ProcessExecutor({ logger }, { stateDir, setpriv: null });
   t.same(await ex.cleanupOrphans(), ['daemon-task']);
-  await until('orphan gone', () => isGone(taskPid));
+  await eventually(() => isGone(taskPid), 'orphan gone');
   t.ok(isGone(taskPid));
 });
 

@@ -7,7 +7,8 @@ import { findSetpriv } from '../../../src/agent/executor/death-signal';
 import { DEFAULT_TASK_PORT_RANGE } from '../../../src/agent/executor/host-ports';
 import { parseTimestampNs } from '../../../src/agent/executor/log-record';
 import { NotFoundError } from '../../../src/errors';
-import { forever, harness, isGone, script, tmpdir, until, watched } from './fixtures/harness';
+import { eventually } from '../../support/eventually';
+import { forever, harness, isGone, script, tmpdir, watched } from './fixtures/harness';
 import { makeTask } from './fixtures/task';
 
 const setpriv = findSetpriv();
@@ -181,7 +182,7 @@ t.test('stop: a task that ignores SIGTERM is killed after the grace, with its wh
   t.equal(evs[2].exitCode, 137, 'ended by SIGKILL');
   t.match(await h.logText('kill-1'), 'ignoring SIGTERM');
   t.ok(isGone(evs[1].pid!), 'task gone');
-  await until('grandchild gone', () => isGone(grandchild));
+  await eventually(() => isGone(grandchild), 'grandchild gone');
   t.ok(isGone(grandchild), 'grandchild gone');
 });
 

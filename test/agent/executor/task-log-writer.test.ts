@@ -4,7 +4,8 @@ import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { parseRecord } from '../../../src/agent/executor/log-record';
 import { TaskLogWriter } from '../../../src/agent/executor/task-log-writer';
-import { logger, tmpdir, until } from './fixtures/harness';
+import { eventually } from '../../support/eventually';
+import { logger, tmpdir } from './fixtures/harness';
 
 /** A clock that counts nanoseconds from a fixed start. */
 function fakeClock() {
@@ -40,7 +41,7 @@ t.test('a partial line is written after the flush delay, marked as a fragment', 
   const out = new PassThrough();
   w.attach(out, 'out');
   out.write('prompt> ');
-  await until('the fragment on disk', () => fs.readFileSync(file, 'utf8').includes('prompt'));
+  await eventually(() => fs.readFileSync(file, 'utf8').includes('prompt'), 'the fragment on disk');
   out.end('answer\n');
   await w.finish(1_000);
   t.same(readRecords(file).map((r) => [r.l, !!r.p]), [['prompt> ', true], ['answer', false]]);

@@ -7,6 +7,7 @@ import t from 'tap';
 import { cmdProbe } from '../../../src/agent/health/cmd-probe';
 import { runProbe, type ProbeTarget } from '../../../src/agent/health/probe';
 import type { HealthCheck } from '../../../src/model/types';
+import { eventually } from '../../support/eventually';
 
 /** Generous: only reached when a probe is broken. */
 const TIMEOUT_MS = 5_000;
@@ -135,8 +136,7 @@ t.test('cmd: a command past its timeout fails and is killed with its children', 
   t.match(r.output, /timed out after 500 ms/);
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   t.ok(pid > 0);
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  await eventually(() => !isAlive(pid), 'the probe process group to be gone', TIMEOUT_MS).catch(() => undefined);
   t.notOk(isAlive(pid), 'the probe process group is gone');
 });
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { restartsOf, serviceError } from '../../../src/cli/commands/service-ls';
 import type { Task } from '../../../src/model/types';
-import { at, makeService, makeTask } from '../../manager/fixtures/model';
+import { at, makeService, makeTask } from '../../support/builders';
 
 const web = makeService('web', { replicas: 2 });
 const withErr = (x: Task, err: string, since: number): Task => ({ ...x, status: { ...x.status, err, since: at(since) } });

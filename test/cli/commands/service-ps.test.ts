@@ -1,7 +1,7 @@
 import t from 'tap';
 import { errorCell, portsCell, psJson, psRows, sortForPs } from '../../../src/cli/commands/service-ps';
 import type { Node, Service, Task } from '../../../src/model/types';
-import { T0, makeNode, makeService, makeTask } from '../../manager/fixtures/model';
+import { T0, makeNode, makeService, makeTask } from '../../support/builders';
 
 const LONG = 'task: non-zero exit (1): Error: listen EADDRINUSE: address already in use :::80';
 const web: Service = makeService('web', { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 9000, publishMode: 'host' }, { protocol: 'tcp', targetPort: 81, publishedPort: 9001, publishMode: 'ingress' }] });

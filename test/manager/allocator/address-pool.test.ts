@@ -1,8 +1,7 @@
 import t from 'tap';
 import { AddressPool, buildPools, holdsAddresses } from '../../../src/manager/allocator/address-pool';
 import type { TaskState } from '../../../src/model/types';
-import { makeService, makeTask } from '../fixtures/model';
-import { makeNetwork, withNetworks } from '../fixtures/network';
+import { makeService, makeTask, makeNetwork, withNetworks } from '../../support/builders';
 
 t.test('nodes take the lowest host addresses, tasks the highest, VIPs the top quarter', async (t) => {
   const pool = new AddressPool(makeNetwork('n', '10.0.1.0/24', { nodeAddresses: { a: '10.0.1.1' } }));

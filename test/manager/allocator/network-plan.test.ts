@@ -1,8 +1,7 @@
 import t from 'tap';
 import { DEFAULT_NETWORK, FIRST_VNI, nextFreeVni, planNetwork } from '../../../src/manager/allocator/network-plan';
 import { validateNetworkRequest } from '../../../src/spec/network';
-import { T0 } from '../fixtures/model';
-import { makeNetwork } from '../fixtures/network';
+import { T0, makeNetwork } from '../../support/builders';
 
 const who = { id: 'net-new', now: T0 };
 const node = (id: string, index: number) => ({ id, index });

@@ -1,8 +1,7 @@
 import t from 'tap';
 import { AddressPool } from '../../../src/manager/allocator/address-pool';
 import { reconcileAllNodeAddresses, reconcileNodeAddresses } from '../../../src/manager/allocator/node-addresses';
-import { makeService, makeTask } from '../fixtures/model';
-import { makeNetwork, withNetworks } from '../fixtures/network';
+import { makeService, makeTask, makeNetwork, withNetworks } from '../../support/builders';
 
 const node = (id: string, index: number) => ({ id, index });
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import { bindProbes, publishedPortConflicts } from '../../../src/manager/allocator/ports';
 import type { BindProbeInput } from '../../../src/manager/allocator/ports';
 import type { PortConfig, Service } from '../../../src/model/types';
-import { makeNode, makeService, makeTask } from '../fixtures/model';
+import { makeNode, makeService, makeTask } from '../../support/builders';
 
 const ingress = (published: number, protocol: 'tcp' | 'udp' = 'tcp'): PortConfig => ({ protocol, targetPort: 80, publishedPort: published, publishMode: 'ingress' });
 const host = (published: number, protocol: 'tcp' | 'udp' = 'tcp'): PortConfig => ({ protocol, targetPort: 80, publishedPort: published, publishMode: 'host' });

@@ -9,8 +9,7 @@ import {
 } from '../../../src/manager/allocator/service-networks';
 import { findNetwork } from '../../../src/spec/network';
 import type { Service, ServiceSpec, Task, TaskState } from '../../../src/model/types';
-import { makeService, makeTask } from '../fixtures/model';
-import { makeNetwork, withNetworks } from '../fixtures/network';
+import { makeService, makeTask, makeNetwork, withNetworks } from '../../support/builders';
 
 const shoal = makeNetwork('net-default-0001', '10.0.0.0/24', { name: 'shoal', builtin: true });
 const backend = makeNetwork('net-backend-0002', '10.0.1.0/24', { name: 'backend', vni: 4097 });

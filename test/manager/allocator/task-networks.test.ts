@@ -8,8 +8,7 @@ import {
 import { newTask } from '../../../src/manager/orchestrator/task-factory';
 import { PENDING_MESSAGE } from '../../../src/spec/pending';
 import type { Service, TaskState } from '../../../src/model/types';
-import { T0, at, fakeDeps, makeService, makeTask } from '../fixtures/model';
-import { makeNetwork, withNetworks } from '../fixtures/network';
+import { T0, at, fakeDeps, makeService, makeTask, makeNetwork, withNetworks } from '../../support/builders';
 
 const shoal = makeNetwork('d', '10.0.0.0/24', { name: 'shoal', builtin: true, nodeAddresses: { n1: '10.0.0.1' } });
 const tiny = makeNetwork('t', '10.0.2.0/29', { name: 'tiny', nodeAddresses: { n1: '10.0.2.1', n2: '10.0.2.2' } });

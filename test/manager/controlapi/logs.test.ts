@@ -12,7 +12,8 @@ import type { LogLine } from '../../../src/api/contract';
 import type { NodeLogQuery, NodeLogReader } from '../../../src/manager/controlapi/node-log';
 import { mergeByTime, parseLogParams } from '../../../src/manager/controlapi/logs';
 import { KEYS, type Task } from '../../../src/model/types';
-import { makeNode, makeService, makeTask } from '../fixtures/model';
+import { makeNode, makeService, makeTask } from '../../support/builders';
+import { eventually } from '../../support/eventually';
 
 const rec = (t: string, l: string, s: 'out' | 'err' = 'out'): LogRecord => ({ t: `2024-05-06T07:08:${t}Z`, s, l });
 
@@ -141,10 +142,7 @@ t.test('follow: lines as they come, from tasks that start later too, until the c
   await nodes.followed('task-a2');
   t.same(nodes.queries.get('task-a2'), { follow: true }, 'a later task: all of its lines');
   nodes.feed('task-a2').push([rec('03.000000000', 'new task line')]);
-  const until = async (what: string) => {
-    for (let i = 0; i < 200 && !seen.includes(what); i++) await new Promise((r) => setTimeout(r, 10));
-  };
-  await until('task-a2:new task line');
+  await eventually(() => seen.includes('task-a2:new task line'), 'the new task line', 2_000).catch(() => undefined);
   t.same(seen, ['task-a:a1', 'task-a:a2', 'task-a2:new task line']);
   abort.abort();
   await reading;

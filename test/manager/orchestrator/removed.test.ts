@@ -1,6 +1,6 @@
 import t from 'tap';
 import { reconcileRemoved } from '../../../src/manager/orchestrator/removed';
-import { T0, at, makeNode, makeService, makeTask } from '../fixtures/model';
+import { T0, at, makeNode, makeService, makeTask } from '../../support/builders';
 import { summarize } from '../fixtures/action-summary';
 
 t.test('a removed service’s tasks are stopped, then deleted once finished', async (t) => {

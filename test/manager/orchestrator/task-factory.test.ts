@@ -3,7 +3,7 @@ import { makeAddressAllocator, newTask } from '../../../src/manager/orchestrator
 import { PENDING_MESSAGE } from '../../../src/spec/pending';
 import { TASK_POOL_FIRST, TASK_POOL_LAST, intToIp } from '../../../src/model/addresses';
 import type { Task } from '../../../src/model/types';
-import { T0, fakeDeps, makeService, makeTask } from '../fixtures/model';
+import { T0, fakeDeps, makeService, makeTask } from '../../support/builders';
 
 t.test('newTask fills every field from the service', async (t) => {
   const svc = makeService('web', {

@@ -3,7 +3,7 @@ import { DecisionTree } from '../../../src/manager/scheduler/decision-tree';
 import { NodeInfo } from '../../../src/manager/scheduler/node-info';
 import { schedule } from '../../../src/manager/scheduler/scheduler';
 import type { Node, Service, Task } from '../../../src/model/types';
-import { T0, makeNode, makeService, makeTask } from '../fixtures/model';
+import { T0, makeNode, makeService, makeTask } from '../../support/builders';
 
 const NOW = T0 + 60_000;
 

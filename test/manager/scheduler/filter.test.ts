@@ -3,7 +3,7 @@ import { CpuFilter, MaxReplicasFilter, MemoryFilter, boundFilters } from '../../
 import type { Filter } from '../../../src/manager/scheduler/filter';
 import { NodeInfo } from '../../../src/manager/scheduler/node-info';
 import type { Node, Resources, Service, Task } from '../../../src/model/types';
-import { makeNode, makeService, makeTask } from '../fixtures/model';
+import { makeNode, makeService, makeTask } from '../../support/builders';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -2,7 +2,7 @@ import t from 'tap';
 import { FAILURE_WINDOW_MS, MAX_RECENT_FAILURES, buildNodeInfos, versionKey } from '../../../src/manager/scheduler/node-info';
 import { needsScheduling } from '../../../src/manager/scheduler/scheduler';
 import type { Service, Task } from '../../../src/model/types';
-import { T0, makeNode, makeService, makeTask } from '../fixtures/model';
+import { T0, makeNode, makeService, makeTask } from '../../support/builders';
 
 const MiB = 1024 * 1024;
 const NOW = T0 + 10 * 60_000;

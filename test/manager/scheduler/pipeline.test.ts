@@ -9,7 +9,7 @@ import {
 import { NodeInfo } from '../../../src/manager/scheduler/node-info';
 import { Pipeline } from '../../../src/manager/scheduler/pipeline';
 import type { Node } from '../../../src/model/types';
-import { makeNode, makeService, makeTask } from '../fixtures/model';
+import { makeNode, makeService, makeTask } from '../../support/builders';
 
 t.test('filters explain their rejections, singular and plural', async (t) => {
   const hp = new HostPortFilter();

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { InvalidArgumentError } from '../../../src/errors';
 import { parsePlacementPreference, spreadLabel, spreadLabels, spreadValue } from '../../../src/manager/scheduler/preference';
-import { makeNode } from '../fixtures/model';
+import { makeNode } from '../../support/builders';
 
 t.test('parses --placement-pref spread=node.labels.X', async (t) => {
   const cases: [string, { spread: string }][] = [

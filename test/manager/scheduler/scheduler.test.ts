@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ASSIGNED_MESSAGE, schedule } from '../../../src/manager/scheduler/scheduler';
 import type { Node, Service, Task } from '../../../src/model/types';
-import { T0, at, makeNode, makeService, makeTask } from '../fixtures/model';
+import { T0, at, makeNode, makeService, makeTask } from '../../support/builders';
 
 const NOW = T0 + 60_000;
 

@@ -6,25 +6,11 @@
  */
 import type {} from 'tap';
 import type { Dataplane, Frontend, LbTable } from '../../../src/mesh/table/table';
-import {
-  askOnce,
-  asBackend,
-  bulkBackend,
-  bulkClient,
-  converse,
-  eventually,
-  expectNoService,
-  expectUdpRefused,
-  freePort,
-  frontendOf,
-  patternBytes,
-  scriptedBackend,
-  scripts,
-  tcpBackend,
-  udpBackend,
-  udpClient,
-  writePattern,
-} from './loopback-fixtures';
+import { eventually } from '../../support/eventually';
+import { freePort } from '../../support/free-port';
+import { asBackend, frontendOf, scriptedBackend, scripts, tcpBackend, udpBackend } from './fixtures/backends';
+import { bulkBackend, bulkClient, patternBytes, writePattern } from './fixtures/bulk';
+import { askOnce, converse, expectNoService, expectUdpRefused, udpClient } from './fixtures/clients';
 
 /** Bytes a client reads or writes before it or its backend breaks the stream: well past every socket buffer. */
 const MID_STREAM_BYTES = 256 * 1024;

@@ -6,36 +6,16 @@
 import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as dnsPacket from 'dns-packet';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type {} from 'tap';
 import { DnsServer, type DnsServerOptions } from '../../../src/mesh/dns/server';
 import type { DnsView } from '../../../src/mesh/dns/view';
+import { within } from '../../support/eventually';
 
-/** Longest any single wait in these tests may take before the test fails instead of hanging. */
-export const WAIT_MS = 5000;
-/** Pause between two polls of a condition. */
-const POLL_MS = 10;
-
-/** Reject if `p` has not settled within `ms`. */
-export function withTimeout<T>(p: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Poll `check` until it returns true; reject after `ms`. */
-export async function eventually(check: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(POLL_MS);
-  }
-}
+/** How long dig may take before the test fails instead of hanging. */
+const DIG_TIMEOUT_MS = 5000;
 
 /** What dig printed, parsed. */
 export interface DigResult {
@@ -50,7 +30,7 @@ export function dig(port: number, args: string[]): Promise<DigResult> {
     execFile(
       'dig',
       ['@127.0.0.1', '-p', String(port), '+tries=1', '+time=3', '+noall', '+comments', '+answer', ...args],
-      { timeout: WAIT_MS },
+      { timeout: DIG_TIMEOUT_MS },
       (err, stdout) => {
         if (err) return reject(new Error(`dig ${args.join(' ')}: ${err.message}\n${stdout}`));
         const status = /status: (\w+)/.exec(stdout)?.[1] ?? 'none';
@@ -118,6 +98,32 @@ export async function udpExchange(port: number, payload: Buffer, ms: number): Pr
   }
 }
 
+/**
+ * Sends `payloads` in order from one UDP socket, then the `marker` query,
+ * and resolves with every datagram back up to and including the marker's
+ * answer. The server reads one socket in order and answers local names at
+ * once, so a datagram it would answer before the marker's is in the list:
+ * "no answer to X" without waiting to see.
+ */
+export async function udpRepliesUntilMarker(port: number, payloads: Buffer[], marker: Buffer): Promise<Buffer[]> {
+  const socket = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+    const markerId = marker.readUInt16BE(0);
+    const replies: Buffer[] = [];
+    const done = new Promise<Buffer[]>((resolve) => {
+      socket.on('message', (msg) => {
+        replies.push(msg);
+        if (msg.length >= 2 && msg.readUInt16BE(0) === markerId) resolve(replies);
+      });
+    });
+    for (const p of [...payloads, marker]) socket.send(p, port, '127.0.0.1');
+    return await within(done, `the answer to marker query ${markerId}`);
+  } finally {
+    socket.close();
+  }
+}
+
 /** A raw TCP connection to a DNS server: write any bytes, read the framed messages back, see how it ended. */
 export interface DnsTcpClient {
   socket: net.Socket;
@@ -136,7 +142,7 @@ export async function dnsTcpClient(t: tap.Test, port: number, options: { allowHa
     socket.destroy();
   });
   socket.on('error', () => undefined);
-  await withTimeout(
+  await within(
     new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -164,7 +170,7 @@ export async function dnsTcpClient(t: tap.Test, port: number, options: { allowHa
     wake();
   });
   const until = (ready: () => boolean, failed: () => boolean, what: string): Promise<void> =>
-    withTimeout(
+    within(
       new Promise<void>((resolve, reject) => {
         const check = (): void => {
           if (ready()) resolve();

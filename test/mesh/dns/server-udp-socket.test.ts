@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { DnsServer } from '../../../src/mesh/dns/server';
 import type { DnsView } from '../../../src/mesh/dns/view';
 import { nativeLoadResult, type NativeAddon } from '../../../src/native/native';
-import { eventually } from '../dataplane/loopback-fixtures';
+import { eventually } from '../../support/eventually';
 
 /**
  * The DNS server's UDP listener on each socket implementation (dgram, and

@@ -1,49 +1,18 @@
 import t from 'tap';
 import { buildDnsView, type DnsServiceEntry } from '../../../src/mesh/dns/view';
 import type { HealthCheck, Node, Service, Task, TaskState, TaskStatus } from '../../../src/model/types';
+import { makeNode, makeService, makeTask, makeTaskTemplate } from '../../support/builders';
 
 const T0 = '2024-01-01T00:00:00.000Z';
 
 function node(id: string, index: number, state: Node['status']['state'] = 'ready'): Node {
-  return {
-    id,
-    hostname: id,
-    role: 'worker',
-    availability: 'active',
-    labels: {},
-    address: `127.0.1.${index}`,
-    index,
-    platform: { os: 'linux', arch: 'x64' },
-    resources: { nanoCpus: 1e9, memoryBytes: 1 << 30 },
-    ports: { dns: 53, metrics: 9100 },
-    status: { state, since: T0, message: '' },
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  return makeNode(id, { hostname: id, address: `127.0.1.${index}`, index, status: { state, since: T0, message: '' }, createdAt: T0, updatedAt: T0 });
 }
 
 function service(id: string, name: string, mode: 'vip' | 'dnsrr', vipIndex: number | null): Service {
-  return {
-    id,
-    version: 1,
-    spec: {
-      name,
-      labels: {},
-      mode: 'replicated',
-      replicas: 1,
-      task: {
-        command: ['true'],
-        env: {},
-        restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-        placement: { constraints: [] },
-        stopGracePeriodMs: 10_000,
-      },
-      endpoint: { mode, ports: [] },
-    },
-    endpoint: { vipIndex },
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  const s = makeService(id);
+  const spec = { ...s.spec, name, task: makeTaskTemplate({ command: ['true'] }), endpoint: { mode, ports: [] } };
+  return { ...s, spec, endpoint: { vipIndex }, createdAt: T0, updatedAt: T0 };
 }
 
 const httpCheck: HealthCheck = { kind: 'http', path: '/', intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };
@@ -55,21 +24,8 @@ function checkedTask(id: string, serviceId: string, address: string, health: Tas
 }
 
 function task(id: string, serviceId: string, nodeId: string, address: string, state: TaskState = 'running', desired: TaskState = 'running'): Task {
-  return {
-    id,
-    serviceId,
-    serviceName: serviceId,
-    slot: 1,
-    nodeId,
-    specVersion: 1,
-    spec: service(serviceId, serviceId, 'vip', 1).spec.task,
-    targetPorts: [],
-    desiredState: desired,
-    status: { state, since: T0, message: '' },
-    address,
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  const base = makeTask(id, service(serviceId, serviceId, 'vip', 1), { nodeId, desired });
+  return { ...base, status: { state, since: T0, message: '' }, address, createdAt: T0, updatedAt: T0 };
 }
 
 const n1 = node('n1', 1);

@@ -3,26 +3,13 @@ import { buildTable, frontendId } from '../../../src/mesh/table/build-table';
 import type { BuildTableInput } from '../../../src/mesh/table/build-table';
 import type { Frontend, LbTable } from '../../../src/mesh/table/table';
 import type { HealthCheck, Node, PortConfig, Service, Task, TaskState, TaskStatus } from '../../../src/model/types';
+import { makeNode, makeService, makeTask, makeTaskTemplate } from '../../support/builders';
 
 const T0 = '2024-01-01T00:00:00.000Z';
 const T1 = '2024-01-02T00:00:00.000Z';
 
 function node(id: string, index: number, state: Node['status']['state'] = 'ready'): Node {
-  return {
-    id,
-    hostname: id,
-    role: 'worker',
-    availability: 'active',
-    labels: {},
-    address: `127.0.1.${index}`,
-    index,
-    platform: { os: 'linux', arch: 'x64' },
-    resources: { nanoCpus: 1e9, memoryBytes: 1 << 30 },
-    ports: { dns: 53, metrics: 9100 },
-    status: { state, since: T0, message: '' },
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  return makeNode(id, { hostname: id, address: `127.0.1.${index}`, index, status: { state, since: T0, message: '' }, createdAt: T0, updatedAt: T0 });
 }
 
 function service(
@@ -31,27 +18,9 @@ function service(
   ports: PortConfig[],
   opts: { mode?: 'vip' | 'dnsrr'; vipIndex?: number | null; createdAt?: string } = {},
 ): Service {
-  return {
-    id,
-    version: 1,
-    spec: {
-      name,
-      labels: {},
-      mode: 'replicated',
-      replicas: 1,
-      task: {
-        command: ['true'],
-        env: {},
-        restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-        placement: { constraints: [] },
-        stopGracePeriodMs: 10_000,
-      },
-      endpoint: { mode: opts.mode ?? 'vip', ports },
-    },
-    endpoint: { vipIndex: opts.vipIndex === undefined ? 1 : opts.vipIndex },
-    createdAt: opts.createdAt ?? T0,
-    updatedAt: T0,
-  };
+  const s = makeService(id);
+  const spec = { ...s.spec, name, task: makeTaskTemplate({ command: ['true'] }), endpoint: { mode: opts.mode ?? 'vip', ports } };
+  return { ...s, spec, endpoint: { vipIndex: opts.vipIndex === undefined ? 1 : opts.vipIndex }, createdAt: opts.createdAt ?? T0, updatedAt: T0 };
 }
 
 function task(
@@ -62,22 +31,9 @@ function task(
   ports: Record<string, number> | undefined,
   opts: { state?: TaskState; desired?: TaskState; checked?: boolean; health?: TaskStatus['health'] } = {},
 ): Task {
-  const spec = service(serviceId, serviceId, []).spec.task;
-  return {
-    id,
-    serviceId,
-    serviceName: serviceId,
-    slot: 1,
-    nodeId,
-    specVersion: 1,
-    spec: opts.checked ? { ...spec, healthcheck: tcpCheck } : spec,
-    targetPorts: [],
-    desiredState: opts.desired ?? 'running',
-    status: { state: opts.state ?? 'running', since: T0, message: '', ports, ...(opts.health ? { health: opts.health } : {}) },
-    address,
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  const base = makeTask(id, service(serviceId, serviceId, []), { nodeId, desired: opts.desired });
+  const status = { state: opts.state ?? 'running', since: T0, message: '', ports, ...(opts.health ? { health: opts.health } : {}) };
+  return { ...base, spec: opts.checked ? { ...base.spec, healthcheck: tcpCheck } : base.spec, status, address, createdAt: T0, updatedAt: T0 };
 }
 
 const tcpCheck: HealthCheck = { kind: 'tcp', intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };

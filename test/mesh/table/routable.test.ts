@@ -1,25 +1,12 @@
 import t from 'tap';
 import { isRoutable, nodesById } from '../../../src/mesh/table/routable';
 import type { HealthCheck, Node, Task, TaskStatus } from '../../../src/model/types';
+import { makeNode, makeService, makeTask, makeTaskTemplate } from '../../support/builders';
 
 const T0 = '2024-01-01T00:00:00.000Z';
 
 function node(id: string, state: Node['status']['state']): Node {
-  return {
-    id,
-    hostname: id,
-    role: 'worker',
-    availability: 'active',
-    labels: {},
-    address: '127.0.1.1',
-    index: 1,
-    platform: { os: 'linux', arch: 'x64' },
-    resources: { nanoCpus: 1e9, memoryBytes: 1 << 30 },
-    ports: { dns: 53, metrics: 9100 },
-    status: { state, since: T0, message: '' },
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  return makeNode(id, { hostname: id, status: { state, since: T0, message: '' }, createdAt: T0, updatedAt: T0 });
 }
 
 const check: HealthCheck = { kind: 'cmd', command: ['true'], intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };
@@ -34,28 +21,10 @@ interface Over {
 }
 
 function task(o: Over = {}): Task {
-  return {
-    id: 't1',
-    serviceId: 's1',
-    serviceName: 'web',
-    slot: 1,
-    nodeId: o.nodeId ?? 'ready',
-    specVersion: 1,
-    spec: {
-      command: ['true'],
-      env: {},
-      restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-      placement: { constraints: [] },
-      stopGracePeriodMs: 10_000,
-      ...(o.checked ? { healthcheck: check } : {}),
-    },
-    targetPorts: [],
-    desiredState: o.desired ?? 'running',
-    status: { state: o.state ?? 'running', since: T0, message: '', ...(o.health ? { health: o.health } : {}) },
-    address: o.address ?? '127.100.0.1',
-    createdAt: T0,
-    updatedAt: T0,
-  };
+  const web = { ...makeService('s1'), spec: { ...makeService('s1').spec, name: 'web', task: makeTaskTemplate({ command: ['true'] }) } };
+  const base = makeTask('t1', web, { nodeId: o.nodeId ?? 'ready', desired: o.desired });
+  const status = { state: o.state ?? 'running', since: T0, message: '', ...(o.health ? { health: o.health } : {}) };
+  return { ...base, spec: o.checked ? { ...base.spec, healthcheck: check } : base.spec, status, address: o.address ?? '127.100.0.1', createdAt: T0, updatedAt: T0 };
 }
 
 const nodes = nodesById([node('ready', 'ready'), node('down', 'down'), node('unknown', 'unknown')]);

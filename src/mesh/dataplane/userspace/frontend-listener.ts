@@ -14,7 +14,7 @@ export interface FrontendListener {
   close(): void;
   /** Open TCP connections or live UDP flows. */
   readonly activeCount: number;
-  /** Close connections idle past the frontend's idle timeout (TCP only). */
+  /** Close TCP connections and forget UDP flows idle past the frontend's idle timeout, as the sweep timer would. */
   sweepIdle?(): void;
 }
 

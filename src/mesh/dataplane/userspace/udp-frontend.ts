@@ -108,7 +108,7 @@ export class UdpFrontend implements FrontendListener {
     }
     this.bound = true;
     this.log.debug({ socket: this.socket.kind }, 'udp frontend bound');
-    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => this.sweepIdle(), this.options.sweepIntervalMs);
     // The bound socket keeps the process alive; the sweeper alone must not.
     this.sweepTimer.unref();
   }
@@ -130,8 +130,8 @@ export class UdpFrontend implements FrontendListener {
     this.bound = false;
   }
 
-  /** Forget flows idle for at least the idle timeout. */
-  private sweep(): void {
+  /** Forget flows idle for at least the idle timeout: what the sweep timer runs, public for tests driving a fake clock. */
+  sweepIdle(): void {
     const now = this.deps.now();
     for (const flow of this.flows.values()) {
       if (now - flow.lastSeen >= this.options.idleTimeoutMs) {

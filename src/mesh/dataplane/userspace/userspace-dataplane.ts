@@ -144,7 +144,7 @@ export class UserspaceDataplane implements Dataplane {
     return this.serialize(async () => this.shutdown());
   }
 
-  /** Run the idle-connection sweep of every frontend now, as its timer would; for tests driving a fake clock. */
+  /** Run the idle sweep (TCP connections, UDP flows) of every frontend now, as its timer would; for tests driving a fake clock. */
   sweepIdle(): void {
     for (const { listener } of this.entries.values()) listener.sweepIdle?.();
   }

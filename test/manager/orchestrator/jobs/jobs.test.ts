@@ -2,8 +2,8 @@ import t from 'tap';
 import { isJobMode, reconcileJobs } from '../../../../src/manager/orchestrator/jobs/jobs';
 import type { Node, RestartPolicy, Service, ServiceModeName, Task } from '../../../../src/model/types';
 import { summarize } from '../../fixtures/action-summary';
-import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../fixtures/model';
-import type { TaskOptions } from '../../fixtures/model';
+import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../../support/builders';
+import type { TaskOptions } from '../../../support/builders';
 
 const NOW = T0 + 60_000;
 

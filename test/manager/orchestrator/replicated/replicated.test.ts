@@ -1,8 +1,8 @@
 import t from 'tap';
 import { reconcileReplicated } from '../../../../src/manager/orchestrator/replicated/replicated';
 import type { Node, RestartPolicy, Task } from '../../../../src/model/types';
-import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../fixtures/model';
-import type { ServiceOptions, TaskOptions } from '../../fixtures/model';
+import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../../support/builders';
+import type { ServiceOptions, TaskOptions } from '../../../support/builders';
 import { summarize } from '../../fixtures/action-summary';
 
 const NOW = T0 + 100_000;

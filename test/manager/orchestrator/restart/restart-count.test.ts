@@ -4,7 +4,7 @@ import { reconcileReplicated } from '../../../../src/manager/orchestrator/replic
 import { restartsAfter } from '../../../../src/manager/orchestrator/restart/restart-count';
 import { reconcileUpdate } from '../../../../src/manager/orchestrator/update/updater';
 import type { Task, TaskState } from '../../../../src/model/types';
-import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../fixtures/model';
+import { T0, at, fakeDeps, makeNode, makeService, makeTask } from '../../../support/builders';
 import { oldTask, walkService } from '../update/walk-fixtures';
 
 const svc = makeService('web');

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { decideRestart, restartAttempts } from '../../../../src/manager/orchestrator/restart/restart';
 import type { RestartPolicy, TaskState } from '../../../../src/model/types';
-import { T0, makeService, makeTask } from '../../fixtures/model';
-import type { TaskOptions } from '../../fixtures/model';
+import { T0, makeService, makeTask } from '../../../support/builders';
+import type { TaskOptions } from '../../../support/builders';
 
 t.test('decides per condition, attempts, window and delay', async (t) => {
   const now = T0 + 100_000;

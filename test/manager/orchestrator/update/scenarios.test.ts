@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Service, Task } from '../../../../src/model/types';
 import { isDirty } from '../../../../src/spec/task-spec';
-import { T0, makeNode } from '../../fixtures/model';
+import { T0, makeNode } from '../../../support/builders';
 import { START, World, oldTask, startingAgent, walkService } from './walk-fixtures';
 import type { WalkServiceOptions } from './walk-fixtures';
 

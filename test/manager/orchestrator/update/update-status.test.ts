@@ -1,7 +1,7 @@
 import t from 'tap';
 import { rollbackBlocker, rolledBack, walkConfig, walkPhase } from '../../../../src/manager/orchestrator/update/update-status';
 import { InvalidArgumentError } from '../../../../src/errors';
-import { T0, at } from '../../fixtures/model';
+import { T0, at } from '../../../support/builders';
 import { DEFAULTS, walkService } from './walk-fixtures';
 
 t.test('walkPhase: only updating and rollback_started walk', async (t) => {

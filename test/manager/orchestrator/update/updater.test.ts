@@ -2,8 +2,8 @@ import t from 'tap';
 import { reconcileUpdate } from '../../../../src/manager/orchestrator/update/updater';
 import type { Node, Task, UpdateStatus } from '../../../../src/model/types';
 import { summarize } from '../../fixtures/action-summary';
-import { T0, at, fakeDeps, makeNode } from '../../fixtures/model';
-import type { TaskOptions } from '../../fixtures/model';
+import { T0, at, fakeDeps, makeNode } from '../../../support/builders';
+import type { TaskOptions } from '../../../support/builders';
 import { START, oldTask, walkService, walkTask } from './walk-fixtures';
 import type { WalkServiceOptions } from './walk-fixtures';
 

@@ -10,8 +10,8 @@ import { reconcileUpdate } from '../../../../src/manager/orchestrator/update/upd
 import type { UpdateObservations, UpdateResult } from '../../../../src/manager/orchestrator/update/updater';
 import type { TaskAction } from '../../../../src/manager/orchestrator/actions';
 import type { HealthCheck, Node, Service, ServiceModeName, Task, UpdateConfig, UpdateStatus } from '../../../../src/model/types';
-import { T0, at, fakeDeps, makeService, makeTask } from '../../fixtures/model';
-import type { TaskOptions } from '../../fixtures/model';
+import { T0, at, fakeDeps, makeService, makeTask } from '../../../support/builders';
+import type { TaskOptions } from '../../../support/builders';
 
 /** When the walk of every test service started, in ms after T0. */
 export const START = 1_000;

@@ -14,6 +14,7 @@ import { destKey, serviceKey } from '../../../../src/mesh/dataplane/ipvs/ipvs-ty
 import type { IpvsService } from '../../../../src/mesh/dataplane/ipvs/ipvs-types';
 import type { Backend, Frontend, LbTable } from '../../../../src/mesh/table/table';
 import { hex } from '../../../net/genl/hex-fixture';
+import { eventually } from '../../../support/eventually';
 
 const silent = pino({ level: 'silent' });
 const A = 'tcp/10.0.0.2:80';
@@ -262,9 +263,7 @@ t.test('resync timer re-applies the last table on its own', async (t) => {
   changes();
   kernel.removeService(A);
   // Wait for the timer, bounded; the event is the service coming back.
-  const deadline = Date.now() + 5_000;
-  while (!kernel.entry(A) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  t.ok(kernel.entry(A), 'recreated by the timer');
+  t.ok(await eventually(() => kernel.entry(A), 'the resync timer to recreate the service', 5_000), 'recreated by the timer');
 });
 
 t.test('invalid owned ranges are refused', async (t) => {

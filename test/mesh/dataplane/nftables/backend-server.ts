@@ -2,7 +2,7 @@
  * Backend tasks for the real-kernel nftables tests, run inside the backends'
  * namespace: `node backend-server.js PORT NAME=ADDRESS...`, one process for
  * all of them. On each ADDRESS:PORT, TCP answers every chunk with `NAME\n`
- * and the client's FIN with `bye <bytes>\n` (as loopback-fixtures'
+ * and the client's FIN with `bye <bytes>\n` (as fixtures/backends.ts'
  * tcpBackend, so its clients work), and UDP answers every datagram with
  * `NAME:<payload>:<source address>`, so a test sees the address the backend
  * saw. Prints `ready` once everything is bound; runs until killed.

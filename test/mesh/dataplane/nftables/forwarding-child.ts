@@ -14,7 +14,8 @@ import { NftablesDataplane } from '../../../../src/mesh/dataplane/nftables/nft-d
 import { systemNft } from '../../../../src/mesh/dataplane/nftables/nft-runner';
 import type { LbSettings } from '../../../../src/model/types';
 import type { Backend, Frontend } from '../../../../src/mesh/table/table';
-import { askOnce, converse, expectNoService, expectUdpRefused, within } from '../loopback-fixtures';
+import { within } from '../../../support/eventually';
+import { askOnce, converse, expectNoService, expectUdpRefused } from '../fixtures/clients';
 import type { Topology } from './netns-topology';
 
 const topo = JSON.parse(process.env.SHOAL_NFT_TOPOLOGY ?? 'null') as Topology | null;

@@ -6,20 +6,10 @@ import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/use
 import type { UserspaceDataplaneOptions } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { LbSettings } from '../../../../src/model/types';
 import type { Backend } from '../../../../src/mesh/table/table';
-import {
-  asBackend,
-  blackHoleBackend,
-  askOnce,
-  converse,
-  eventually,
-  expectNoService,
-  freePort,
-  frontendOf,
-  tcpBackend,
-  udpBackend,
-  udpClient,
-  within,
-} from '../loopback-fixtures';
+import { eventually, within } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, blackHoleBackend, frontendOf, tcpBackend, udpBackend } from '../fixtures/backends';
+import { askOnce, converse, expectNoService, udpClient } from '../fixtures/clients';
 
 const ADDR = '127.0.0.1';
 const MINUTE_MS = 60_000;

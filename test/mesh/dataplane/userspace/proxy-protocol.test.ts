@@ -10,7 +10,9 @@ import {
 } from '../../../../src/mesh/dataplane/userspace/proxy-protocol';
 import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { Frontend } from '../../../../src/mesh/table/table';
-import { asBackend, freePort, frontendOf, scriptedBackend, within } from '../loopback-fixtures';
+import { within } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, frontendOf, scriptedBackend } from '../fixtures/backends';
 
 const ADDR = '127.0.0.1';
 

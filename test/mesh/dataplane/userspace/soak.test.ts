@@ -11,7 +11,11 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import { activeHandles, retainedBytes } from '../../leak-probe';
-import { asBackend, bulkBackend, eventually, freePort, frontendOf, udpClient, within } from '../loopback-fixtures';
+import { eventually, within } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, frontendOf } from '../fixtures/backends';
+import { bulkBackend } from '../fixtures/bulk';
+import { udpClient } from '../fixtures/clients';
 
 const ADDR = '127.0.0.1';
 /** Random datagrams sent in all, from this many client sockets (one flow each). */

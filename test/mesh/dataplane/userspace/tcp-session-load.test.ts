@@ -11,7 +11,9 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { Backend } from '../../../../src/mesh/table/table';
-import { freePort, frontendOf, within } from '../loopback-fixtures';
+import { within } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { frontendOf } from '../fixtures/backends';
 
 const ADDR = '127.0.0.1';
 /** Clients sending at once, each one request after another. */

@@ -5,20 +5,10 @@ import { Registry } from 'prom-client';
 import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { UserspaceDataplaneOptions } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { Backend } from '../../../../src/mesh/table/table';
-import {
-  asBackend,
-  blackHoleBackend,
-  askOnce,
-  converse,
-  eventually,
-  expectNoService,
-  freePort,
-  frontendOf,
-  scriptedBackend,
-  scripts,
-  tcpBackend,
-  within,
-} from '../loopback-fixtures';
+import { eventually, within } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, blackHoleBackend, frontendOf, scriptedBackend, scripts, tcpBackend } from '../fixtures/backends';
+import { askOnce, converse, expectNoService } from '../fixtures/clients';
 
 const ADDR = '127.0.0.1';
 const LABELS = { service: 'svc', protocol: 'tcp' };

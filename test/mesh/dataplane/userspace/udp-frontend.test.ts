@@ -5,7 +5,9 @@ import { Registry } from 'prom-client';
 import { UdpFrontend } from '../../../../src/mesh/dataplane/userspace/udp-frontend';
 import { frontendMetrics, meshMetrics } from '../../../../src/mesh/dataplane/userspace/mesh-metrics';
 import { nativeLoadResult, type NativeAddon } from '../../../../src/native/native';
-import { asBackend, eventually, freePort, frontendOf, udpBackend } from '../loopback-fixtures';
+import { eventually } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, frontendOf, udpBackend } from '../fixtures/backends';
 
 /**
  * The UDP frontend built directly, once per socket implementation (the

@@ -5,20 +5,14 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { UserspaceDataplane } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
 import type { UserspaceDataplaneOptions } from '../../../../src/mesh/dataplane/userspace/userspace-dataplane';
-import {
-  askOnce,
-  asBackend,
-  converse,
-  eventually,
-  expectNoService,
-  freePort,
-  frontendOf,
-  tcpBackend,
-  udpBackend,
-  udpClient,
-} from '../loopback-fixtures';
+import { eventually } from '../../../support/eventually';
+import { freePort } from '../../../support/free-port';
+import { asBackend, frontendOf, tcpBackend, udpBackend } from '../fixtures/backends';
+import { askOnce, converse, expectNoService, udpClient } from '../fixtures/clients';
 
 const ADDR = '127.0.0.1';
+/** A sweep period the real timer never reaches during a test: sweeps run when the test calls them. */
+const MANUAL_SWEEP_MS = 3_600_000;
 
 function setup(t: tap.Test, options: UserspaceDataplaneOptions = {}, now?: () => number) {
   const registry = new Registry();
@@ -207,7 +201,8 @@ t.test('no backend: the client is accepted and reset at once', async (t) => {
 
 t.test('udp metrics and idle expiry on the injected clock', async (t) => {
   let clock = 1_000_000;
-  const { dp, metric } = setup(t, { udpIdleTimeoutMs: 30_000, udpSweepIntervalMs: 5 }, () => clock);
+  // Sweeps run when the test calls dp.sweepIdle(), as the timer would: its period is never reached.
+  const { dp, metric } = setup(t, { udpIdleTimeoutMs: 30_000, udpSweepIntervalMs: MANUAL_SWEEP_MS }, () => clock);
   const [a, b] = await Promise.all([udpBackend(t, 'a'), udpBackend(t, 'b')]);
   const port = await freePort('udp');
   const labels = { service: 'dns', protocol: 'udp' };
@@ -220,12 +215,13 @@ t.test('udp metrics and idle expiry on the injected clock', async (t) => {
   clock += 29_999;
   t.equal(await client.request('two'), 'a:two', 'not idle yet: same flow, same backend');
   clock += 29_999;
-  // Let several sweeps run at this time: the flow saw traffic 29.999 s ago and must stay.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // A sweep at this time: the flow saw traffic 29.999 s ago and must stay.
+  dp.sweepIdle();
   t.equal(await metric('shoal_mesh_active_connections', labels), 1, 'still live');
 
   clock += 1;
-  await eventually(async () => (await metric('shoal_mesh_active_connections', labels)) === 0, 'the flow to expire');
+  dp.sweepIdle();
+  t.equal(await metric('shoal_mesh_active_connections', labels), 0, 'the flow expired');
   t.equal(await client.request('three'), 'b:three', 'a new flow, next backend in the rotation');
   t.equal(await metric('shoal_mesh_connections_total', labels), 2);
   t.equal(await metric('shoal_mesh_bytes_total', { ...labels, direction: 'in' }), 'onetwothree'.length);
