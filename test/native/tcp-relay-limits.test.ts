@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import t from 'tap';
+import { eventually } from '../support/eventually';
 import { loadNative, type NativeTcpBackend, type NativeTcpRelayHandle, type NativeTcpSettings } from '../../src/native/native';
 
 /** More threads than cores: admissions on different threads overlap. */
@@ -65,13 +66,8 @@ function connectClient(port: number, sockets: net.Socket[], onEvent: () => void)
   });
 }
 
-/** How often `until` looks again; the relay threads need the CPU more than the test does. */
+/** How often the round's end is looked for; the relay threads need the CPU more than the test does. */
 const POLL_MS = 2;
-
-/** Resolves once `check` holds. */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, POLL_MS));
-}
 
 interface Case {
   name: string;
@@ -136,7 +132,7 @@ if (!addon) {
         if (admitted === c.limit && backendOpen() === c.limit) roundsAtLimit++;
         // Every admitted connection is still open here; let them all go before the next burst.
         for (const s of clients.splice(0)) s.destroy();
-        await until(() => relay.active(FRONTEND_KEY) === 0 && backendOpen() === 0);
+        await eventually(() => relay.active(FRONTEND_KEY) === 0 && backendOpen() === 0, 'every connection of the round closed', { pollMs: POLL_MS });
       }
 
       t.ok(relayMax <= c.limit, `the relay never counted more than ${c.limit} open (saw ${relayMax})`);

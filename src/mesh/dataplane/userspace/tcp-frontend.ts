@@ -3,9 +3,7 @@ import type { Logger } from 'pino';
 import type { Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
 import type { FrontendMetrics, LimitKind } from './mesh-metrics';
-import { BackendLoad } from './backend-load';
-import { balancerFor, rebalance } from './balancer';
-import type { Balancer } from './balancer';
+import { FrontendBalancing } from './frontend-balancing';
 import { proxyHeader } from './proxy-protocol';
 import { TcpSession } from './tcp-session';
 
@@ -33,15 +31,12 @@ export interface TcpFrontendOptions {
  */
 export class TcpFrontend implements FrontendListener {
   readonly listenerId: number;
+  private readonly lb: FrontendBalancing;
   private readonly server: net.Server;
-  private balancer: Balancer;
-  private readonly load = new BackendLoad();
   private readonly sessions = new Set<TcpSession>();
   private readonly log: Logger;
   private idleTimer: NodeJS.Timeout | undefined;
   private pending = 0;
-  private metrics: FrontendMetrics;
-  private frontend: Frontend;
   private active = 0;
 
   constructor(
@@ -49,12 +44,9 @@ export class TcpFrontend implements FrontendListener {
     private readonly deps: FrontendListenerDeps,
     private readonly options: TcpFrontendOptions,
   ) {
-    this.frontend = frontend;
+    this.lb = new FrontendBalancing(frontend, deps);
     this.listenerId = options.listenerId;
     this.log = deps.logger.child({ frontend: frontend.id });
-    this.metrics = deps.metricsFor(frontend.service, 'tcp');
-    this.balancer = balancerFor(frontend, { load: this.load, now: this.deps.now });
-    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     // allowHalfOpen: a client's FIN is passed on to the backend instead of
     // closing our side, so request/response-then-close protocols work.
     // pauseOnConnect: read nothing from a client that has no backend; the session starts reading.
@@ -71,7 +63,7 @@ export class TcpFrontend implements FrontendListener {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once('error', onError);
-      this.server.listen({ host: this.frontend.address, port: this.frontend.port, exclusive: true }, () => {
+      this.server.listen({ host: this.lb.frontend.address, port: this.lb.frontend.port, exclusive: true }, () => {
         this.server.off('error', onError);
         // Accept errors (EMFILE...) after the bind must not crash the daemon.
         this.server.on('error', (err) => this.log.warn({ err }, 'tcp frontend error'));
@@ -84,10 +76,7 @@ export class TcpFrontend implements FrontendListener {
   }
 
   update(frontend: Frontend): void {
-    if (frontend.service !== this.frontend.service) this.metrics = this.deps.metricsFor(frontend.service, 'tcp');
-    this.balancer = rebalance(this.balancer, this.frontend, frontend, { load: this.load, now: this.deps.now });
-    this.frontend = frontend;
-    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
+    this.lb.update(frontend);
   }
 
   /** The periodic sweep: idle connections closed, stalled ones probed for a reset (TcpSession.probeStalled). */
@@ -98,7 +87,7 @@ export class TcpFrontend implements FrontendListener {
 
   /** Close connections idle (no byte either way) for the frontend's idle timeout; none when it has none. */
   sweepIdle(): void {
-    const idleTimeoutMs = this.frontend.lb?.idleTimeoutMs ?? 0;
+    const idleTimeoutMs = this.lb.frontend.lb?.idleTimeoutMs ?? 0;
     if (idleTimeoutMs <= 0) return;
     const now = this.deps.now();
     for (const session of this.sessions) {
@@ -116,12 +105,12 @@ export class TcpFrontend implements FrontendListener {
   }
 
   private accept(client: net.Socket): void {
-    const metrics = this.metrics;
-    const maxConnections = this.frontend.lb?.maxConnections ?? 0;
+    const metrics = this.lb.metrics;
+    const maxConnections = this.lb.frontend.lb?.maxConnections ?? 0;
     if (maxConnections > 0 && this.active >= maxConnections) return this.refuse(client, 'frontend');
     if (this.pending >= this.options.maxPendingConnections) return this.refuse(client, 'pending');
     const clientAddress = client.remoteAddress ?? '';
-    const balancer = this.balancer;
+    const balancer = this.lb.balancer;
     const first = balancer.pick(clientAddress, new Set());
     if (!first && balancer.fullOnly(new Set())) return this.refuse(client, 'backend');
     metrics.opened();
@@ -138,12 +127,12 @@ export class TcpFrontend implements FrontendListener {
       client.resetAndDestroy();
       return;
     }
-    const version = this.frontend.proxyProtocol;
+    const version = this.lb.frontend.proxyProtocol;
     const header = version
       ? proxyHeader(
           version,
           { address: clientAddress, port: client.remotePort ?? 0 },
-          { address: client.localAddress ?? this.frontend.address, port: client.localPort ?? this.frontend.port },
+          { address: client.localAddress ?? this.lb.frontend.address, port: client.localPort ?? this.lb.frontend.port },
         )
       : undefined;
     this.pending++;
@@ -154,12 +143,12 @@ export class TcpFrontend implements FrontendListener {
         metrics,
         // Ask the balancer as it is at each retry: a backend drained or removed since the accept gets nothing.
         nextBackend: (tried) => {
-          const next = this.balancer.pick(clientAddress, tried);
-          if (!next && this.balancer.fullOnly(tried)) metrics.limitRejected('backend');
+          const next = this.lb.balancer.pick(clientAddress, tried);
+          if (!next && this.lb.balancer.fullOnly(tried)) metrics.limitRejected('backend');
           return next;
         },
         track: (socket) => this.track(socket),
-        load: this.load,
+        load: this.lb.load,
         now: this.deps.now,
         settled: () => this.pending--,
       },
@@ -176,7 +165,7 @@ export class TcpFrontend implements FrontendListener {
 
   /** Turn a client away at once because of `limit`: accepted (the kernel already did), then closed. */
   private refuse(client: net.Socket, limit: LimitKind): void {
-    this.metrics.limitRejected(limit);
+    this.lb.metrics.limitRejected(limit);
     this.log.debug({ limit }, 'connection limit reached; client turned away');
     client.on('error', () => undefined);
     client.destroy();

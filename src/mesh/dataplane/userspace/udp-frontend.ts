@@ -3,9 +3,7 @@ import type { Logger } from 'pino';
 import type { Backend, Frontend } from '../../table/table';
 import type { FrontendListener, FrontendListenerDeps } from './frontend-listener';
 import type { FrontendMetrics } from './mesh-metrics';
-import { BackendLoad } from './backend-load';
-import { balancerFor, rebalance } from './balancer';
-import type { Balancer } from './balancer';
+import { FrontendBalancing } from './frontend-balancing';
 import { createBatchUdpSocket, type BatchUdpSocket, type DatagramBatch, type UdpFamily } from '../../../native/batch-udp-socket';
 import { loadNative, type NativeAddon } from '../../../native/native';
 import { udpAddressText, udpPeerKey, type UdpAddress, type UdpPeerKey } from '../../../native/udp-address';
@@ -50,15 +48,12 @@ interface Flow {
  */
 export class UdpFrontend implements FrontendListener {
   readonly listenerId: number;
+  private readonly lb: FrontendBalancing;
   private readonly socket: BatchUdpSocket;
   private readonly flows = new Map<UdpPeerKey, Flow>();
-  private balancer: Balancer;
-  private readonly load = new BackendLoad();
   private readonly log: Logger;
   private readonly family: UdpFamily;
   private readonly native: NativeAddon | null;
-  private metrics: FrontendMetrics;
-  private frontend: Frontend;
   private sweepTimer: NodeJS.Timeout | undefined;
   private bound = false;
   private closed = false;
@@ -68,12 +63,9 @@ export class UdpFrontend implements FrontendListener {
     private readonly deps: FrontendListenerDeps,
     private readonly options: UdpFrontendOptions,
   ) {
-    this.frontend = frontend;
+    this.lb = new FrontendBalancing(frontend, deps);
     this.listenerId = options.listenerId;
     this.log = deps.logger.child({ frontend: frontend.id });
-    this.metrics = deps.metricsFor(frontend.service, 'udp');
-    this.balancer = balancerFor(frontend, { load: this.load, now: this.deps.now });
-    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
     this.family = isIPv6(frontend.address) ? 'udp6' : 'udp4';
     this.native = options.native === undefined ? loadNative() : options.native;
     this.socket = createBatchUdpSocket(
@@ -101,7 +93,7 @@ export class UdpFrontend implements FrontendListener {
 
   async listen(): Promise<void> {
     try {
-      await this.socket.bind(this.frontend.address, this.frontend.port);
+      await this.socket.bind(this.lb.frontend.address, this.lb.frontend.port);
     } catch (err) {
       this.close();
       throw err;
@@ -114,10 +106,7 @@ export class UdpFrontend implements FrontendListener {
   }
 
   update(frontend: Frontend): void {
-    if (frontend.service !== this.frontend.service) this.metrics = this.deps.metricsFor(frontend.service, 'udp');
-    this.balancer = rebalance(this.balancer, this.frontend, frontend, { load: this.load, now: this.deps.now });
-    this.frontend = frontend;
-    this.load.limit = frontend.lb?.maxConnectionsPerBackend ?? 0;
+    this.lb.update(frontend);
   }
 
   /** Unbind and drop every flow: without the frontend socket no reply could reach its client anyway. */
@@ -160,24 +149,24 @@ export class UdpFrontend implements FrontendListener {
   /** The client's live flow, a new one, or undefined when no backend takes it (the datagram is dropped). */
   private flowFor(key: UdpPeerKey, address: UdpAddress, port: number, now: number): Flow | undefined {
     const flow = this.flows.get(key);
-    if (flow && this.balancer.isLive(flow.backend)) return flow;
+    if (flow && this.lb.balancer.isLive(flow.backend)) return flow;
     const client = udpAddressText(address);
     if (flow) {
       // Its backend left or drains: the client keeps talking to the service, on another task.
       flow.release();
-      const moved = this.balancer.pick(client, new Set());
+      const moved = this.lb.balancer.pick(client, new Set());
       this.log.debug({ client, port, from: flow.backend.id, to: moved?.id }, 'udp flow moves');
       const { metrics } = flow;
       this.endFlow(flow, !!moved);
       return moved ? this.openFlow(key, address, port, moved, metrics, now) : undefined;
     }
-    const backend = this.balancer.pick(client, new Set());
+    const backend = this.lb.balancer.pick(client, new Set());
     if (!backend) {
-      if (this.balancer.fullOnly(new Set())) this.metrics.limitRejected('backend');
+      if (this.lb.balancer.fullOnly(new Set())) this.lb.metrics.limitRejected('backend');
       this.log.debug({ client, port }, 'no backend for new udp flow; datagram dropped');
       return undefined;
     }
-    const metrics = this.metrics;
+    const metrics = this.lb.metrics;
     metrics.opened();
     return this.openFlow(key, address, port, backend, metrics, now);
   }
@@ -212,7 +201,7 @@ export class UdpFrontend implements FrontendListener {
       },
       this.native,
     );
-    const releaseLoad = this.load.acquire(backend);
+    const releaseLoad = this.lb.load.acquire(backend);
     const releaseMetric = metrics.backendOpened(backend.id);
     flow.release = () => {
       releaseLoad();
