@@ -39,18 +39,15 @@ export interface ManagerRoleOptions {
  * (token-checked: the worker token only reaches node routes).
  */
 export class ManagerRole {
-  /** The manager API's routes, which the local socket serves too. */
-  readonly router: Router;
   private stopping?: Promise<void>;
 
   private constructor(
     private readonly store: WalStore,
     private readonly manager: Manager,
     private readonly apiServer: http.Server,
-    router: Router,
-  ) {
-    this.router = router;
-  }
+    /** The manager API's routes, which the local socket serves too. */
+    readonly router: Router,
+  ) {}
 
   /** Opens the store, creates or loads the cluster (with `managerAddr` as its address), listens and runs the loops. */
   static async start(deps: ManagerRoleDeps, options: ManagerRoleOptions, managerAddr: string): Promise<ManagerRole> {
