@@ -2,7 +2,8 @@
  * Every error shoal raises on purpose, one class per failure kind, each with a
  * stable code (like undici's `UND_ERR_*`). The API maps `status` to the HTTP
  * status and sends `{ error: { code, message } }`; the CLI prints the message.
- * test/errors.test.ts checks codes are unique and documented in ERROR_CODES.
+ * Each kind is one errorKind() declaration (code, status, retry, meaning);
+ * test/errors.test.ts checks codes are unique and documented.
  */
 
 /** Base of all shoal errors. */
@@ -19,420 +20,211 @@ export class ShoalError extends Error {
   }
 }
 
-/** Bad user input: a flag, a spec field, a name. */
-export class InvalidArgumentError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_INVALID_ARGUMENT';
-  override readonly status = 400;
-  override name = 'InvalidArgumentError';
+/** What a kind of failure is: its code, HTTP status, whether a retry may help, and what it means (ERROR_CODES, the README's table). */
+interface ErrorKind {
+  code: string;
+  status: number;
+  temporary?: boolean;
+  meaning: string;
 }
+
+/** Every kind in declaration order, the base first. */
+const KINDS: { Class: typeof ShoalError; meaning: string }[] = [{ Class: ShoalError, meaning: 'an unexpected failure inside shoal' }];
+
+/** A class of its own for one kind of failure, extending `Base` where the kind is a special case of another. */
+function errorKind(name: string, kind: ErrorKind, Base: typeof ShoalError = ShoalError) {
+  const Class = class extends Base {
+    override readonly code = kind.code;
+    override readonly status = kind.status;
+    override readonly temporary = kind.temporary ?? false;
+    override name = name;
+  };
+  Object.defineProperty(Class, 'name', { value: name });
+  KINDS.push({ Class, meaning: kind.meaning });
+  return Class;
+}
+
+/** Bad user input: a flag, a spec field, a name. */
+export const InvalidArgumentError = errorKind('InvalidArgumentError', { code: 'SHOAL_ERR_INVALID_ARGUMENT', status: 400, meaning: 'bad user input: a flag, a spec field or a name' });
+export type InvalidArgumentError = InstanceType<typeof InvalidArgumentError>;
 
 /** The object asked for does not exist. */
-export class NotFoundError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NOT_FOUND';
-  override readonly status = 404;
-  override name = 'NotFoundError';
-}
+export const NotFoundError = errorKind('NotFoundError', { code: 'SHOAL_ERR_NOT_FOUND', status: 404, meaning: 'the node, service or task does not exist' });
+export type NotFoundError = InstanceType<typeof NotFoundError>;
 
 /** The name is taken (service name, node hostname). */
-export class NameConflictError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NAME_CONFLICT';
-  override readonly status = 409;
-  override name = 'NameConflictError';
-}
+export const NameConflictError = errorKind('NameConflictError', { code: 'SHOAL_ERR_NAME_CONFLICT', status: 409, meaning: 'the name is already taken' });
+export type NameConflictError = InstanceType<typeof NameConflictError>;
 
 /** A published port is already held by another service or another process. */
-export class PortInUseError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_PORT_IN_USE';
-  override readonly status = 409;
-  override name = 'PortInUseError';
-}
+export const PortInUseError = errorKind('PortInUseError', { code: 'SHOAL_ERR_PORT_IN_USE', status: 409, meaning: 'a published port is held by another service or process' });
+export type PortInUseError = InstanceType<typeof PortInUseError>;
 
 /** A compare-and-swap lost against a concurrent writer; retry with fresh data. */
-export class ConflictError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_CONFLICT';
-  override readonly status = 409;
-  override readonly temporary = true;
-  override name = 'ConflictError';
-}
+export const ConflictError = errorKind('ConflictError', { code: 'SHOAL_ERR_CONFLICT', status: 409, temporary: true, meaning: 'a concurrent write won; retry' });
+export type ConflictError = InstanceType<typeof ConflictError>;
 
 /** No or a wrong join token. */
-export class UnauthorizedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_UNAUTHORIZED';
-  override readonly status = 401;
-  override name = 'UnauthorizedError';
-}
+export const UnauthorizedError = errorKind('UnauthorizedError', { code: 'SHOAL_ERR_UNAUTHORIZED', status: 401, meaning: 'no join token or a wrong one' });
+export type UnauthorizedError = InstanceType<typeof UnauthorizedError>;
 
 /** The call needs a manager (or an initialised swarm) and this node is not one. */
-export class NotManagerError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NOT_MANAGER';
-  override readonly status = 503;
-  override name = 'NotManagerError';
-}
+export const NotManagerError = errorKind('NotManagerError', { code: 'SHOAL_ERR_NOT_MANAGER', status: 503, meaning: 'this node is not a swarm manager' });
+export type NotManagerError = InstanceType<typeof NotManagerError>;
 
 /** The swarm is already initialised or joined. */
-export class AlreadyInSwarmError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_ALREADY_IN_SWARM';
-  override readonly status = 409;
-  override name = 'AlreadyInSwarmError';
-}
+export const AlreadyInSwarmError = errorKind('AlreadyInSwarmError', { code: 'SHOAL_ERR_ALREADY_IN_SWARM', status: 409, meaning: 'this node is already part of a swarm' });
+export type AlreadyInSwarmError = InstanceType<typeof AlreadyInSwarmError>;
 
 /** A watch asked for history the store has compacted away; relist. */
-export class CompactedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_COMPACTED';
-  override readonly status = 410;
-  override name = 'CompactedError';
-}
+export const CompactedError = errorKind('CompactedError', { code: 'SHOAL_ERR_COMPACTED', status: 410, meaning: 'the requested revision was compacted; list again' });
+export type CompactedError = InstanceType<typeof CompactedError>;
 
 /** The daemon or manager cannot be reached. */
-export class UnavailableError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_UNAVAILABLE';
-  override readonly status = 503;
-  override readonly temporary = true;
-  override name = 'UnavailableError';
-}
+export const UnavailableError = errorKind('UnavailableError', { code: 'SHOAL_ERR_UNAVAILABLE', status: 503, temporary: true, meaning: 'the daemon or manager cannot be reached' });
+export type UnavailableError = InstanceType<typeof UnavailableError>;
 
 /** The store file is damaged beyond the torn tail a crash may leave. */
-export class CorruptStoreError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_CORRUPT_STORE';
-  override readonly status = 500;
-  override name = 'CorruptStoreError';
-}
+export const CorruptStoreError = errorKind('CorruptStoreError', { code: 'SHOAL_ERR_CORRUPT_STORE', status: 500, meaning: 'the store files are damaged' });
+export type CorruptStoreError = InstanceType<typeof CorruptStoreError>;
 
 /** No overlay network has this name or id. */
-export class NetworkNotFoundError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETWORK_NOT_FOUND';
-  override readonly status = 404;
-  override name = 'NetworkNotFoundError';
-}
+export const NetworkNotFoundError = errorKind('NetworkNotFoundError', { code: 'SHOAL_ERR_NETWORK_NOT_FOUND', status: 404, meaning: 'no network has this name or id' });
+export type NetworkNotFoundError = InstanceType<typeof NetworkNotFoundError>;
 
 /** A network's subnet overlaps another network's. */
-export class NetworkOverlapError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETWORK_OVERLAP';
-  override readonly status = 409;
-  override name = 'NetworkOverlapError';
-}
+export const NetworkOverlapError = errorKind('NetworkOverlapError', { code: 'SHOAL_ERR_NETWORK_OVERLAP', status: 409, meaning: "the subnet overlaps another network's subnet" });
+export type NetworkOverlapError = InstanceType<typeof NetworkOverlapError>;
 
 /** A network cannot be removed while services use it or tasks hold addresses on it. */
-export class NetworkInUseError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETWORK_IN_USE';
-  override readonly status = 409;
-  override name = 'NetworkInUseError';
-}
+export const NetworkInUseError = errorKind('NetworkInUseError', { code: 'SHOAL_ERR_NETWORK_IN_USE', status: 409, meaning: 'services or tasks still use the network' });
+export type NetworkInUseError = InstanceType<typeof NetworkInUseError>;
 
 /** Not enough free addresses: a subnet too small for the replicas, a full VIP range, no free default subnet or VNI left, a full task address pool. */
-export class AddressPoolExhaustedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_ADDRESS_POOL_EXHAUSTED';
-  override readonly status = 409;
-  override name = 'AddressPoolExhaustedError';
-}
+export const AddressPoolExhaustedError = errorKind('AddressPoolExhaustedError', { code: 'SHOAL_ERR_ADDRESS_POOL_EXHAUSTED', status: 409, meaning: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI, task address pool full)' });
+export type AddressPoolExhaustedError = InstanceType<typeof AddressPoolExhaustedError>;
 
 /** A node has no free port left in its task port range (loopback mode). */
-export class PortsExhaustedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_PORTS_EXHAUSTED';
-  override readonly status = 409;
-  override readonly temporary = true;
-  override name = 'PortsExhaustedError';
-}
+export const PortsExhaustedError = errorKind('PortsExhaustedError', { code: 'SHOAL_ERR_PORTS_EXHAUSTED', status: 409, temporary: true, meaning: "no free port left in the node's task port range" });
+export type PortsExhaustedError = InstanceType<typeof PortsExhaustedError>;
 
 /** A service did not reach its spec: its update paused or was rolled back, or every task keeps failing. */
-export class NotConvergedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NOT_CONVERGED';
-  override readonly status = 409;
-  override name = 'NotConvergedError';
-}
+export const NotConvergedError = errorKind('NotConvergedError', { code: 'SHOAL_ERR_NOT_CONVERGED', status: 409, meaning: 'the service did not reach its spec: update paused or rolled back, or every task keeps failing' });
+export type NotConvergedError = InstanceType<typeof NotConvergedError>;
 
 /** Demoting the last manager would leave the cluster without one. */
-export class LastManagerError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_LAST_MANAGER';
-  override readonly status = 409;
-  override name = 'LastManagerError';
-}
+export const LastManagerError = errorKind('LastManagerError', { code: 'SHOAL_ERR_LAST_MANAGER', status: 409, meaning: 'demoting the node would leave the cluster without a manager' });
+export type LastManagerError = InstanceType<typeof LastManagerError>;
 
 /** A change that needs several managers sharing a replicated store (etcd); the embedded store has one. */
-export class ReplicatedStoreRequiredError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_REPLICATED_STORE_REQUIRED';
-  override readonly status = 409;
-  override name = 'ReplicatedStoreRequiredError';
-}
+export const ReplicatedStoreRequiredError = errorKind('ReplicatedStoreRequiredError', { code: 'SHOAL_ERR_REPLICATED_STORE_REQUIRED', status: 409, meaning: "more managers need a replicated store (etcd); this cluster keeps its state in one manager's embedded store" });
+export type ReplicatedStoreRequiredError = InstanceType<typeof ReplicatedStoreRequiredError>;
 
 /** A netlink message or attribute from the kernel does not parse: a bad length, a missing header or a required attribute absent. */
-export class NetlinkMalformedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETLINK_MALFORMED';
-  override readonly status = 500;
-  override name = 'NetlinkMalformedError';
-}
+export const NetlinkMalformedError = errorKind('NetlinkMalformedError', { code: 'SHOAL_ERR_NETLINK_MALFORMED', status: 500, meaning: 'a netlink message or attribute from the kernel does not parse' });
+export type NetlinkMalformedError = InstanceType<typeof NetlinkMalformedError>;
 
 /** A value does not fit a netlink request: an attribute over 64 KiB, an address not of the family, a bad family name. */
-export class NetlinkEncodeError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETLINK_ENCODE';
-  override readonly status = 500;
-  override name = 'NetlinkEncodeError';
-}
+export const NetlinkEncodeError = errorKind('NetlinkEncodeError', { code: 'SHOAL_ERR_NETLINK_ENCODE', status: 500, meaning: 'a value does not fit a netlink request (attribute too long, address not of the family, bad family name)' });
+export type NetlinkEncodeError = InstanceType<typeof NetlinkEncodeError>;
 
 /** The kernel answered a netlink request with an errno; net/genl/netlink-error.ts's NetlinkError adds the errno. */
-export class NetlinkRequestError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETLINK_REQUEST_FAILED';
-  override readonly status = 500;
-  override name = 'NetlinkRequestError';
-}
+export const NetlinkRequestError = errorKind('NetlinkRequestError', { code: 'SHOAL_ERR_NETLINK_REQUEST_FAILED', status: 500, meaning: 'the kernel answered a netlink request with an errno' });
+export type NetlinkRequestError = InstanceType<typeof NetlinkRequestError>;
 
 /** A dump the kernel flagged NLM_F_DUMP_INTR: the table changed under it; dumping again will do. */
-export class DumpInterruptedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETLINK_DUMP_INTERRUPTED';
-  override readonly status = 503;
-  override readonly temporary = true;
-  override name = 'DumpInterruptedError';
-}
+export const DumpInterruptedError = errorKind('DumpInterruptedError', { code: 'SHOAL_ERR_NETLINK_DUMP_INTERRUPTED', status: 503, temporary: true, meaning: 'the kernel table changed during a netlink dump; dump again' });
+export type DumpInterruptedError = InstanceType<typeof DumpInterruptedError>;
 
 /** A generic netlink family (IPVS) is not registered in this kernel; net/genl/ctrl-family.ts's FamilyNotFoundError names it. */
-export class NetlinkFamilyMissingError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETLINK_FAMILY_NOT_FOUND';
-  override readonly status = 501;
-  override name = 'NetlinkFamilyMissingError';
-}
+export const NetlinkFamilyMissingError = errorKind('NetlinkFamilyMissingError', { code: 'SHOAL_ERR_NETLINK_FAMILY_NOT_FOUND', status: 501, meaning: 'a generic netlink family (IPVS) is not registered in this kernel' });
+export type NetlinkFamilyMissingError = InstanceType<typeof NetlinkFamilyMissingError>;
 
 /** This host cannot run the feature at all (the netlink codec on a big-endian host). */
-export class UnsupportedPlatformError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_UNSUPPORTED_PLATFORM';
-  override readonly status = 501;
-  override name = 'UnsupportedPlatformError';
-}
+export const UnsupportedPlatformError = errorKind('UnsupportedPlatformError', { code: 'SHOAL_ERR_UNSUPPORTED_PLATFORM', status: 501, meaning: 'this host cannot run the feature (the netlink codec needs a little-endian host)' });
+export type UnsupportedPlatformError = InstanceType<typeof UnsupportedPlatformError>;
 
 /** An external command (`ip`, `bridge`, `nft`, one run inside a lab namespace) failed, could not start or hung. */
-export class CommandFailedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_COMMAND_FAILED';
-  override readonly status = 500;
-  override name = 'CommandFailedError';
-}
+export const CommandFailedError = errorKind('CommandFailedError', { code: 'SHOAL_ERR_COMMAND_FAILED', status: 500, meaning: 'an external command (ip, bridge, nft) failed, could not start or hung' });
+export type CommandFailedError = InstanceType<typeof CommandFailedError>;
 
 /** An external command succeeded but printed something shoal cannot read (`nft -j list` without JSON). */
-export class CommandOutputMalformedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_COMMAND_OUTPUT_MALFORMED';
-  override readonly status = 500;
-  override name = 'CommandOutputMalformedError';
-}
+export const CommandOutputMalformedError = errorKind('CommandOutputMalformedError', { code: 'SHOAL_ERR_COMMAND_OUTPUT_MALFORMED', status: 500, meaning: 'an external command printed output shoal cannot read' });
+export type CommandOutputMalformedError = InstanceType<typeof CommandOutputMalformedError>;
 
 /** A network lab was used after destroy(). */
-export class LabDestroyedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_LAB_DESTROYED';
-  override readonly status = 500;
-  override name = 'LabDestroyedError';
-}
+export const LabDestroyedError = errorKind('LabDestroyedError', { code: 'SHOAL_ERR_LAB_DESTROYED', status: 500, meaning: 'the network lab was already destroyed' });
+export type LabDestroyedError = InstanceType<typeof LabDestroyedError>;
 
 /** Waiting for a daemon, a node or a lab to come up took longer than allowed. */
-export class WaitTimeoutError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_WAIT_TIMEOUT';
-  override readonly status = 504;
-  override readonly temporary = true;
-  override name = 'WaitTimeoutError';
-}
+export const WaitTimeoutError = errorKind('WaitTimeoutError', { code: 'SHOAL_ERR_WAIT_TIMEOUT', status: 504, temporary: true, meaning: 'a daemon, node or lab did not come up in time' });
+export type WaitTimeoutError = InstanceType<typeof WaitTimeoutError>;
 
 /** A daemon that `shoal up` started exited before it came up. */
-export class DaemonExitedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_DAEMON_EXITED';
-  override readonly status = 500;
-  override name = 'DaemonExitedError';
-}
+export const DaemonExitedError = errorKind('DaemonExitedError', { code: 'SHOAL_ERR_DAEMON_EXITED', status: 500, meaning: 'a daemon started by shoal up exited while starting' });
+export type DaemonExitedError = InstanceType<typeof DaemonExitedError>;
 
 /** Another shoal daemon already serves this control socket. */
-export class DaemonRunningError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_DAEMON_RUNNING';
-  override readonly status = 409;
-  override name = 'DaemonRunningError';
-}
+export const DaemonRunningError = errorKind('DaemonRunningError', { code: 'SHOAL_ERR_DAEMON_RUNNING', status: 409, meaning: 'another shoal daemon already uses the control socket' });
+export type DaemonRunningError = InstanceType<typeof DaemonRunningError>;
 
 /** A daemon server (API, metrics, gossip) could not listen on its address. */
-export class ListenError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_LISTEN_FAILED';
-  override readonly status = 500;
-  override name = 'ListenError';
-}
+export const ListenError = errorKind('ListenError', { code: 'SHOAL_ERR_LISTEN_FAILED', status: 500, meaning: 'a daemon server could not listen on its address' });
+export type ListenError = InstanceType<typeof ListenError>;
 
 /** The call needs this node to be in a swarm and it has not joined one. */
-export class NotInSwarmError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NOT_IN_SWARM';
-  override readonly status = 409;
-  override name = 'NotInSwarmError';
-}
+export const NotInSwarmError = errorKind('NotInSwarmError', { code: 'SHOAL_ERR_NOT_IN_SWARM', status: 409, meaning: 'this node has not joined a swarm' });
+export type NotInSwarmError = InstanceType<typeof NotInSwarmError>;
 
 /** Setting up an overlay network's VXLAN device or a task's attachment to it failed on this node. */
-export class NetworkSetupError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETWORK_SETUP_FAILED';
-  override readonly status = 500;
-  override name = 'NetworkSetupError';
-}
+export const NetworkSetupError = errorKind('NetworkSetupError', { code: 'SHOAL_ERR_NETWORK_SETUP_FAILED', status: 500, meaning: "setting up an overlay network's VXLAN device or a task's attachment failed" });
+export type NetworkSetupError = InstanceType<typeof NetworkSetupError>;
 
 /** A task needs an overlay network this node has not set up (yet). */
-export class NetworkNotReadyError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NETWORK_NOT_READY';
-  override readonly status = 503;
-  override readonly temporary = true;
-  override name = 'NetworkNotReadyError';
-}
+export const NetworkNotReadyError = errorKind('NetworkNotReadyError', { code: 'SHOAL_ERR_NETWORK_NOT_READY', status: 503, temporary: true, meaning: 'the network is not set up on this node (yet)' });
+export type NetworkNotReadyError = InstanceType<typeof NetworkNotReadyError>;
 
 /** The manager has not (yet) given the task or this node an address on the network. */
-export class AddressNotAllocatedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_ADDRESS_NOT_ALLOCATED';
-  override readonly status = 409;
-  override readonly temporary = true;
-  override name = 'AddressNotAllocatedError';
-}
+export const AddressNotAllocatedError = errorKind('AddressNotAllocatedError', { code: 'SHOAL_ERR_ADDRESS_NOT_ALLOCATED', status: 409, temporary: true, meaning: 'the task or node has no address on the network (yet)' });
+export type AddressNotAllocatedError = InstanceType<typeof AddressNotAllocatedError>;
 
 /** The manager could not reach the node that holds a task's log. */
-export class NodeUnreachableError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NODE_UNREACHABLE';
-  override readonly status = 502;
-  override readonly temporary = true;
-  override name = 'NodeUnreachableError';
-}
+export const NodeUnreachableError = errorKind('NodeUnreachableError', { code: 'SHOAL_ERR_NODE_UNREACHABLE', status: 502, temporary: true, meaning: 'the node holding the task log cannot be reached' });
+export type NodeUnreachableError = InstanceType<typeof NodeUnreachableError>;
 
 /** The node that holds a task's log answered with an error status. */
-export class NodeRequestFailedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_NODE_REQUEST_FAILED';
-  override readonly status = 502;
-  override name = 'NodeRequestFailedError';
-}
+export const NodeRequestFailedError = errorKind('NodeRequestFailedError', { code: 'SHOAL_ERR_NODE_REQUEST_FAILED', status: 502, meaning: 'the node holding the task log answered with an error' });
+export type NodeRequestFailedError = InstanceType<typeof NodeRequestFailedError>;
 
 /** A log stream from a node broke before the node ended it. */
-export class LogStreamBrokenError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_LOG_STREAM_BROKEN';
-  override readonly status = 502;
-  override readonly temporary = true;
-  override name = 'LogStreamBrokenError';
-}
+export const LogStreamBrokenError = errorKind('LogStreamBrokenError', { code: 'SHOAL_ERR_LOG_STREAM_BROKEN', status: 502, temporary: true, meaning: 'a log stream from a node broke before it ended' });
+export type LogStreamBrokenError = InstanceType<typeof LogStreamBrokenError>;
 
 /** The store was closed (the daemon is stopping); no more reads, writes or watches. */
-export class StoreClosedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_STORE_CLOSED';
-  override readonly status = 503;
-  override name = 'StoreClosedError';
-}
+export const StoreClosedError = errorKind('StoreClosedError', { code: 'SHOAL_ERR_STORE_CLOSED', status: 503, meaning: 'the store is closed (the daemon is stopping)' });
+export type StoreClosedError = InstanceType<typeof StoreClosedError>;
 
 /** Persisting a store write failed; the store refuses writes until the daemon restarts and replays its files. */
-export class StoreWriteFailedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_STORE_WRITE_FAILED';
-  override readonly status = 500;
-  override name = 'StoreWriteFailedError';
-}
+export const StoreWriteFailedError = errorKind('StoreWriteFailedError', { code: 'SHOAL_ERR_STORE_WRITE_FAILED', status: 500, meaning: 'a store write could not be persisted; restart to recover' });
+export type StoreWriteFailedError = InstanceType<typeof StoreWriteFailedError>;
 
 /** A write-ahead-log segment was appended to after it was closed. */
-export class WalSegmentClosedError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_WAL_SEGMENT_CLOSED';
-  override readonly status = 500;
-  override name = 'WalSegmentClosedError';
-}
+export const WalSegmentClosedError = errorKind('WalSegmentClosedError', { code: 'SHOAL_ERR_WAL_SEGMENT_CLOSED', status: 500, meaning: 'a write-ahead-log segment was written after it was closed' });
+export type WalSegmentClosedError = InstanceType<typeof WalSegmentClosedError>;
 
 /** The store has no cluster object although the swarm is initialised. */
-export class ClusterMissingError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_CLUSTER_MISSING';
-  override readonly status = 500;
-  override name = 'ClusterMissingError';
-}
+export const ClusterMissingError = errorKind('ClusterMissingError', { code: 'SHOAL_ERR_CLUSTER_MISSING', status: 500, meaning: 'the store has no cluster object' });
+export type ClusterMissingError = InstanceType<typeof ClusterMissingError>;
 
 /** The in-tree fake IPVS kernel was misused by a test or produced an incomplete answer. */
-export class FakeIpvsError extends ShoalError {
-  override readonly code = 'SHOAL_ERR_FAKE_IPVS';
-  override readonly status = 500;
-  override name = 'FakeIpvsError';
-}
+export const FakeIpvsError = errorKind('FakeIpvsError', { code: 'SHOAL_ERR_FAKE_IPVS', status: 500, meaning: 'the fake IPVS kernel (tests only) was misused or answered incompletely' });
+export type FakeIpvsError = InstanceType<typeof FakeIpvsError>;
 
 /** Every code with what it means; the API docs and the uniqueness test read this. */
-export const ERROR_CODES: Record<string, string> = {
-  SHOAL_ERR_INTERNAL: 'an unexpected failure inside shoal',
-  SHOAL_ERR_INVALID_ARGUMENT: 'bad user input: a flag, a spec field or a name',
-  SHOAL_ERR_NOT_FOUND: 'the node, service or task does not exist',
-  SHOAL_ERR_NAME_CONFLICT: 'the name is already taken',
-  SHOAL_ERR_PORT_IN_USE: 'a published port is held by another service or process',
-  SHOAL_ERR_CONFLICT: 'a concurrent write won; retry',
-  SHOAL_ERR_UNAUTHORIZED: 'no join token or a wrong one',
-  SHOAL_ERR_NOT_MANAGER: 'this node is not a swarm manager',
-  SHOAL_ERR_ALREADY_IN_SWARM: 'this node is already part of a swarm',
-  SHOAL_ERR_COMPACTED: 'the requested revision was compacted; list again',
-  SHOAL_ERR_UNAVAILABLE: 'the daemon or manager cannot be reached',
-  SHOAL_ERR_CORRUPT_STORE: 'the store files are damaged',
-  SHOAL_ERR_NETWORK_NOT_FOUND: 'no network has this name or id',
-  SHOAL_ERR_NETWORK_OVERLAP: "the subnet overlaps another network's subnet",
-  SHOAL_ERR_NETWORK_IN_USE: 'services or tasks still use the network',
-  SHOAL_ERR_ADDRESS_POOL_EXHAUSTED: 'not enough free addresses (subnet too small for the replicas, VIP range full, no free subnet or VNI, task address pool full)',
-  SHOAL_ERR_NOT_CONVERGED: 'the service did not reach its spec: update paused or rolled back, or every task keeps failing',
-  SHOAL_ERR_PORTS_EXHAUSTED: "no free port left in the node's task port range",
-  SHOAL_ERR_LAST_MANAGER: 'demoting the node would leave the cluster without a manager',
-  SHOAL_ERR_REPLICATED_STORE_REQUIRED: "more managers need a replicated store (etcd); this cluster keeps its state in one manager's embedded store",
-  SHOAL_ERR_NETLINK_MALFORMED: 'a netlink message or attribute from the kernel does not parse',
-  SHOAL_ERR_NETLINK_ENCODE: 'a value does not fit a netlink request (attribute too long, address not of the family, bad family name)',
-  SHOAL_ERR_NETLINK_REQUEST_FAILED: 'the kernel answered a netlink request with an errno',
-  SHOAL_ERR_NETLINK_DUMP_INTERRUPTED: 'the kernel table changed during a netlink dump; dump again',
-  SHOAL_ERR_NETLINK_FAMILY_NOT_FOUND: 'a generic netlink family (IPVS) is not registered in this kernel',
-  SHOAL_ERR_UNSUPPORTED_PLATFORM: 'this host cannot run the feature (the netlink codec needs a little-endian host)',
-  SHOAL_ERR_COMMAND_FAILED: 'an external command (ip, bridge, nft) failed, could not start or hung',
-  SHOAL_ERR_COMMAND_OUTPUT_MALFORMED: 'an external command printed output shoal cannot read',
-  SHOAL_ERR_LAB_DESTROYED: 'the network lab was already destroyed',
-  SHOAL_ERR_WAIT_TIMEOUT: 'a daemon, node or lab did not come up in time',
-  SHOAL_ERR_DAEMON_EXITED: 'a daemon started by shoal up exited while starting',
-  SHOAL_ERR_DAEMON_RUNNING: 'another shoal daemon already uses the control socket',
-  SHOAL_ERR_LISTEN_FAILED: 'a daemon server could not listen on its address',
-  SHOAL_ERR_NOT_IN_SWARM: 'this node has not joined a swarm',
-  SHOAL_ERR_NETWORK_SETUP_FAILED: "setting up an overlay network's VXLAN device or a task's attachment failed",
-  SHOAL_ERR_NETWORK_NOT_READY: 'the network is not set up on this node (yet)',
-  SHOAL_ERR_ADDRESS_NOT_ALLOCATED: 'the task or node has no address on the network (yet)',
-  SHOAL_ERR_NODE_UNREACHABLE: 'the node holding the task log cannot be reached',
-  SHOAL_ERR_NODE_REQUEST_FAILED: 'the node holding the task log answered with an error',
-  SHOAL_ERR_LOG_STREAM_BROKEN: 'a log stream from a node broke before it ended',
-  SHOAL_ERR_STORE_CLOSED: 'the store is closed (the daemon is stopping)',
-  SHOAL_ERR_STORE_WRITE_FAILED: 'a store write could not be persisted; restart to recover',
-  SHOAL_ERR_WAL_SEGMENT_CLOSED: 'a write-ahead-log segment was written after it was closed',
-  SHOAL_ERR_CLUSTER_MISSING: 'the store has no cluster object',
-  SHOAL_ERR_FAKE_IPVS: 'the fake IPVS kernel (tests only) was misused or answered incompletely',
-};
+export const ERROR_CODES: Record<string, string> = Object.fromEntries(KINDS.map((k) => [new k.Class('').code, k.meaning]));
 
 /** All error classes, for the registry test and for rebuilding errors from API answers. */
-export const ERROR_CLASSES = [
-  ShoalError,
-  InvalidArgumentError,
-  NotFoundError,
-  NameConflictError,
-  PortInUseError,
-  ConflictError,
-  UnauthorizedError,
-  NotManagerError,
-  AlreadyInSwarmError,
-  CompactedError,
-  UnavailableError,
-  CorruptStoreError,
-  NetworkNotFoundError,
-  NetworkOverlapError,
-  NetworkInUseError,
-  AddressPoolExhaustedError,
-  PortsExhaustedError,
-  NotConvergedError,
-  LastManagerError,
-  ReplicatedStoreRequiredError,
-  NetlinkMalformedError,
-  NetlinkEncodeError,
-  NetlinkRequestError,
-  DumpInterruptedError,
-  NetlinkFamilyMissingError,
-  UnsupportedPlatformError,
-  CommandFailedError,
-  CommandOutputMalformedError,
-  LabDestroyedError,
-  WaitTimeoutError,
-  DaemonExitedError,
-  DaemonRunningError,
-  ListenError,
-  NotInSwarmError,
-  NetworkSetupError,
-  NetworkNotReadyError,
-  AddressNotAllocatedError,
-  NodeUnreachableError,
-  NodeRequestFailedError,
-  LogStreamBrokenError,
-  StoreClosedError,
-  StoreWriteFailedError,
-  WalSegmentClosedError,
-  ClusterMissingError,
-  FakeIpvsError,
-] as const;
+export const ERROR_CLASSES: readonly (typeof ShoalError)[] = KINDS.map((k) => k.Class);
 
 /** Whether a retry later may succeed; asks the error, never its message. */
 export function isTemporary(err: unknown): boolean {

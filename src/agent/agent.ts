@@ -5,7 +5,8 @@ import type { RegisterRequest, RegisterResponse, StatusRequest } from '../api/co
 import { NotFoundError } from '../errors';
 import { isTerminal, portKey, stateRank, type Task, type TaskState, type TaskStatus } from '../model/types';
 import type { ClusterView } from './cluster-view';
-import type { ProcessExecutor, TaskEvent } from './executor/process-executor';
+import type { ProcessExecutor } from './executor/process-executor';
+import type { TaskEvent } from './executor/task-run';
 import { HealthChecker } from './health/health-checker';
 import type { HealthStatus } from './health/health-state';
 import { runProbe, type Prober, type ProbeTarget } from './health/probe';

@@ -1,37 +1,25 @@
 import * as child_process from 'node:child_process';
-import { promises as fs, unlinkSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type pino from 'pino';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
 import type { Task } from '../../model/types';
-import { CgroupLimits, hasLimits, joinCgroupArgv, type LimitsSetup } from './cgroup-limits';
-import { lookupCommand } from './command-path';
-import { findSetpriv, withDeathSignal } from './death-signal';
-import { isRecordedProcessAlive, readPidFile, writePidFile } from './pid-file';
-import { killOrphan, signalGroup } from './process-group';
+import { CgroupLimits } from './cgroup-limits';
+import { findSetpriv } from './death-signal';
 import { defaultPortLockDir, HostPortReservations, type PortRange } from './host-ports';
-import { choosePorts, type PortChoice, type PortSource, type TaskPortReserver } from './port-choice';
-import { taskEnvironment } from './task-env';
-import { exitCause } from './exit-cause';
 import { monotonicWallClockNs, type LogRecord } from './log-record';
-import { taskOutcome, type TaskOutcome } from './task-exit';
+import { isRecordedProcessAlive, readPidFile } from './pid-file';
+import type { TaskPortReserver } from './port-choice';
+import { killOrphan, signalGroup } from './process-group';
+import { launchTask, LOG_FILE, newTaskProcess, PID_FILE, type TaskLaunchDeps, type TaskProcess } from './task-launch';
 import { followLog, readLogRecords, type LogQuery } from './task-log';
-import { TaskLogWriter } from './task-log-writer';
-import { waitForTcpPorts } from './port-readiness';
+import type { TaskSandbox } from './task-sandbox';
+import type { TaskEvent, TaskExecEnvironment, TaskRunContext } from './task-run';
 
 /** Grace between SIGTERM and SIGKILL when the task spec gives none (Docker's 10 s). */
 export const DEFAULT_STOP_GRACE_MS = 10_000;
 /** Longest grace close() grants a task, so a daemon shutdown is bounded. */
 export const CLOSE_MAX_GRACE_MS = 10_000;
-/** A task's stdout and stderr as records (log-record.ts), one file for both streams. */
-export const LOG_FILE = 'output.log';
-/**
- * How long an ended task's pipes may stay open before its log is closed
- * without them (a process that left the task's group can hold them forever).
- */
-export const LOG_DRAIN_TIMEOUT_MS = 2_000;
-/** A task's pid and start time, so a restarted daemon finds what it left running. */
-export const PID_FILE = 'pid';
 
 /** Side effects the executor uses. */
 export interface ProcessExecutorDeps {
@@ -46,20 +34,6 @@ export interface ProcessExecutorDeps {
   cgroups?: CgroupLimits;
   /** Gives each task its own network (netns mode); absent: tasks share the node's (loopback mode). */
   sandbox?: TaskSandbox;
-}
-
-/** argv of a process to spawn. */
-export interface Argv {
-  file: string;
-  args: string[];
-}
-
-/** A task's own network, set up before its process starts and torn down after it ends. */
-export interface TaskSandbox {
-  /** Builds the task's network; resolves with how to start a command inside it. Throws with the reason. */
-  prepare(task: Task): Promise<{ wrap(argv: Argv): Argv }>;
-  /** Removes the task's network; never throws. */
-  release(task: Task): Promise<void>;
 }
 
 /** Configuration of the executor. */
@@ -80,54 +54,6 @@ export interface ProcessExecutorOptions {
   portReadyTimeoutMs?: number;
 }
 
-/** What the executor needs to run one task. */
-export interface TaskRunContext {
-  task: Task;
-  nodeId: string;
-  /** "ip:port" of the node's DNS server, given to the task as SHOAL_DNS. */
-  dnsAddress: string;
-}
-
-/** A change in a task's process, for the agent to report as task status. */
-export interface TaskEvent {
-  taskId: string;
-  state: 'starting' | 'running' | 'complete' | 'failed' | 'shutdown';
-  message: string;
-  exitCode?: number;
-  pid?: number;
-  ports?: Record<string, number>;
-}
-
-interface TaskProcess {
-  ctx: TaskRunContext;
-  dir: string;
-  child?: child_process.ChildProcess;
-  /** Writes the process's stdout and stderr to its log file. */
-  log?: TaskLogWriter;
-  pid?: number;
-  stopRequested: boolean;
-  stopping?: Promise<void>;
-  /** Settles once spawning succeeded or failed. */
-  launched: Promise<void>;
-  /** Settles once the process is gone, or will never run. */
-  exited: Promise<void>;
-  markExited: () => void;
-  spawnedAt?: number;
-  /** The environment and cwd the process got, for health commands run "in" the task. */
-  env?: Record<string, string>;
-  cwd?: string;
-  /** The task's cgroup when its limits were applied. */
-  limits?: LimitsSetup;
-  /** Whether the sandbox was asked to build the task's network (so it must be released). */
-  sandboxed?: boolean;
-}
-
-/** The environment a task's process runs with, so a health command can run alongside it. */
-export interface TaskExecEnvironment {
-  env: Record<string, string>;
-  cwd: string;
-}
-
 /** Task ids become directory names; refuse anything that could leave the tasks dir. */
 const TASK_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
@@ -139,13 +65,11 @@ const TASK_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
  */
 export class ProcessExecutor {
   private readonly log: pino.Logger;
-  private readonly now: () => number;
-  private readonly nowNs: () => bigint;
-  private readonly spawn: typeof child_process.spawn;
   private readonly ports: TaskPortReserver;
   private readonly cgroups: CgroupLimits;
   private readonly sandbox: TaskSandbox | undefined;
-  private readonly setpriv: string | null;
+  /** What launching a process needs; the launch ends the task through finish(). */
+  private readonly launchDeps: TaskLaunchDeps;
   private readonly tasksDir: string;
   private readonly tasks = new Map<string, TaskProcess>();
   private readonly listeners: ((e: TaskEvent) => void)[] = [];
@@ -153,20 +77,28 @@ export class ProcessExecutor {
   /** Port reservations being given back, which close() waits for. */
   private readonly releasing = new Set<Promise<void>>();
 
-  private readonly portReadyTimeoutMs: number;
-
   constructor(deps: ProcessExecutorDeps, options: ProcessExecutorOptions) {
     this.log = deps.logger.child({ component: 'executor' });
-    this.now = deps.now ?? Date.now;
-    this.nowNs = deps.nowNs ?? monotonicWallClockNs();
-    this.spawn = deps.spawn ?? child_process.spawn;
     this.ports = deps.ports ?? new HostPortReservations({}, { dir: options.portLockDir ?? defaultPortLockDir(), range: options.taskPortRange });
     this.cgroups = deps.cgroups ?? new CgroupLimits({ logger: this.log });
     this.sandbox = deps.sandbox;
-    this.setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
+    const setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
     this.tasksDir = path.join(options.stateDir, 'tasks');
-    this.portReadyTimeoutMs = options.portReadyTimeoutMs ?? 0;
-    if (!this.setpriv) this.log.warn('setpriv with --pdeathsig not found: tasks outlive a crashed daemon until its restart');
+    this.launchDeps = {
+      log: this.log,
+      now: deps.now ?? Date.now,
+      nowNs: deps.nowNs ?? monotonicWallClockNs(),
+      spawn: deps.spawn ?? child_process.spawn,
+      cgroups: this.cgroups,
+      sandbox: this.sandbox,
+      setpriv,
+      // A sandboxed task has its own namespace, so its target ports are its own; otherwise it shares the host.
+      portSource: this.sandbox ? { kind: 'own-namespace' } : { kind: 'shared-host', reserver: this.ports },
+      portReadyTimeoutMs: options.portReadyTimeoutMs ?? 0,
+      emit: (e) => this.emit(e),
+      finish: (entry, outcome) => this.finish(entry, outcome),
+    };
+    if (!setpriv) this.log.warn('setpriv with --pdeathsig not found: tasks outlive a crashed daemon until its restart');
   }
 
   /** Subscribes to task events. */
@@ -187,12 +119,10 @@ export class ProcessExecutor {
       this.log.warn({ taskId }, 'task already started');
       return;
     }
-    let markExited!: () => void;
-    const exited = new Promise<void>((resolve) => (markExited = resolve));
-    const entry: TaskProcess = { ctx, dir, stopRequested: false, launched: Promise.resolve(), exited, markExited };
+    const entry = newTaskProcess(ctx, dir);
     this.tasks.set(taskId, entry);
     this.emit({ taskId, state: 'starting', message: 'starting' });
-    entry.launched = this.launch(entry);
+    entry.launched = launchTask(entry, this.launchDeps);
     await entry.launched;
   }
 
@@ -295,123 +225,9 @@ export class ProcessExecutor {
     return this.closing;
   }
 
-  /** A sandboxed task has its own namespace, so its target ports are its own; otherwise it shares the host. */
-  private portSource(): PortSource {
-    return this.sandbox ? { kind: 'own-namespace' } : { kind: 'shared-host', reserver: this.ports };
-  }
-
   private taskDir(taskId: string): string {
     if (!TASK_ID_PATTERN.test(taskId)) throw new InvalidArgumentError(`invalid task id ${JSON.stringify(taskId)}`);
     return path.join(this.tasksDir, taskId);
-  }
-
-  /** prepare + start: choose ports, build the environment, find the command, set up limits, spawn. Never throws. */
-  private async launch(entry: TaskProcess): Promise<void> {
-    const { task } = entry.ctx;
-    let ports: PortChoice;
-    let env: Record<string, string>;
-    let file: string;
-    let wrap = (argv: Argv): Argv => argv;
-    const cwd = task.spec.workdir ?? process.cwd();
-    const logFile = path.join(entry.dir, LOG_FILE);
-    try {
-      await fs.mkdir(entry.dir, { recursive: true });
-      // Even a task that never starts has a (empty) log, so `service logs` finds it.
-      await fs.appendFile(logFile, '');
-      if (!(await isDirectory(cwd))) return this.finish(entry, fail(`task: workdir "${cwd}": no such directory`));
-      ports = await choosePorts(task, this.portSource());
-      env = taskEnvironment(process.env, entry.ctx, ports.byTarget);
-      const found = await lookupCommand(task.spec.command[0] ?? '', cwd, env.PATH);
-      if (!found.ok) return this.finish(entry, fail(found.message));
-      file = found.path;
-      const limits = task.spec.resources?.limits;
-      if (hasLimits(limits)) entry.limits = await this.cgroups.prepare(task.id, limits);
-      if (this.sandbox) {
-        entry.sandboxed = true;
-        wrap = (await this.sandbox.prepare(task)).wrap;
-      }
-    } catch (err) {
-      return this.finish(entry, fail(`task: preparing failed: ${(err as Error).message}`));
-    }
-    if (entry.stopRequested) return this.finish(entry, { state: 'shutdown', message: 'shutdown' });
-    entry.env = env;
-    entry.cwd = cwd;
-
-    let inner = { file, args: task.spec.command.slice(1) };
-    if (entry.limits?.applied) inner = joinCgroupArgv(entry.limits.procsFile, inner.file, inner.args);
-    const argv = wrap(withDeathSignal(this.setpriv, inner.file, inner.args));
-    // Where limits cannot be applied the task runs anyway, and its status says so (service ps / inspect).
-    const startedMessage = entry.limits && !entry.limits.applied ? `started; limits not applied: ${entry.limits.reason}` : 'started';
-    // Pipes, not the file itself: each line gets its time and stream (Docker's json-file driver).
-    let log: TaskLogWriter;
-    try {
-      log = new TaskLogWriter({ logger: this.log.child({ taskId: task.id }), nowNs: this.nowNs }, logFile);
-    } catch (err) {
-      return this.finish(entry, fail(`task: opening its log failed: ${(err as Error).message}`));
-    }
-    entry.log = log;
-    let child: child_process.ChildProcess;
-    try {
-      child = this.spawn(argv.file, argv.args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (err) {
-      void log.finish(LOG_DRAIN_TIMEOUT_MS);
-      return this.finish(entry, fail(`task: spawn failed: ${(err as Error).message}`));
-    }
-    if (child.stdout) log.attach(child.stdout, 'out');
-    if (child.stderr) log.attach(child.stderr, 'err');
-    entry.child = child;
-    let exited = false;
-    await new Promise<void>((resolve) => {
-      let spawned = false;
-      child.once('spawn', () => {
-        spawned = true;
-        entry.pid = child.pid!;
-        entry.spawnedAt = this.now();
-        try {
-          writePidFile(path.join(entry.dir, PID_FILE), entry.pid);
-        } catch (err) {
-          // The task runs all the same; only a restarted daemon would miss it if this one crashed.
-          this.log.error({ err, taskId: task.id }, 'writing pid file failed');
-        }
-        resolve();
-        const tcpPorts = this.portReadyTimeoutMs > 0 ? Object.entries(ports.byKey).filter(([k]) => k.startsWith('tcp/')).map(([, p]) => p) : [];
-        void waitForTcpPorts(task.address, tcpPorts, { gone: () => exited || entry.stopRequested, timeoutMs: this.portReadyTimeoutMs }).then((r) => {
-          if (r === 'gone') return;
-          const message = r === 'timeout' ? `${startedMessage}; port ${tcpPorts.join(', ')} not accepting connections yet` : startedMessage;
-          this.log.info({ taskId: task.id, pid: entry.pid, ports: ports.byKey }, 'task running');
-          this.emit({ taskId: task.id, state: 'running', message, pid: entry.pid, ports: ports.byKey });
-        });
-      });
-      child.on('error', (err) => {
-        if (spawned) return this.log.warn({ taskId: task.id, err }, 'task process error');
-        void log.finish(LOG_DRAIN_TIMEOUT_MS);
-        this.finish(entry, fail(`task: spawn failed: ${err.message}`));
-        resolve();
-      });
-      child.once('exit', (code, signal) => {
-        exited = true;
-        if (spawned) void this.onExit(entry, code, signal);
-      });
-    });
-  }
-
-  /** The process ended: its group goes, its last lines reach the log, then its outcome (naming the cause of a failure) is reported. */
-  private async onExit(entry: TaskProcess, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
-    const pid = entry.pid!;
-    // Like a container's init dying: whatever the task left in its group goes too.
-    signalGroup(pid, 'SIGKILL');
-    try {
-      unlinkSync(path.join(entry.dir, PID_FILE));
-    } catch {
-      // Already gone (removeTask raced us): nothing to clean.
-    }
-    // Before the outcome: the cause is in the last lines, and a stop (daemon close) must not lose them.
-    await entry.log?.finish(LOG_DRAIN_TIMEOUT_MS);
-    const cause = entry.log ? exitCause(entry.log.recent('err'), entry.log.recent('out')) : undefined;
-    const outcome = taskOutcome(code, signal, entry.stopRequested, cause);
-    const ranMs = entry.spawnedAt === undefined ? undefined : this.now() - entry.spawnedAt;
-    this.log.info({ taskId: entry.ctx.task.id, pid, code, signal, ranMs, state: outcome.state }, 'task exited');
-    this.finish(entry, { ...outcome, pid });
   }
 
   /** Forgets the task, reports its final state and wakes whoever waits for its end. */
@@ -457,22 +273,10 @@ export class ProcessExecutor {
   }
 }
 
-function fail(message: string): Pick<TaskOutcome, 'state' | 'message'> {
-  return { state: 'failed', message };
-}
-
 async function exists(file: string): Promise<boolean> {
   try {
     await fs.access(file);
     return true;
-  } catch {
-    return false;
-  }
-}
-
-async function isDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await fs.stat(dir)).isDirectory();
   } catch {
     return false;
   }

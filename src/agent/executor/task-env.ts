@@ -1,4 +1,4 @@
-import type { TaskRunContext } from './process-executor';
+import type { TaskRunContext } from './task-run';
 
 /**
  * Inherited variables a task must not see: the daemon's own `SHOAL_*`

@@ -11,7 +11,7 @@ import type { Network, Task } from '../../model/types';
 import type { Overlay } from '../../net/overlay';
 import { planTaskAttachment, taskNetnsName, taskVethName } from '../../net/overlay-plan';
 import { netnsExecArgv } from '../../net/netns';
-import type { Argv, TaskSandbox } from '../executor/process-executor';
+import type { Argv, TaskSandbox } from '../executor/task-sandbox';
 
 /** Wait after a view change before reconciling, so a burst costs one pass. */
 const RECONCILE_DEBOUNCE_MS = 20;

@@ -1,0 +1,99 @@
+import http from 'node:http';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Info } from '../api/contract';
+import { Router, sendJson } from '../api/router';
+import { UnauthorizedError, type ShoalError } from '../errors';
+import { Manager } from '../manager/manager';
+import type { NetworkMode } from '../mesh/table/service-vip';
+import type { Cluster } from '../model/types';
+import { WalStore } from '../store/wal-store';
+import { closeHttp, listenHttp } from './http-listener';
+
+/** Routes worker-token holders may call; everything else needs the manager token. */
+const WORKER_ROUTES = [/^\/v1\/watch$/, /^\/v1\/dispatcher\//, /^\/v1\/info$/];
+
+/** What a manager node's manager part needs from the daemon. */
+export interface ManagerRoleDeps {
+  logger: Logger;
+  registry: Registry;
+  now: () => number;
+  /** The daemon's `GET /v1/info`, served on the manager API too. */
+  info(): Info;
+}
+
+/** Settings of the manager part. */
+export interface ManagerRoleOptions {
+  stateDir: string;
+  /** Address and port the manager API listens on. */
+  address: string;
+  apiPort: number;
+  heartbeatMs: number;
+  networkMode: NetworkMode;
+}
+
+/**
+ * The manager half of a manager node, started and stopped as one: the
+ * store in `<stateDir>/store`, the manager loops, and the manager API on TCP
+ * (token-checked: the worker token only reaches node routes).
+ */
+export class ManagerRole {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    private readonly store: WalStore,
+    private readonly manager: Manager,
+    private readonly apiServer: http.Server,
+    /** The manager API's routes, which the local socket serves too. */
+    readonly router: Router,
+  ) {}
+
+  /** Opens the store, creates or loads the cluster (with `managerAddr` as its address), listens and runs the loops. */
+  static async start(deps: ManagerRoleDeps, options: ManagerRoleOptions, managerAddr: string): Promise<ManagerRole> {
+    const store = await WalStore.open(path.join(options.stateDir, 'store'), {}, { logger: deps.logger.child({ component: 'store' }), registry: deps.registry });
+    const manager = new Manager(
+      { store, logger: deps.logger, registry: deps.registry, now: deps.now },
+      { heartbeatPeriodMs: options.heartbeatMs, probePorts: options.networkMode === 'loopback', networkMode: options.networkMode },
+    );
+    const router = new Router(deps.logger);
+    router.on('GET', '/v1/info', () => deps.info());
+    manager.routes(router);
+    const apiServer = http.createServer((req, res) => {
+      try {
+        const role = manager.roleForToken(req.headers.authorization);
+        const p = (req.url ?? '').split('?')[0];
+        if (role === 'worker' && !WORKER_ROUTES.some((re) => re.test(p))) throw new UnauthorizedError('the worker token only allows node operations');
+      } catch (err) {
+        const e = err as ShoalError;
+        return sendJson(res, e.status ?? 401, { error: { code: e.code, message: e.message } });
+      }
+      void router.handle(req, res, 'node');
+    });
+    const role = new ManagerRole(store, manager, apiServer, router);
+    try {
+      await manager.init(managerAddr);
+      await listenHttp(apiServer, options.apiPort, options.address, 'manager API');
+    } catch (err) {
+      await role.stop();
+      throw err;
+    }
+    manager.run();
+    return role;
+  }
+
+  /** The cluster's tokens and manager address. */
+  cluster(): Cluster {
+    return this.manager.clusterInfo();
+  }
+
+  /** Stops the loops, the API and the store; safe twice. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.manager.stop();
+      await closeHttp(this.apiServer);
+      await this.store.close();
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,182 @@
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Agent } from '../agent/agent';
+import { ClusterView } from '../agent/cluster-view';
+import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
+import { ProcessExecutor } from '../agent/executor/process-executor';
+import { ApiClient, parseEndpoint } from '../api/client';
+import type { RegisterResponse } from '../api/contract';
+import { hostResources } from '../manager/dispatcher/dispatcher';
+import type { DataplaneChoice } from '../mesh/dataplane/select';
+import type { DnsServer } from '../mesh/dns/server';
+import type { DnsView } from '../mesh/dns/view';
+import { Mesh } from '../mesh/mesh';
+import type { NetworkMode } from '../mesh/table/service-vip';
+import type { DaemonOptions } from './daemon-options';
+import type { ManagerRole } from './manager-role';
+import { NetnsNetworking } from './netns-networking';
+import { createNodeDataplane } from './node-dataplane';
+import type { TaskLogAccess } from './node-http';
+import { saveSwarmState, type SwarmState } from './swarm-state';
+
+/** Longest a call to the manager API may take before it counts as failed. */
+const MANAGER_CALL_TIMEOUT_MS = 10_000;
+
+/** What a node's membership needs from the daemon. */
+export interface MembershipDeps {
+  logger: Logger;
+  registry: Registry;
+  now: () => number;
+  /** A DNS server on `address:port` answering from `getView`, with the daemon's DNS settings. */
+  dnsServer(address: string, port: number, getView: () => DnsView): DnsServer;
+}
+
+/** Settings of a membership: the daemon's flags and what it decided at start. */
+export interface MembershipOptions {
+  daemon: DaemonOptions;
+  networkMode: NetworkMode;
+  /** The dataplane the daemon chose when it started. */
+  dataplane: DataplaneChoice;
+}
+
+/**
+ * This node as a member of one swarm, built on `swarm init`/`join` (or on
+ * a start with a saved swarm) and stopped as a unit on leave or daemon
+ * stop: the manager client and cluster view, the executor and agent that
+ * run this node's tasks, the mesh and its dataplane, netns networking when
+ * the node runs in netns mode, and the manager part on a manager node.
+ */
+export class Membership {
+  /** The manager loops and API; undefined on a worker. */
+  readonly manager: ManagerRole | undefined;
+  private state: SwarmState;
+  /** Token nodes present to fetch task logs from this node (the cluster's worker token); null until known. */
+  private logToken: string | null;
+  private readonly client: ApiClient;
+  private readonly view: ClusterView;
+  /** Overlays, task namespaces and overlay DNS; undefined in loopback mode. */
+  private readonly netns: NetnsNetworking | undefined;
+  private readonly executor: ProcessExecutor;
+  private readonly agent: Agent;
+  private readonly mesh: Mesh;
+  private stopping?: Promise<void>;
+
+  constructor(
+    private readonly deps: MembershipDeps,
+    private readonly options: MembershipOptions,
+    state: SwarmState,
+    manager: ManagerRole | undefined,
+  ) {
+    const { daemon, networkMode } = options;
+    this.state = state;
+    this.manager = manager;
+    this.logToken = manager ? manager.cluster().tokens.worker : null;
+    this.client = new ApiClient(parseEndpoint(state.managerAddr), { token: state.token, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
+    this.view = new ClusterView({ client: this.client, logger: deps.logger.child({ component: 'view' }), networkMode });
+    this.netns =
+      networkMode === 'netns'
+        ? new NetnsNetworking(
+            {
+              view: this.view,
+              logger: deps.logger,
+              nodeId: () => this.agent.nodeId,
+              dnsServer: (address, port) => deps.dnsServer(address, port, () => this.mesh.getDnsView()),
+            },
+            { address: daemon.address, dnsPort: daemon.dnsPort, vxlanPort: daemon.vxlanPort, netnsPrefix: daemon.netnsPrefix },
+          )
+        : undefined;
+    this.executor = new ProcessExecutor(
+      { logger: deps.logger.child({ component: 'executor' }), now: deps.now, sandbox: this.netns?.network },
+      { stateDir: daemon.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS, taskPortRange: daemon.taskPortRange },
+    );
+    this.agent = this.newAgent();
+    this.mesh = new Mesh({
+      view: this.view,
+      dataplane: createNodeDataplane(options.dataplane, deps, { relayThreads: daemon.relayThreads }),
+      logger: deps.logger,
+      registry: deps.registry,
+      nodeId: () => this.agent.nodeId,
+      networkMode,
+    });
+  }
+
+  private newAgent(): Agent {
+    const { daemon, networkMode, dataplane } = this.options;
+    return new Agent(
+      {
+        client: this.client,
+        view: this.view,
+        executor: this.executor,
+        logger: this.deps.logger,
+        now: this.deps.now,
+        registry: this.deps.registry,
+        onRegistered: (res: RegisterResponse) => this.onRegistered(res),
+      },
+      {
+        registration: {
+          nodeId: this.state.nodeId,
+          hostname: daemon.hostname,
+          address: daemon.address,
+          role: this.state.role,
+          labels: daemon.labels,
+          platform: { os: os.platform(), arch: os.arch() },
+          resources: hostResources(),
+          ports: { dns: daemon.dnsPort, metrics: daemon.metricsPort },
+          networking: { mode: networkMode, dataplane: dataplane.name, passedOver: dataplane.passedOver },
+        },
+        dnsAddress: `${daemon.address}:${daemon.dnsPort}`,
+      },
+    );
+  }
+
+  /** The manager gave this node its id (kept in swarm.json for the next start) and the log token. */
+  private onRegistered(res: RegisterResponse): void {
+    if (res.logToken) this.logToken = res.logToken;
+    if (this.state.nodeId !== res.nodeId) {
+      this.state = { ...this.state, nodeId: res.nodeId };
+      void saveSwarmState(this.options.daemon.stateDir, this.state);
+    }
+  }
+
+  /** What the node remembers of its swarm. */
+  get swarm(): SwarmState {
+    return this.state;
+  }
+
+  /** This node's id: the manager's once registered, else the one remembered. */
+  get nodeId(): string | undefined {
+    return this.agent.nodeId ?? this.state.nodeId;
+  }
+
+  /** The names this node's DNS servers answer. */
+  dnsView(): DnsView {
+    return this.mesh.getDnsView();
+  }
+
+  /** The task logs this node serves other nodes, once it knows the token they present. */
+  taskLogs(): TaskLogAccess | undefined {
+    return this.logToken ? { source: this.executor, token: this.logToken } : undefined;
+  }
+
+  /** Clears what a previous run left, starts watching the cluster and registers (retrying until the manager answers). */
+  async start(): Promise<void> {
+    await this.netns?.start();
+    this.view.run();
+    await this.agent.run();
+  }
+
+  /** Stops every task (reported as shutdown), then every loop and socket of the membership; safe twice. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.agent.shutdownTasks();
+      await this.agent.stop();
+      await this.view.stop();
+      await this.mesh.stop();
+      await this.netns?.stop();
+      await this.manager?.stop();
+      await this.client.close();
+    })();
+    return this.stopping;
+  }
+}
