@@ -38,6 +38,8 @@ export class Daemon {
   private readonly logger: Logger;
   private readonly networkMode: NetworkMode;
   private readonly socketPath: string;
+  /** Set once this daemon listens on the control socket, so stop() removes only its own. */
+  private ownsSocket = false;
   private readonly local: http.Server;
   private readonly nodeHttp: http.Server;
   /** The DNS server on the node's address; it answers from the membership's mesh, or from an empty view. */
@@ -108,6 +110,7 @@ export class Daemon {
   async start(): Promise<void> {
     await mkdir(this.options.stateDir, { recursive: true });
     await listenLocalSocket(this.local, this.socketPath);
+    this.ownsSocket = true;
     await listenHttp(this.nodeHttp, this.options.metricsPort, this.options.address, 'metrics');
     if (this.networkMode === 'netns') await prepareNetnsHost();
     this.dataplaneChoice = await chooseNodeDataplane(this.options.dataplane ?? 'auto', this.networkMode, this.logger);
@@ -218,7 +221,8 @@ export class Daemon {
       await this.dns.close();
       await closeHttp(this.nodeHttp);
       await closeHttp(this.local);
-      await unlink(this.socketPath).catch(() => undefined);
+      // A daemon that found another one on the socket leaves it to that one.
+      if (this.ownsSocket) await unlink(this.socketPath).catch(() => undefined);
       this.logger.info('daemon stopped');
     })();
     return this.stopping;
