@@ -13,6 +13,7 @@ import type {} from 'tap';
 import { DnsServer, type DnsServerOptions } from '../../../src/mesh/dns/server';
 import type { DnsView } from '../../../src/mesh/dns/view';
 import { within } from '../../support/eventually';
+import { connected } from '../../support/tcp';
 
 /** How long dig may take before the test fails instead of hanging. */
 const DIG_TIMEOUT_MS = 5000;
@@ -142,13 +143,7 @@ export async function dnsTcpClient(t: tap.Test, port: number, options: { allowHa
     socket.destroy();
   });
   socket.on('error', () => undefined);
-  await within(
-    new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    }),
-    'the TCP connect',
-  );
+  await connected(socket, 'the TCP connect');
   const messages: Buffer[] = [];
   let buf = Buffer.alloc(0);
   let isClosed = false;
