@@ -6,7 +6,6 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { RegisterRequest, StatusRequest } from '../api/contract';
 import type { Router } from '../api/router';
 import { gauge } from '../metrics/registry';
 import { newId } from '../model/ids';
@@ -21,7 +20,9 @@ import { SwarmApi } from './controlapi/swarm';
 import { TasksApi } from './controlapi/tasks';
 import { WatchApi } from './controlapi/watch';
 import { DEFAULT_MISSED_HEARTBEATS } from '../spec/swarm';
+import { DispatcherApi } from './controlapi/dispatcher-api';
 import { Dispatcher } from './dispatcher/dispatcher';
+import { SoleLeadership, type Leadership } from './leader/leadership';
 import { ControlLoop } from './orchestrator/control-loop';
 
 /** Dependencies of the manager. */
@@ -32,6 +33,8 @@ export interface ManagerDeps {
   now: () => number;
   /** Reads a task's log from its node; default: HTTP to the node (controlapi/node-log.ts). */
   readNodeLog?: NodeLogReader;
+  /** Who leads among the managers sharing the store; default: this one, alone (the embedded store). */
+  leadership?: Leadership;
 }
 
 /** Manager settings. */
@@ -56,11 +59,16 @@ export class Manager {
   private readonly nodes: NodesApi;
   private readonly services: ServicesApi;
   private readonly resources: { routes(router: Router): void }[];
+  private readonly dispatcherApi: DispatcherApi;
   private readonly loop: ControlLoop;
+  private readonly leadership: Leadership;
+  private leading = false;
+  private readonly logger: Logger;
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     const { store, now } = deps;
     const logger = deps.logger.child({ component: 'manager' });
+    this.logger = logger;
     this.networks = new Networks({ store, logger: deps.logger.child({ component: 'networks' }), now, newId });
     this.swarm = new SwarmApi({ store, now });
     this.nodes = new NodesApi({ store, now, networks: this.networks });
@@ -79,6 +87,8 @@ export class Manager {
       { store, logger: deps.logger.child({ component: 'dispatcher' }), now, onNodeRegistered: () => this.networks.assignNodeAddresses() },
       { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS },
     );
+    this.leadership = deps.leadership ?? new SoleLeadership({ nodeId: '', apiAddr: '' });
+    this.dispatcherApi = new DispatcherApi({ dispatcher: this.dispatcher, leadership: this.leadership, swarm: this.swarm });
     this.loop = new ControlLoop(
       { store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now, newId },
       { historyLimit: 5, overlayAddresses: options.networkMode === 'netns' },
@@ -104,16 +114,35 @@ export class Manager {
     return cluster;
   }
 
-  /** Start the loops. */
+  /** Take part in the election; the loops run while this manager leads. */
   run(): void {
-    this.dispatcher.run();
-    this.loop.run();
+    this.leadership.start(({ leading }) => void this.lead(leading));
   }
 
-  /** Stop the loops; safe twice. */
+  /** Stop leading and the loops; safe twice. */
   async stop(): Promise<void> {
-    this.dispatcher.stop();
-    await this.loop.stop();
+    await this.leadership.stop();
+    await this.lead(false);
+    await this.dispatcherApi.close();
+  }
+
+  /** Whether this manager leads, and who does. */
+  leaderStatus(): { leading: boolean; leaderNodeId: string | undefined } {
+    return { leading: this.leadership.leading(), leaderNodeId: this.leadership.leader()?.nodeId };
+  }
+
+  /** Start the dispatcher's liveness check and the control loop on becoming leader; stop them on stepping down. */
+  private async lead(leading: boolean): Promise<void> {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    this.logger.info({ leading }, leading ? 'leading: running the control loop' : 'following: control loop stopped');
+    if (leading) {
+      this.dispatcher.run();
+      this.loop.run();
+    } else {
+      this.dispatcher.stop();
+      await this.loop.stop();
+    }
   }
 
   /** The cluster's tokens and manager address. */
@@ -129,13 +158,7 @@ export class Manager {
   /** Register every manager endpoint on a router. */
   routes(router: Router): void {
     for (const r of this.resources) r.routes(router);
-    router
-      .on('POST', '/v1/dispatcher/register', async (c) => ({
-        ...(await this.dispatcher.register(c.body as RegisterRequest, this.swarm.callerRole(c))),
-        logToken: this.swarm.cluster.tokens.worker,
-      }))
-      .on('POST', '/v1/dispatcher/heartbeat', (c) => this.dispatcher.heartbeat(String((c.body as { nodeId?: string })?.nodeId)))
-      .on('POST', '/v1/dispatcher/status', (c) => this.dispatcher.updateStatus(c.body as StatusRequest));
+    this.dispatcherApi.routes(router);
   }
 
   private networkRoutes(router: Router): void {

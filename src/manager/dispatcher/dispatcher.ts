@@ -32,7 +32,8 @@ const CAS_RETRIES = 8;
 export class Dispatcher {
   private lastSeen = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
-  private readonly startedAt: number;
+  /** When the liveness check last started: every node gets a full grace period from then. */
+  private startedAt: number;
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -41,9 +42,12 @@ export class Dispatcher {
     this.startedAt = deps.now();
   }
 
-  /** Start the liveness check. */
+  /** Start the liveness check (the leader's job). */
   run(): void {
     if (this.timer) return;
+    // A new term (a restart, or leadership moved here): beats another manager saw are unknown, so all start fresh.
+    this.startedAt = this.deps.now();
+    this.lastSeen.clear();
     this.timer = setInterval(() => void this.checkLiveness().catch((err) => this.deps.logger.error({ err }, 'liveness check failed')), this.options.heartbeatPeriodMs);
     this.timer.unref();
   }
