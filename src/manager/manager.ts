@@ -71,7 +71,8 @@ export class Manager {
     this.logger = logger;
     this.networks = new Networks({ store, logger: deps.logger.child({ component: 'networks' }), now, newId });
     this.swarm = new SwarmApi({ store, now });
-    this.nodes = new NodesApi({ store, now, networks: this.networks });
+    this.leadership = deps.leadership ?? new SoleLeadership(() => ({ nodeId: '', apiAddr: this.swarm.cluster.managerAddr }));
+    this.nodes = new NodesApi({ store, now, networks: this.networks, leader: () => this.leadership.leader() });
     this.services = new ServicesApi({ store, logger, now, networks: this.networks }, options);
     const findService = (idOrName: string) => this.services.find(idOrName).then((kv) => kv.value);
     this.resources = [
@@ -87,7 +88,6 @@ export class Manager {
       { store, logger: deps.logger.child({ component: 'dispatcher' }), now, onNodeRegistered: () => this.networks.assignNodeAddresses() },
       { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS },
     );
-    this.leadership = deps.leadership ?? new SoleLeadership({ nodeId: '', apiAddr: '' });
     this.dispatcherApi = new DispatcherApi({ dispatcher: this.dispatcher, leadership: this.leadership, swarm: this.swarm });
     this.loop = new ControlLoop(
       { store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now, newId },

@@ -30,8 +30,16 @@ export interface Node {
   status: { state: NodeStatusState; since: string; message: string };
   /** How the node forwards, as it reported at registration. */
   networking?: NodeNetworking;
+  /** Managers only, added by the API when it answers (never stored): whether it leads, and whether it answers heartbeats. */
+  managerStatus?: ManagerStatus;
   createdAt: string;
   updatedAt: string;
+}
+
+/** Docker's MANAGER STATUS: Leader, Reachable or Unreachable. */
+export interface ManagerStatus {
+  leader: boolean;
+  reachability: 'reachable' | 'unreachable';
 }
 
 /** A node's network mode and dataplane, and why it passed the better dataplanes over. */

@@ -8,6 +8,7 @@ import { KEYS } from '../../src/model/types';
 import type { Node } from '../../src/model/types';
 import { startManagerApi } from './fixtures/manager-api';
 import { makeNode } from '../support/builders';
+import { managerStatusCell } from '../../src/cli/commands/node';
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const { store, post: postAny } = await startManagerApi(t);
@@ -62,4 +63,17 @@ t.test('node update bodies are checked before anything is looked up', async (t) 
   }
   const r = await post('/v1/nodes/node-2/update', { labelRm: ['colour'] });
   t.same([r.status, r.body.error?.message], [400, 'label colour is not set on node node-2']);
+});
+
+t.test('GET /v1/nodes gives managers their MANAGER STATUS; workers get none', async (t) => {
+  const { store, get } = await startManagerApi(t);
+  // The fixture's manager listens as 127.0.0.1: the manager node on that host leads.
+  await store.put(KEYS.node('m1'), makeNode('m1', { hostname: 'node-1', role: 'manager', address: '127.0.0.1' }));
+  await store.put(KEYS.node('m3'), makeNode('m3', { hostname: 'node-3', role: 'manager', address: '127.0.0.3', status: { state: 'down', since: '', message: '' } }));
+  await store.put(KEYS.node('w2'), makeNode('w2', { hostname: 'node-2', address: '127.0.0.2' }));
+  const nodes = (await get<Node[]>('/v1/nodes')).body as Node[];
+  const status = Object.fromEntries(nodes.map((n) => [n.hostname, n.managerStatus]));
+  t.same(status, { 'node-1': { leader: true, reachability: 'reachable' }, 'node-2': undefined, 'node-3': { leader: false, reachability: 'unreachable' } });
+  t.notOk((await store.get<Node>(KEYS.node('m1')))?.value.managerStatus, 'the status is not stored');
+  t.same(nodes.map(managerStatusCell).sort(), ['', 'Leader', 'Unreachable']);
 });

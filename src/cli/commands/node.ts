@@ -59,7 +59,7 @@ export function registerNode(program: Command, globals: Globals): void {
             n.hostname,
             cap(n.status.state),
             cap(n.availability),
-            n.role === 'manager' ? 'Leader' : '',
+            managerStatusCell(n),
             n.address,
           ]),
         ),
@@ -134,4 +134,12 @@ export function registerNode(program: Command, globals: Globals): void {
         process.stdout.write(`${id}\n`);
       }
     });
+}
+
+/** Docker's MANAGER STATUS cell: Leader, Reachable, Unreachable; empty for workers. */
+export function managerStatusCell(n: Node): string {
+  if (n.role !== 'manager') return '';
+  // A manager from before leader election reports no status: it is the only one, so it leads.
+  if (!n.managerStatus || n.managerStatus.leader) return 'Leader';
+  return n.managerStatus.reachability === 'reachable' ? 'Reachable' : 'Unreachable';
 }

@@ -6,6 +6,7 @@
 import type { Router } from '../../api/router';
 import { ConflictError, InvalidArgumentError } from '../../errors';
 import { KEYS, type Node } from '../../model/types';
+import type { LeaderInfo } from '../leader/leadership';
 import type { KeyValue, Store } from '../../store/store';
 import { findNamed, listValues } from './lookup';
 import type { Named } from '../../spec/object-ref';
@@ -17,6 +18,8 @@ export interface NodesApiDeps {
   store: Store;
   now: () => number;
   networks: Networks;
+  /** The leading manager as last seen, for MANAGER STATUS. */
+  leader(): LeaderInfo | undefined;
 }
 
 /** Attempts at removing a node while its networks change under it. */
@@ -30,9 +33,9 @@ export class NodesApi {
 
   routes(router: Router): void {
     router
-      .on('GET', '/v1/nodes', () => this.list())
-      .on('GET', '/v1/nodes/:id', (c) => this.find(c.params.id).then((kv) => kv.value))
-      .on('POST', '/v1/nodes/:id/update', (c) => this.update(c.params.id, c.body))
+      .on('GET', '/v1/nodes', async () => (await this.list()).map((n) => this.withManagerStatus(n)))
+      .on('GET', '/v1/nodes/:id', async (c) => this.withManagerStatus((await this.find(c.params.id)).value))
+      .on('POST', '/v1/nodes/:id/update', async (c) => this.withManagerStatus(await this.update(c.params.id, c.body)))
       .on('DELETE', '/v1/nodes/:id', (c) => this.remove(c.params.id, c.query.get('force') === '1'));
   }
 
@@ -43,6 +46,13 @@ export class NodesApi {
   /** A node by id, hostname or unique id prefix. */
   find(idOrName: string): Promise<KeyValue<Node>> {
     return findNamed(this.deps.store, KEYS.nodes, NODE, idOrName);
+  }
+
+  /** A manager with its MANAGER STATUS: the leader is the manager on the leader's API host; the others are reachable while they beat. */
+  private withManagerStatus(node: Node): Node {
+    if (node.role !== 'manager') return node;
+    const leaderHost = this.deps.leader()?.apiAddr.replace(/:\d+$/, '');
+    return { ...node, managerStatus: { leader: node.address === leaderHost, reachability: node.status.state === 'ready' ? 'reachable' : 'unreachable' } };
   }
 
   /** `node update`, `node promote`, `node demote`. */

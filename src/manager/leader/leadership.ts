@@ -30,10 +30,11 @@ export interface Leadership {
 
 /** The only manager there is (embedded store): it always leads; start() tells the listener so once. */
 export class SoleLeadership implements Leadership {
-  constructor(private readonly self: LeaderInfo) {}
+  /** `self` is read when asked: the manager's address is known once the cluster is loaded. */
+  constructor(private readonly self: () => LeaderInfo) {}
 
   start(listener: LeadershipListener): void {
-    listener({ leading: true, leader: this.self });
+    listener({ leading: true, leader: this.self() });
   }
 
   leading(): boolean {
@@ -41,7 +42,7 @@ export class SoleLeadership implements Leadership {
   }
 
   leader(): LeaderInfo {
-    return this.self;
+    return this.self();
   }
 
   async stop(): Promise<void> {}
