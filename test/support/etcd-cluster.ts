@@ -96,6 +96,21 @@ export class EtcdCluster {
     });
   }
 
+  /** The index of the member that is raft leader now (asked of the running members through etcd's JSON gateway). */
+  async leader(): Promise<number> {
+    for (const [i, m] of this.members.entries()) {
+      if (!m.child) continue;
+      try {
+        const res = await fetch(`http://127.0.0.1:${m.clientPort}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(HEALTH_PROBE_MS) });
+        const status = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+        if (status.leader !== undefined && status.leader === status.header?.member_id) return i;
+      } catch {
+        // this member does not answer; ask the next
+      }
+    }
+    throw new Error('no running etcd member is the leader');
+  }
+
   /** SIGTERM every member, SIGKILL what does not exit in time, remove the data. Safe twice. */
   async stop(): Promise<void> {
     await Promise.all(this.members.map((_, i) => this.kill(i, 'SIGTERM')));
