@@ -3,8 +3,8 @@
  * may not (a refused request), and which failures prove a request never
  * reached a member, so that even a write may go to another member.
  */
-import { ClientClosedError, GRPCDeadlineExceededError, GRPCInvalidArgumentError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
-import { InvalidArgumentError, NoQuorumError, ShoalError, StoreClosedError, StoreRequestFailedError } from '../errors';
+import { ClientClosedError, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
+import { NoQuorumError, ShoalError, StoreClosedError, StoreRequestFailedError } from '../errors';
 
 /**
  * grpc-js's words for a call its channel refused before sending anything
@@ -33,6 +33,7 @@ export function storeError(err: unknown, what: string): ShoalError {
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || (err instanceof Error && isRecoverableError(err))) {
     return new NoQuorumError(`etcd cannot serve ${what} (no quorum, no leader or no member reachable): ${detail}`);
   }
-  if (err instanceof GRPCInvalidArgumentError) return new InvalidArgumentError(`etcd refused ${what}: ${detail}`);
+  // etcd's INVALID_ARGUMENT (too many ops in a txn, a key put twice in one, a request too large) is a limit or
+  // a shoal bug, not the user's input: not InvalidArgumentError's 400.
   return new StoreRequestFailedError(`etcd refused ${what}: ${detail}`);
 }

@@ -17,7 +17,8 @@ t.test('each etcd3 error: its shoal code, and whether a read or a write may be r
     ['request timed out in etcd', new GRPCUnavailableError('14 UNAVAILABLE: etcdserver: request timed out'), 'SHOAL_ERR_NO_QUORUM', true, false],
     ['our deadline', new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded'), 'SHOAL_ERR_NO_QUORUM', true, false],
     ['every member skipped', new NoQuorumError('etcd member m0 is skipped'), 'SHOAL_ERR_NO_QUORUM', true, true],
-    ['duplicate key in a txn', new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: duplicate key given in txn request'), 'SHOAL_ERR_INVALID_ARGUMENT', false, false],
+    ['duplicate key in a txn', new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: duplicate key given in txn request'), 'SHOAL_ERR_STORE_REQUEST_FAILED', false, false],
+    ['too many ops in a txn', new GRPCInvalidArgumentError('3 INVALID_ARGUMENT: etcdserver: too many operations in txn request'), 'SHOAL_ERR_STORE_REQUEST_FAILED', false, false],
     ['permission denied', new EtcdPermissionDeniedError('etcdserver: permission denied'), 'SHOAL_ERR_STORE_REQUEST_FAILED', false, false],
     ['client closed', new ClientClosedError('KV'), 'SHOAL_ERR_STORE_CLOSED', false, false],
   ];

@@ -123,6 +123,19 @@ t.test('etcd:// addresses', async (t) => {
   await t.rejects(EtcdStore.open({ url: cluster.url, tls: { caFile: '/nonexistent/ca.pem' } }), { code: 'SHOAL_ERR_INVALID_ARGUMENT', message: /ca\.pem/ });
 });
 
+t.test("etcd's request limits are a refused request, not bad user input", async (t) => {
+  const store = await open(t);
+  // etcd's --max-txn-ops is 128 by default.
+  const success = Array.from({ length: 129 }, (_, i) => ({ type: 'put' as const, key: `/many/${i}`, value: i }));
+  await t.rejects(store.txn({ compare: [], success }), { code: 'SHOAL_ERR_STORE_REQUEST_FAILED', message: /too many operations/ });
+  await t.rejects(
+    store.txn({ compare: [], success: [{ type: 'put', key: '/twice', value: 1 }, { type: 'put', key: '/twice', value: 2 }] }),
+    { code: 'SHOAL_ERR_STORE_REQUEST_FAILED', message: /duplicate key/ },
+    'etcd refuses a key written twice in one transaction (the memory store takes the last)',
+  );
+  t.equal((await store.range('')).kvs.length, 0, 'nothing was written');
+});
+
 t.test('request latency is measured by op and result', async (t) => {
   const registry = new Registry();
   const store = await open(t, { registry });
