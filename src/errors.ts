@@ -212,6 +212,14 @@ export type StoreClosedError = InstanceType<typeof StoreClosedError>;
 export const StoreWriteFailedError = errorKind('StoreWriteFailedError', { code: 'SHOAL_ERR_STORE_WRITE_FAILED', status: 500, meaning: 'a store write could not be persisted; restart to recover' });
 export type StoreWriteFailedError = InstanceType<typeof StoreWriteFailedError>;
 
+/** etcd cannot commit or answer: no quorum, no leader, or no member reachable within the request timeout. */
+export const NoQuorumError = errorKind('NoQuorumError', { code: 'SHOAL_ERR_NO_QUORUM', status: 503, temporary: true, meaning: 'etcd cannot commit: no quorum, no leader or no member reachable in time' });
+export type NoQuorumError = InstanceType<typeof NoQuorumError>;
+
+/** etcd refused a store request or canceled a watch for a reason other than quorum or compaction (permissions, limits). */
+export const StoreRequestFailedError = errorKind('StoreRequestFailedError', { code: 'SHOAL_ERR_STORE_REQUEST_FAILED', status: 500, meaning: 'etcd refused a store request or canceled a watch (permissions, request limits)' });
+export type StoreRequestFailedError = InstanceType<typeof StoreRequestFailedError>;
+
 /** A write-ahead-log segment was appended to after it was closed. */
 export const WalSegmentClosedError = errorKind('WalSegmentClosedError', { code: 'SHOAL_ERR_WAL_SEGMENT_CLOSED', status: 500, meaning: 'a write-ahead-log segment was written after it was closed' });
 export type WalSegmentClosedError = InstanceType<typeof WalSegmentClosedError>;

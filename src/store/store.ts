@@ -75,8 +75,12 @@ export interface Store {
   txn(txn: Txn): Promise<TxnResult>;
   /**
    * Events for keys under prefix with revision >= fromRevision (history first,
-   * then live). Throws CompactedError when fromRevision is older than the
-   * history kept; the caller then ranges again.
+   * then live); fromRevision 0 means changes committed after the call only.
+   * When fromRevision is older than the history kept, the watch throws
+   * CompactedError, or (a remote backend, which learns it from its server)
+   * ends with onError(CompactedError) before any event; the caller then
+   * ranges again. A watch that cannot go on without missing events (the
+   * store closed, etcd lost) also ends with onError, never silently.
    */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Watcher;
   close(): Promise<void>;

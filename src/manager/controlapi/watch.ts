@@ -1,10 +1,10 @@
 /**
  * `GET /v1/watch?prefix=...[&rev=N]`: NDJSON, one `list` line of every key
  * under the prefixes, then `events` lines as they commit. With `rev=N` the
- * stream replays changes from revision N instead of listing (an `error` line
- * with SHOAL_ERR_COMPACTED when that history is gone, or the
- * store's own code when it cannot watch). Agents and the CLI's
- * progress use it.
+ * stream replays changes from revision N instead of listing. A stream the
+ * store cannot continue ends with an `error` line: SHOAL_ERR_COMPACTED when
+ * that history is gone (at once, or later from etcd), or the store's own code
+ * (no quorum, closed). Agents and the CLI's progress use it.
  */
 import type { ServerResponse } from 'node:http';
 import type { WatchLine } from '../../api/contract';
@@ -52,18 +52,23 @@ export class WatchApi {
       send({ type: 'list', revision, kvs });
     }
     const watchers: Watcher[] = [];
+    // A watch that ends (etcd compacted `rev`, lost quorum; the store closed) says why, so the client relists instead of waiting.
+    const ended = (err: Error) => {
+      if (res.writableEnded) return;
+      send({ type: 'error', code: err instanceof ShoalError ? err.code : 'SHOAL_ERR_INTERNAL', message: err.message });
+      res.end();
+    };
     const onEvents = (events: WatchEvent[]) =>
       send({ type: 'events', events: events.map((e) => ({ type: e.type, key: e.kv.key, value: e.kv.value, revision: e.revision })) });
     try {
       for (const p of prefixes) {
         // Ranges may have read at different revisions; events at or below what the list showed are skipped per prefix.
         const from = lists ? lists[prefixes.indexOf(p)].revision + 1 : fromRev!;
-        watchers.push(store.watch(p, from, { onEvents, onError: () => res.end() }));
+        watchers.push(store.watch(p, from, { onEvents, onError: ended }));
       }
     } catch (err) {
       for (const w of watchers) w.cancel();
-      send({ type: 'error', code: err instanceof ShoalError ? err.code : 'SHOAL_ERR_INTERNAL', message: (err as Error).message });
-      res.end();
+      ended(err as Error);
       return STREAMING;
     }
     c.req.socket.setTimeout(0);
