@@ -4,7 +4,7 @@
  * has seen in a response or a watch. Every call is bounded by the request
  * timeout, so a lost quorum is a NoQuorumError, not a hang.
  */
-import { CompareResult, CompareTarget, type ICompare, type IRangeResponse, type IRequestOp, type IResponseHeader, type KVClient } from 'etcd3';
+import { CompareResult, CompareTarget, type ICompare, type IRangeResponse, type IRequestOp, type IResponseHeader, type KVClient, type Namespace } from 'etcd3';
 import type { Registry } from 'prom-client';
 import { StoreClosedError } from '../errors';
 import { EtcdClient } from './etcd-client';
@@ -99,6 +99,11 @@ export class EtcdStore implements Store {
 
   revision(): number {
     return this.rev;
+  }
+
+  /** The etcd keys under this cluster's prefix for its own coordination (the managers' leader election), outside the store's keys. */
+  coordination(): Namespace {
+    return this.client.namespace(`${this.keyspace.prefix}_coordination/`);
   }
 
   async get<T = unknown>(key: string): Promise<KeyValue<T> | undefined> {

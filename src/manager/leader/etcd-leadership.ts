@@ -1,12 +1,14 @@
 /**
- * Leader election among managers that share an etcd: each campaigns on one
- * election (an etcd lease with a TTL, as etcd's concurrency package does) and
- * watches who leads. The winner leads until its campaign fails (its lease
- * expired or etcd became unreachable), then it steps down at once and
- * campaigns again after a pause; the others take over when its lease runs
- * out, within the TTL.
+ * Leader election among managers that share an etcd, on one key: a manager
+ * leads while the key holds its announcement, put with compare-and-swap
+ * ("only if absent") under its own lease. The lease dies with the manager
+ * (or its link to etcd): the key goes with it after the TTL and the others,
+ * watching the key, race to put theirs. A leader whose lease is lost steps
+ * down at once and campaigns again after a pause. etcd3's Election recipe is
+ * not used: with several campaigns at once its winners and its observers
+ * disagreed in our tests.
  */
-import type { Campaign, Election, ElectionObserver, Namespace } from 'etcd3';
+import type { Lease, Namespace, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import { counter, gauge } from '../../metrics/registry';
@@ -15,7 +17,7 @@ import type { LeaderInfo, Leadership, LeadershipListener } from './leadership';
 
 /** What an etcd election needs. */
 export interface EtcdLeadershipDeps {
-  /** The etcd client (or a namespace of it: the cluster's key prefix). */
+  /** The etcd client, as a namespace of this cluster's coordination keys. */
   etcd: Namespace;
   logger: Logger;
   registry: Registry;
@@ -26,33 +28,35 @@ export interface EtcdLeadershipDeps {
 export interface EtcdLeadershipOptions {
   /** This manager, as it is announced when it leads. */
   self: LeaderInfo;
-  /** Name of the election [managers]. */
-  election?: string;
+  /** The key the leader holds [leader]. */
+  key?: string;
   /** Lease TTL in seconds: how long a dead leader keeps the lead [5]. */
   ttlSeconds?: number;
-  /** Pause before campaigning or observing again after a failure [1000 ms]. */
+  /** Pause before campaigning or watching again after a failure [1000 ms]. */
   retryMs?: number;
 }
 
-/** Leadership through an etcd election. */
+/** Leadership through an etcd lease on one key. */
 export class EtcdLeadership implements Leadership {
-  private readonly election: Election;
+  private readonly key: string;
   private readonly timers: Timers;
   private readonly log: Logger;
   private readonly changes: Counter;
   private readonly leaderGauge: Gauge;
-  private campaign: Campaign | undefined;
-  private observer: ElectionObserver | undefined;
+  private readonly announcement: string;
+  private lease: Lease | undefined;
+  private watcher: Watcher | undefined;
   private listener: LeadershipListener = () => undefined;
   private isLeading = false;
   private current: LeaderInfo | undefined;
   private stopped = false;
 
   constructor(
-    deps: EtcdLeadershipDeps,
+    private readonly deps: EtcdLeadershipDeps,
     private readonly options: EtcdLeadershipOptions,
   ) {
-    this.election = deps.etcd.election(options.election ?? 'managers', options.ttlSeconds ?? 5);
+    this.key = options.key ?? 'leader';
+    this.announcement = JSON.stringify(options.self);
     this.timers = deps.timers ?? systemTimers;
     this.log = deps.logger.child({ component: 'leadership' });
     this.changes = counter(deps.registry, { name: 'shoal_manager_leader_changes_total', help: 'Times this manager started or stopped leading' });
@@ -61,8 +65,7 @@ export class EtcdLeadership implements Leadership {
 
   start(listener: LeadershipListener): void {
     this.listener = listener;
-    this.campaignAgain();
-    void this.observe();
+    void this.watchKey();
   }
 
   leading(): boolean {
@@ -76,52 +79,70 @@ export class EtcdLeadership implements Leadership {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const campaign = this.campaign;
-    this.campaign = undefined;
     this.setLeading(false);
-    await campaign?.resign().catch((err: unknown) => this.log.warn({ err }, 'could not resign from the election'));
-    await this.observer?.cancel().catch(() => undefined);
+    await this.watcher?.cancel().catch(() => undefined);
+    // Revoking the lease deletes the key at once: the others need not wait out the TTL.
+    await this.lease?.revoke().catch((err: unknown) => this.log.warn({ err }, 'could not give up the lead'));
   }
 
-  private campaignAgain(): void {
-    if (this.stopped) return;
-    const campaign = this.election.campaign(JSON.stringify(this.options.self));
-    this.campaign = campaign;
-    campaign.on('elected', () => {
-      if (campaign !== this.campaign) return;
-      this.log.info('elected leader');
-      this.current = this.options.self;
-      this.setLeading(true);
-    });
-    campaign.on('error', (err: Error) => {
-      if (campaign !== this.campaign) return;
-      this.log.warn({ err }, 'election campaign failed; stepping down');
-      this.campaign = undefined;
-      this.setLeading(false);
-      this.timers.setTimeout(() => this.campaignAgain(), this.options.retryMs ?? 1000);
-    });
-  }
-
-  private async observe(): Promise<void> {
+  /** Watch the key (who leads), then campaign; a broken watch is re-made after a pause. */
+  private async watchKey(): Promise<void> {
     if (this.stopped) return;
     try {
-      const observer = await this.election.observe();
+      const watcher = await this.deps.etcd.watch().key(this.key).create();
       if (this.stopped) {
-        await observer.cancel();
+        await watcher.cancel();
         return;
       }
-      this.observer = observer;
-      this.seeLeader(observer.leader());
-      observer.on('change', (value: string | undefined) => this.seeLeader(value));
-      observer.on('error', (err: Error) => {
-        this.log.warn({ err }, 'lost sight of the leader; watching again');
-        this.observer = undefined;
-        this.timers.setTimeout(() => void this.observe(), this.options.retryMs ?? 1000);
+      this.watcher = watcher;
+      watcher.on('put', (kv) => this.seeLeader(kv.value.toString()));
+      watcher.on('delete', () => {
+        this.seeLeader(undefined);
+        void this.campaign();
       });
+      watcher.on('error', (err) => this.retry('lost the watch on the leader key', err, () => this.watchKey()));
+      this.seeLeader((await this.deps.etcd.get(this.key).string()) ?? undefined);
+      await this.campaign();
     } catch (err) {
-      this.log.warn({ err }, 'cannot watch the election; retrying');
-      this.timers.setTimeout(() => void this.observe(), this.options.retryMs ?? 1000);
+      this.retry('cannot watch the leader key', err, () => this.watchKey());
     }
+  }
+
+  /** Put our announcement if no one leads; lead if it took. */
+  private async campaign(): Promise<void> {
+    if (this.stopped || this.isLeading) return;
+    try {
+      const lease = this.lease ?? this.newLease();
+      const leaseId = await lease.grant();
+      const ns = this.deps.etcd;
+      const r = await ns.if(this.key, 'Create', '==', 0).then(ns.put(this.key).value(this.announcement).lease(leaseId)).commit();
+      if (r.succeeded && !this.stopped && lease === this.lease) {
+        this.log.info('elected leader');
+        this.seeLeader(this.announcement);
+        this.setLeading(true);
+      }
+    } catch (err) {
+      this.retry('campaign failed', err, () => this.campaign());
+    }
+  }
+
+  private newLease(): Lease {
+    const lease = this.deps.etcd.lease(this.options.ttlSeconds ?? 5, { autoKeepAlive: true });
+    lease.on('lost', (err) => {
+      if (lease !== this.lease) return;
+      this.log.warn({ err }, 'lease lost; stepping down');
+      this.lease = undefined;
+      this.setLeading(false);
+      this.retry('lease lost', err, () => this.campaign());
+    });
+    this.lease = lease;
+    return lease;
+  }
+
+  private retry(what: string, err: unknown, again: () => Promise<void>): void {
+    if (this.stopped) return;
+    this.log.warn({ err }, `${what}; retrying`);
+    this.timers.setTimeout(() => void again(), this.options.retryMs ?? 1000);
   }
 
   private seeLeader(value: string | undefined): void {
