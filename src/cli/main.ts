@@ -24,6 +24,8 @@ import { registerService } from './commands/service';
 import { clientFor, DEFAULT_STATE_DIR, type GlobalFlags } from './context';
 import { parseDuration } from '../spec/duration';
 import { collect, parseCount, parseKeyValues } from './service-flags';
+import { parseEtcdUrl } from '../store/etcd-endpoints';
+import type { ManagerStoreSpec } from '../daemon/daemon-options';
 
 /** Set by commands that keep running (daemon, up): main() must not exit after them. */
 let keepRunning = false;
@@ -81,6 +83,10 @@ export function buildProgram(): Command {
     .option('--vxlan-port <port>', 'UDP port of the overlay (netns mode)', String(DEFAULT_VXLAN_PORT))
     .option('--relay-threads <n>', `Threads of the userspace TCP relay (native addon), 1-${MAX_RELAY_THREADS}`, String(DEFAULT_RELAY_THREADS))
     .option('--task-port-range <first-last>', 'Ports tasks listen on in loopback mode, reserved host-wide', '20000-32767')
+    .option('--store <etcd://h1:2379,...>', "Managers: keep the cluster state in this etcd cluster, shared by every manager (default: an embedded store, one manager)")
+    .option('--store-cacert <file>', 'CA certificate of the etcd members (turns on TLS)')
+    .option('--store-cert <file>', 'Client certificate for etcd (with --store-key)')
+    .option('--store-key <file>', 'Client key for etcd')
     .option('--log-level <level>', 'Log level', 'info')
     .action(async (f: Record<string, string | string[] | boolean | undefined>) => {
       const networkMode = parseNetworkMode(f.networkMode as string | undefined);
@@ -91,6 +97,7 @@ export function buildProgram(): Command {
       const token = (f.token as string | undefined) ?? globals().token ?? process.env.SHOAL_TOKEN;
       if (f.join && !token) throw new InvalidArgumentError('--join needs --token');
       if (f.join && f.init) throw new InvalidArgumentError('--init and --join cannot be used together');
+      const store = storeFlags(f);
       const addr = address(f.addr as string);
       const relayThreads = parseCount(f.relayThreads as string, 'relay threads');
       if (relayThreads < 1 || relayThreads > MAX_RELAY_THREADS) {
@@ -121,6 +128,7 @@ export function buildProgram(): Command {
           relayThreads,
           taskPortRange: parsePortRange(f.taskPortRange as string),
           netnsPrefix: process.env.SHOAL_NETNS_PREFIX || DEFAULT_TASK_NETNS_PREFIX,
+          store,
         },
       );
       keepRunning = true;
@@ -305,3 +313,18 @@ function parseNetworkMode(value: string | undefined): NetworkMode {
   if (value === 'loopback' || value === 'netns') return value;
   throw new InvalidArgumentError(`--network-mode must be loopback or netns, got "${value}"`);
 }
+
+/** `--store` and its TLS files, checked before anything starts. */
+function storeFlags(f: Record<string, unknown>): ManagerStoreSpec | undefined {
+  const url = f.store as string | undefined;
+  const [caFile, certFile, keyFile] = [f.storeCacert, f.storeCert, f.storeKey] as (string | undefined)[];
+  if (url === undefined) {
+    if (caFile || certFile || keyFile) throw new InvalidArgumentError('--store-cacert, --store-cert and --store-key go with --store');
+    return undefined;
+  }
+  parseEtcdUrl(url);
+  if (!certFile !== !keyFile) throw new InvalidArgumentError('--store-cert and --store-key go together');
+  if (certFile && !caFile) throw new InvalidArgumentError('--store-cert needs --store-cacert (TLS to etcd)');
+  return { url, ...(caFile && { tls: { caFile, ...(certFile && { certFile, keyFile }) } }) };
+}
+

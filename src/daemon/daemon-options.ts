@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { PortRange } from '../agent/executor/host-ports';
 import type { DataplaneRequest } from '../mesh/dataplane/select';
+import type { EtcdTlsFiles } from '../store/etcd-endpoints';
 import type { NetworkMode } from '../mesh/table/service-vip';
 
 /** Settings of one node daemon (`shoal daemon` flags). */
@@ -35,6 +36,14 @@ export interface DaemonOptions {
   netnsPrefix?: string;
   /** Ports tasks get in loopback mode, reserved host-wide [20000-32767]. */
   taskPortRange?: PortRange;
+  /** Where a manager keeps the cluster state: an etcd cluster shared by every manager; absent, the embedded store (one manager). */
+  store?: ManagerStoreSpec;
+}
+
+/** `--store etcd://h1:2379,...` and its TLS files. */
+export interface ManagerStoreSpec {
+  url: string;
+  tls?: EtcdTlsFiles;
 }
 
 /** Dependencies of a daemon. */

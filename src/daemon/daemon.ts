@@ -128,7 +128,7 @@ export class Daemon {
     if (req.advertiseAddr !== undefined && !/^[^:\s]+$/.test(req.advertiseAddr)) throw new InvalidArgumentError(`invalid advertise address "${req.advertiseAddr}"`);
     const manager = await this.startManager(`${req.advertiseAddr ?? this.options.address}:${this.options.apiPort}`);
     const cluster = manager.cluster();
-    const state: SwarmState = { role: 'manager', managerAddr: cluster.managerAddr, token: cluster.tokens.manager };
+    const state: SwarmState = { role: 'manager', managerAddr: cluster.managerAddr, token: cluster.tokens.manager, ...(this.options.store && { store: this.options.store }) };
     try {
       await saveSwarmState(this.options.stateDir, state);
     } catch (err) {
@@ -150,7 +150,10 @@ export class Daemon {
     if (!req || typeof req.token !== 'string' || typeof req.remoteAddr !== 'string') throw new InvalidArgumentError('join needs a token and a manager address');
     const m = /^SHOAL-1-[a-z0-9]+-([wm])[a-z0-9]+$/.exec(req.token);
     if (!m) throw new InvalidArgumentError('invalid join token: it should look like SHOAL-1-...');
-    if (m[1] === 'm') throw new InvalidArgumentError('joining as a manager needs a replicated store (etcd), which this version does not have; use the worker token');
+    const asManager = m[1] === 'm';
+    if (asManager && !this.options.store) {
+      throw new InvalidArgumentError("joining as a manager needs the managers' etcd: start the daemon with --store etcd://h1:2379,h2:2379,h3:2379 (or use the worker token)");
+    }
     const endpoint = parseEndpoint(req.remoteAddr);
     if (endpoint.kind !== 'tcp') throw new InvalidArgumentError('the manager address must be host:port');
     const probe = new ApiClient(endpoint, { token: req.token, timeoutMs: JOIN_PROBE_TIMEOUT_MS });
@@ -161,6 +164,20 @@ export class Daemon {
       if (err instanceof UnauthorizedError || !(err instanceof ShoalError) || err.code !== 'SHOAL_ERR_NOT_FOUND') throw err;
     } finally {
       await probe.close();
+    }
+    if (asManager) {
+      // A manager on the shared store: its own API is its manager address, the cluster is the one in etcd.
+      const own = `${this.options.address}:${this.options.apiPort}`;
+      const manager = await this.startManager(own, this.options.store, true);
+      const state: SwarmState = { role: 'manager', managerAddr: own, token: req.token, store: this.options.store };
+      try {
+        await saveSwarmState(this.options.stateDir, state);
+      } catch (err) {
+        await manager.stop();
+        throw err;
+      }
+      await this.activate(state, manager);
+      return this.info();
     }
     const state: SwarmState = { role: 'worker', managerAddr: `${endpoint.host}:${endpoint.port}`, token: req.token };
     await saveSwarmState(this.options.stateDir, state);
@@ -182,7 +199,7 @@ export class Daemon {
     return {};
   }
 
-  private startManager(managerAddr: string): Promise<ManagerRole> {
+  private startManager(managerAddr: string, store = this.options.store, joining = false): Promise<ManagerRole> {
     const deps: ManagerRoleDeps = { logger: this.logger, registry: this.registry, now: this.deps.now, info: () => this.info() };
     const options: ManagerRoleOptions = {
       stateDir: this.options.stateDir,
@@ -190,13 +207,15 @@ export class Daemon {
       apiPort: this.options.apiPort,
       heartbeatMs: this.options.heartbeatMs,
       networkMode: this.networkMode,
+      store,
+      joining,
     };
     return ManagerRole.start(deps, options, managerAddr);
   }
 
   /** Becomes a member of the swarm `state` names; `manager` when init already started the manager part. */
   private async activate(state: SwarmState, manager?: ManagerRole): Promise<Membership> {
-    const role = manager ?? (state.role === 'manager' ? await this.startManager(state.managerAddr) : undefined);
+    const role = manager ?? (state.role === 'manager' ? await this.startManager(state.managerAddr, state.store ?? this.options.store) : undefined);
     const membership = new Membership(
       {
         logger: this.logger,

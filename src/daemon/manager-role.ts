@@ -8,7 +8,12 @@ import { UnauthorizedError, type ShoalError } from '../errors';
 import { Manager } from '../manager/manager';
 import type { NetworkMode } from '../mesh/table/service-vip';
 import type { Cluster } from '../model/types';
+import { EtcdLeadership } from '../manager/leader/etcd-leadership';
+import type { Leadership } from '../manager/leader/leadership';
+import { EtcdStore } from '../store/etcd-store';
+import type { Store } from '../store/store';
 import { WalStore } from '../store/wal-store';
+import type { ManagerStoreSpec } from './daemon-options';
 import { closeHttp, listenHttp } from './http-listener';
 
 /** Routes worker-token holders may call; everything else needs the manager token. */
@@ -31,6 +36,10 @@ export interface ManagerRoleOptions {
   apiPort: number;
   heartbeatMs: number;
   networkMode: NetworkMode;
+  /** The etcd cluster shared by the managers; absent, the embedded store in `<stateDir>/store`. */
+  store?: ManagerStoreSpec;
+  /** Joining a swarm: the cluster must already be in the store. */
+  joining?: boolean;
 }
 
 /**
@@ -42,7 +51,7 @@ export class ManagerRole {
   private stopping?: Promise<void>;
 
   private constructor(
-    private readonly store: WalStore,
+    private readonly store: Store,
     private readonly manager: Manager,
     private readonly apiServer: http.Server,
     /** The manager API's routes, which the local socket serves too. */
@@ -51,9 +60,9 @@ export class ManagerRole {
 
   /** Opens the store, creates or loads the cluster (with `managerAddr` as its address), listens and runs the loops. */
   static async start(deps: ManagerRoleDeps, options: ManagerRoleOptions, managerAddr: string): Promise<ManagerRole> {
-    const store = await WalStore.open(path.join(options.stateDir, 'store'), {}, { logger: deps.logger.child({ component: 'store' }), registry: deps.registry });
+    const { store, leadership } = await openStore(deps, options);
     const manager = new Manager(
-      { store, logger: deps.logger, registry: deps.registry, now: deps.now },
+      { store, logger: deps.logger, registry: deps.registry, now: deps.now, leadership },
       { heartbeatPeriodMs: options.heartbeatMs, probePorts: options.networkMode === 'loopback', networkMode: options.networkMode },
     );
     const router = new Router(deps.logger);
@@ -72,7 +81,7 @@ export class ManagerRole {
     });
     const role = new ManagerRole(store, manager, apiServer, router);
     try {
-      await manager.init(managerAddr);
+      await manager.init(managerAddr, { replicated: !!options.store, joining: options.joining });
       await listenHttp(apiServer, options.apiPort, options.address, 'manager API');
     } catch (err) {
       await role.stop();
@@ -97,3 +106,16 @@ export class ManagerRole {
     return this.stopping;
   }
 }
+
+/**
+ * The embedded WAL store (one manager, which always leads), or the etcd
+ * cluster the managers share, with an election on it among them.
+ */
+async function openStore(deps: ManagerRoleDeps, options: ManagerRoleOptions): Promise<{ store: Store; leadership: Leadership | undefined }> {
+  const logger = deps.logger.child({ component: 'store' });
+  if (!options.store) return { store: await WalStore.open(path.join(options.stateDir, 'store'), {}, { logger, registry: deps.registry }), leadership: undefined };
+  const store = await EtcdStore.open({ url: options.store.url, tls: options.store.tls, registry: deps.registry });
+  const leadership = new EtcdLeadership({ etcd: store.coordination(), logger: deps.logger, registry: deps.registry }, { self: { nodeId: '', apiAddr: `${options.address}:${options.apiPort}` } });
+  return { store, leadership };
+}
+

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NodeRole } from '../model/types';
+import type { ManagerStoreSpec } from './daemon-options';
 
 /** What a node remembers about its swarm membership, in `<state-dir>/swarm.json`. */
 export interface SwarmState {
@@ -9,6 +10,8 @@ export interface SwarmState {
   /** host:port of the manager API. */
   managerAddr: string;
   token: string;
+  /** A manager's etcd, when the managers share one (absent: the embedded store). */
+  store?: ManagerStoreSpec;
 }
 
 const FILE = 'swarm.json';

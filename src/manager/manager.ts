@@ -107,8 +107,8 @@ export class Manager {
    * init), or load them; a cluster from before networks gets its default
    * network, and its services their networks and VIPs, here.
    */
-  async init(managerAddr: string): Promise<Cluster> {
-    const { cluster, created } = await this.swarm.init(managerAddr);
+  async init(managerAddr: string, options: { replicated?: boolean; joining?: boolean } = {}): Promise<Cluster> {
+    const { cluster, created } = await this.swarm.init(managerAddr, options);
     await this.networks.ensureDefault();
     if (!created) await this.services.backfillNetworks();
     return cluster;

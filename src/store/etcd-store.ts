@@ -6,7 +6,7 @@
  */
 import { CompareResult, CompareTarget, type ICompare, type IRangeResponse, type IRequestOp, type IResponseHeader, type KVClient, type Namespace } from 'etcd3';
 import type { Registry } from 'prom-client';
-import { StoreClosedError } from '../errors';
+import { NoQuorumError, StoreClosedError } from '../errors';
 import { EtcdClient } from './etcd-client';
 import { hostUrls, parseEtcdUrl, readCredentials, type EtcdTlsFiles } from './etcd-endpoints';
 import { memberFailure, neverSent, storeError } from './etcd-errors';
@@ -92,6 +92,8 @@ export class EtcdStore implements Store {
       await store.call('range', 'range (revision)', true, (o) => client.kv.range({ ...keyspace.range(''), limit: 1, keys_only: true }, o));
     } catch (err) {
       client.close();
+      // Say which etcd: the member-level reason alone does not tell an operator what was asked for.
+      if (err instanceof NoQuorumError) throw new NoQuorumError(`cannot reach the etcd at ${options.url}: ${err.message}`);
       throw err;
     }
     return store;

@@ -5,7 +5,7 @@
  */
 import type { JoinTokenResponse } from '../../api/contract';
 import type { RequestContext, Router } from '../../api/router';
-import { InvalidArgumentError, UnauthorizedError } from '../../errors';
+import { InvalidArgumentError, NotInSwarmError, UnauthorizedError } from '../../errors';
 import { newId } from '../../model/ids';
 import { KEYS, type Cluster, type NodeRole } from '../../model/types';
 import type { Store } from '../../store/store';
@@ -22,18 +22,25 @@ export class SwarmApi {
 
   constructor(private readonly deps: SwarmApiDeps) {}
 
-  /** Load the cluster object, or make it on the first start; `created` says which. */
-  async init(managerAddr: string): Promise<{ cluster: Cluster; created: boolean }> {
+  /**
+   * Load the cluster object, or make it on the first start; `created` says
+   * which. `replicated`: several managers share the store, so the address in
+   * the cluster (its join commands) stays the first manager's, and two
+   * managers starting at once make one cluster, not two. `joining`: a
+   * manager joining a swarm finds its cluster in the store, or fails.
+   */
+  async init(managerAddr: string, options: { replicated?: boolean; joining?: boolean } = {}): Promise<{ cluster: Cluster; created: boolean }> {
     const { store, now } = this.deps;
     const kv = await store.get<Cluster>(KEYS.cluster);
     if (kv) {
       this.current = kv.value;
-      if (this.current.managerAddr !== managerAddr) {
+      if (this.current.managerAddr !== managerAddr && !options.replicated) {
         this.current = { ...this.current, managerAddr };
         await store.put(KEYS.cluster, this.current);
       }
       return { cluster: this.current, created: false };
     }
+    if (options.joining) throw new NotInSwarmError('the store holds no swarm to join: give this manager the same --store as the managers it joins');
     const id = newId();
     this.current = {
       id,
@@ -43,7 +50,8 @@ export class SwarmApi {
       nextVipIndex: 1,
       taskHistoryLimit: 5,
     };
-    await store.put(KEYS.cluster, this.current);
+    const r = await store.txn({ compare: [{ key: KEYS.cluster, modRevision: 0 }], success: [{ type: 'put', key: KEYS.cluster, value: this.current }] });
+    if (!r.succeeded) return this.init(managerAddr, options);
     return { cluster: this.current, created: true };
   }
 
