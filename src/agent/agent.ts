@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ApiClient } from '../api/client';
-import type { RegisterRequest, RegisterResponse, StatusRequest } from '../api/contract';
+import type { HeartbeatResponse, RegisterRequest, RegisterResponse, StatusRequest } from '../api/contract';
 import { NotFoundError } from '../errors';
 import { isTerminal, portKey, stateRank, type Task, type TaskState, type TaskStatus } from '../model/types';
 import type { ClusterView } from './cluster-view';
@@ -27,6 +27,8 @@ export interface AgentDeps {
   now: () => number;
   /** Called with the node id the manager gave, to persist it. */
   onRegistered(res: RegisterResponse): void;
+  /** Called with the managers' API addresses each heartbeat answer names. */
+  onManagers?(managers: string[]): void;
   /** Waits out the drain delay; default a timer (tests pass one they release themselves). */
   sleep?: (ms: number) => Promise<void>;
   /** Runs one health probe; default the real cmd/http/tcp probes. */
@@ -173,8 +175,9 @@ export class Agent {
 
   private async heartbeat(): Promise<void> {
     try {
-      const r = await this.deps.client.call<{ periodMs: number }>('POST', '/v1/dispatcher/heartbeat', { nodeId: this.nodeId });
+      const r = await this.deps.client.call<HeartbeatResponse>('POST', '/v1/dispatcher/heartbeat', { nodeId: this.nodeId });
       this.periodMs = r.periodMs;
+      if (r.managers) this.deps.onManagers?.(r.managers);
     } catch (err) {
       if (err instanceof NotFoundError) await this.register();
       else this.logger.debug({ err: (err as Error).message }, 'heartbeat failed');

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { ApiClient } from '../api/client';
+import type { ManagerClient } from '../api/manager-client';
 import type { ClusterObjects, WatchLine } from '../api/contract';
 import { KEYS, type Network, type Node, type Service, type Task } from '../model/types';
 import { errorFromCode } from '../errors';
 
 /** Dependencies of a cluster view. */
 export interface ClusterViewDeps {
-  client: ApiClient;
+  client: Pick<ManagerClient, 'watch'>;
   logger: Logger;
   /** netns: a task's address is its address on its first overlay network, for every reader (agent, mesh, DNS). */
   networkMode?: 'loopback' | 'netns';

@@ -129,7 +129,8 @@ export interface RegisterRequest {
   labels?: Record<string, string>;
   platform: { os: string; arch: string };
   resources: { nanoCpus: number; memoryBytes: number };
-  ports: { dns: number; metrics: number };
+  /** `api`: a manager's API port, so nodes can reach every manager. */
+  ports: { dns: number; metrics: number; api?: number };
   /** How the node forwards: network mode and dataplane, for `node inspect`. */
   networking?: NodeNetworking;
 }
@@ -141,6 +142,15 @@ export interface RegisterResponse {
   heartbeatPeriodMs: number;
   /** Token the manager presents when it fetches task logs from this node. */
   logToken?: string;
+  /** host:port of every manager's API, for the node to fail over to. */
+  managers?: string[];
+}
+
+/** Dispatcher's answer to a heartbeat. */
+export interface HeartbeatResponse {
+  periodMs: number;
+  /** host:port of every manager's API, as of the leader's last liveness check. */
+  managers?: string[];
 }
 
 /** Task status updates from an agent; the manager only moves states forward. */

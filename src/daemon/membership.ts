@@ -5,7 +5,7 @@ import { Agent } from '../agent/agent';
 import { ClusterView } from '../agent/cluster-view';
 import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
 import { ProcessExecutor } from '../agent/executor/process-executor';
-import { ApiClient, parseEndpoint } from '../api/client';
+import { ManagerClient } from '../api/manager-client';
 import type { RegisterResponse } from '../api/contract';
 import { hostResources } from '../manager/dispatcher/dispatcher';
 import type { DataplaneChoice } from '../mesh/dataplane/select';
@@ -53,7 +53,7 @@ export class Membership {
   private state: SwarmState;
   /** Token nodes present to fetch task logs from this node (the cluster's worker token); null until known. */
   private logToken: string | null;
-  private readonly client: ApiClient;
+  private readonly client: ManagerClient;
   private readonly view: ClusterView;
   /** Overlays, task namespaces and overlay DNS; undefined in loopback mode. */
   private readonly netns: NetnsNetworking | undefined;
@@ -72,7 +72,8 @@ export class Membership {
     this.state = state;
     this.manager = manager;
     this.logToken = manager ? manager.cluster().tokens.worker : null;
-    this.client = new ApiClient(parseEndpoint(state.managerAddr), { token: state.token, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
+    this.client = new ManagerClient(state.managerAddr, { token: state.token, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
+    if (state.managers) this.client.setManagers(state.managers);
     this.view = new ClusterView({ client: this.client, logger: deps.logger.child({ component: 'view' }), networkMode });
     this.netns =
       networkMode === 'netns'
@@ -112,6 +113,7 @@ export class Membership {
         now: this.deps.now,
         registry: this.deps.registry,
         onRegistered: (res: RegisterResponse) => this.onRegistered(res),
+        onManagers: (managers: string[]) => this.learnManagers(managers),
       },
       {
         registration: {
@@ -122,7 +124,7 @@ export class Membership {
           labels: daemon.labels,
           platform: { os: os.platform(), arch: os.arch() },
           resources: hostResources(),
-          ports: { dns: daemon.dnsPort, metrics: daemon.metricsPort },
+          ports: { dns: daemon.dnsPort, metrics: daemon.metricsPort, ...(this.manager && { api: daemon.apiPort }) },
           networking: { mode: networkMode, dataplane: dataplane.name, passedOver: dataplane.passedOver },
         },
         dnsAddress: `${daemon.address}:${daemon.dnsPort}`,
@@ -137,6 +139,15 @@ export class Membership {
       this.state = { ...this.state, nodeId: res.nodeId };
       void saveSwarmState(this.options.daemon.stateDir, this.state);
     }
+    if (res.managers) this.learnManagers(res.managers);
+  }
+
+  /** The managers named themselves: fail over among them, and remember them for the next start. */
+  private learnManagers(managers: string[]): void {
+    if (managers.length === 0 || managers.join() === this.state.managers?.join()) return;
+    this.client.setManagers(managers);
+    this.state = { ...this.state, managers };
+    void saveSwarmState(this.options.daemon.stateDir, this.state);
   }
 
   /** What the node remembers of its swarm. */

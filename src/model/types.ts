@@ -26,7 +26,7 @@ export interface Node {
   platform: { os: string; arch: string };
   resources: { nanoCpus: number; memoryBytes: number };
   /** Ports the node's daemon serves besides published ports. */
-  ports: { dns: number; metrics: number };
+  ports: { dns: number; metrics: number; api?: number };
   status: { state: NodeStatusState; since: string; message: string };
   /** How the node forwards, as it reported at registration. */
   networking?: NodeNetworking;

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError } from '../../errors';
-import type { RegisterRequest, RegisterResponse, StatusRequest } from '../../api/contract';
+import type { HeartbeatResponse, RegisterRequest, RegisterResponse, StatusRequest } from '../../api/contract';
 import { newId } from '../../model/ids';
 import { KEYS, stateRank, type Node, type NodeRole, type Task } from '../../model/types';
 import type { Store } from '../../store/store';
@@ -31,6 +31,8 @@ const CAS_RETRIES = 8;
  */
 export class Dispatcher {
   private lastSeen = new Map<string, number>();
+  /** The managers' API addresses as of the last liveness check, for heartbeat answers. */
+  private managers: string[] = [];
   private timer: NodeJS.Timeout | null = null;
   /** When the liveness check last started: every node gets a full grace period from then. */
   private startedAt: number;
@@ -91,14 +93,15 @@ export class Dispatcher {
         this.deps.logger.info({ nodeId: node.id, address: node.address, index: node.index }, existing ? 'node re-registered' : 'node joined');
         // The control loop gives a node its addresses too, so a failure here only delays them.
         await this.deps.onNodeRegistered?.(node).catch((err: unknown) => this.deps.logger.warn({ err, nodeId: node.id }, 'node addresses not allocated yet'));
-        return { nodeId: node.id, index: node.index, heartbeatPeriodMs: this.options.heartbeatPeriodMs };
+        const others = kvs.map((k) => k.value).filter((n) => n.id !== node.id);
+        return { nodeId: node.id, index: node.index, heartbeatPeriodMs: this.options.heartbeatPeriodMs, managers: managerAddrs([...others, node]) };
       }
       if (attempt >= CAS_RETRIES) throw new ConflictError('node registration kept conflicting');
     }
   }
 
   /** Record a heartbeat; an unknown node must register again. */
-  async heartbeat(nodeId: string): Promise<{ periodMs: number }> {
+  async heartbeat(nodeId: string): Promise<HeartbeatResponse> {
     const kv = await this.deps.store.get<Node>(KEYS.node(nodeId));
     if (!kv) throw new NotFoundError(`node ${nodeId} is not part of this swarm`);
     const now = this.deps.now();
@@ -108,7 +111,7 @@ export class Dispatcher {
       await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
       this.deps.logger.info({ nodeId }, 'node is ready again');
     }
-    return { periodMs: this.options.heartbeatPeriodMs };
+    return { periodMs: this.options.heartbeatPeriodMs, managers: this.managers };
   }
 
   /** Mark nodes down that missed too many heartbeats. */
@@ -116,6 +119,7 @@ export class Dispatcher {
     const now = this.deps.now();
     const limit = this.options.heartbeatPeriodMs * this.options.missedHeartbeats;
     const { kvs } = await this.deps.store.range<Node>(KEYS.nodes);
+    this.managers = managerAddrs(kvs.map((kv) => kv.value));
     for (const kv of kvs) {
       if (kv.value.status.state === 'down') continue;
       // After a manager restart every node gets a full grace period to beat again.
@@ -153,3 +157,9 @@ export class Dispatcher {
 export function hostResources(): { nanoCpus: number; memoryBytes: number } {
   return { nanoCpus: os.cpus().length * 1e9, memoryBytes: os.totalmem() };
 }
+
+/** host:port of each manager's API that is up, for nodes to fail over to. */
+export function managerAddrs(nodes: readonly Node[]): string[] {
+  return nodes.filter((n) => n.role === 'manager' && n.status.state !== 'down' && n.ports.api).map((n) => `${n.address}:${n.ports.api}`);
+}
+
