@@ -61,6 +61,8 @@ export class Membership {
   private readonly agent: Agent;
   private readonly mesh: Mesh;
   private stopping?: Promise<void>;
+  /** The last swarm.json write, so the next waits for it. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: MembershipDeps,
@@ -137,7 +139,7 @@ export class Membership {
     if (res.logToken) this.logToken = res.logToken;
     if (this.state.nodeId !== res.nodeId) {
       this.state = { ...this.state, nodeId: res.nodeId };
-      void saveSwarmState(this.options.daemon.stateDir, this.state);
+      this.persist();
     }
     if (res.managers) this.learnManagers(res.managers);
   }
@@ -147,7 +149,14 @@ export class Membership {
     if (managers.length === 0 || managers.join() === this.state.managers?.join()) return;
     this.client.setManagers(managers);
     this.state = { ...this.state, managers };
-    void saveSwarmState(this.options.daemon.stateDir, this.state);
+    this.persist();
+  }
+
+  /** Write swarm.json with the state as it is now, one write after the other (they share a temp file). */
+  private persist(): void {
+    this.saving = this.saving
+      .then(() => saveSwarmState(this.options.daemon.stateDir, this.state))
+      .catch((err: unknown) => this.deps.logger.warn({ err }, 'could not save swarm.json'));
   }
 
   /** What the node remembers of its swarm. */

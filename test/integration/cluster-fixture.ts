@@ -134,8 +134,8 @@ export class TestCluster {
     return `127.0.${this.block}.${k}`;
   }
 
-  /** Start node k (1 = manager with --init; others join). */
-  start(k: number, token?: string): DaemonProc {
+  /** Start node k (1 = manager with --init; others join through node 1); `extra` flags go on the daemon's line. */
+  start(k: number, token?: string, extra: string[] = []): DaemonProc {
     const stateDir = path.join(this.dir, `node-${k}`);
     mkdirSync(stateDir, { recursive: true });
     const args = [
@@ -148,6 +148,7 @@ export class TestCluster {
       '--dns-upstream', SILENT_UPSTREAM,
       '--log-level', 'info',
       ...(k === 1 ? ['--init'] : ['--join', `${this.address(1)}:2377`, '--token', token ?? '']),
+      ...extra,
     ];
     return this.spawn(k, args, stateDir);
   }
@@ -172,6 +173,11 @@ export class TestCluster {
   /** Run the CLI against the manager. */
   cli(...args: string[]): Promise<CliResult> {
     return runCli(['-H', this.host, ...args]);
+  }
+
+  /** Run the CLI against node k's own socket (a manager other than node 1). */
+  cliAt(k: number, ...args: string[]): Promise<CliResult> {
+    return runCli(['-H', `unix://${path.join(this.dir, `node-${k}`, 'shoal.sock')}`, ...args]);
   }
 
   /** Run the CLI and parse `--format json` output; throws with stderr on failure. */

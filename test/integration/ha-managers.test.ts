@@ -1,0 +1,90 @@
+/**
+ * Managers on a real etcd cluster (3 members) and 3 managers + 2 workers as
+ * real daemons on 127.0.67.k: SIGKILL the leading manager while a load runs
+ * through a worker's published port. No request fails (the data plane never
+ * waits on the control plane), another manager leads within 10 s, `service
+ * scale` works against the survivors, and the killed manager comes back as
+ * a follower and catches up.
+ */
+import t from 'tap';
+import { EtcdCluster } from '../support/etcd-cluster';
+import { eventually } from '../support/eventually';
+import { clusterWait, DEMO_DIR, runningTasks, tempDir, TestCluster } from './cluster-fixture';
+import { startLoad } from './load-client';
+
+const BLOCK = 67;
+const DNS_PORT = 5367;
+const PORT = 18097;
+/** The issue's bound on electing a new leader. */
+const NEW_LEADER_BOUND_MS = 10_000;
+
+interface NodeRow {
+  hostname: string;
+  role: string;
+  status: { state: string };
+  managerStatus?: { leader: boolean; reachability: string };
+}
+
+t.test('lose the leading manager: no request fails, another leads, the swarm can still be changed', async (t) => {
+  const etcd = await EtcdCluster.start(3);
+  t.teardown(() => etcd.stop());
+  const c = new TestCluster(t, tempDir(t, 'ha'), BLOCK, DNS_PORT);
+  const store = ['--store', etcd.url];
+  c.start(1, undefined, store);
+  await eventually(async () => (await c.cli('swarm', 'join-token', '-q', 'manager')).code === 0, 'the first manager', clusterWait());
+  const managerToken = (await c.cli('swarm', 'join-token', '-q', 'manager')).stdout.trim();
+  const workerToken = (await c.cli('swarm', 'join-token', '-q', 'worker')).stdout.trim();
+  c.start(2, managerToken, store);
+  c.start(3, managerToken, store);
+  c.start(4, workerToken);
+  c.start(5, workerToken);
+  const nodesAt = async (k: number) => {
+    const r = await c.cliAt(k, 'node', 'ls', '--format', 'json');
+    return r.code === 0 ? (JSON.parse(r.stdout) as NodeRow[]) : undefined;
+  };
+  const nodes = await eventually(async () => {
+    const n = await nodesAt(1);
+    return n && n.length === 5 && n.every((x) => x.status.state === 'ready') ? n : undefined;
+  }, '5 ready nodes', clusterWait(30_000));
+  const managers = nodes.filter((n) => n.role === 'manager');
+  t.equal(managers.length, 3, 'three managers');
+  t.equal(managers.filter((n) => n.managerStatus?.leader).length, 1, 'one of them leads');
+  t.same(managers.filter((n) => !n.managerStatus?.leader).map((n) => n.managerStatus?.reachability), ['reachable', 'reachable'], 'the others are reachable');
+  const leaderK = Number(managers.find((n) => n.managerStatus?.leader)!.hostname.replace('node-', ''));
+  const survivor = [1, 2, 3].find((k) => k !== leaderK)!;
+
+  const create = await c.cliAt(survivor, 'service', 'create', '--name', 'web', '--replicas', '4', '--constraint', 'node.role==worker', '-p', `${PORT}:80`, '-w', DEMO_DIR, '--', 'node', 'demo/web.js');
+  t.equal(create.code, 0, `a follower takes a service create: ${create.stderr}`);
+  await eventually(async () => (await runningTasks(c, 'web')).length === 4, '4 web tasks running', clusterWait());
+
+  const load = startLoad([c.address(4), c.address(5)], PORT);
+  await eventually(() => load.answered() > 200, 'the load is flowing');
+  await c.kill(leaderK, 'SIGKILL');
+  const killedAt = Date.now();
+  const newLeader = await eventually(async () => {
+    const n = await nodesAt(survivor);
+    const l = n?.find((x) => x.managerStatus?.leader);
+    return l && l.hostname !== `node-${leaderK}` ? l : undefined;
+  }, 'a new leader', { timeoutMs: NEW_LEADER_BOUND_MS, pollMs: 200, retryErrors: true });
+  t.comment(`${newLeader.hostname} leads ${Date.now() - killedAt} ms after the kill`);
+  t.pass('a new leader within 10 s');
+
+  const scale = await c.cliAt(survivor, 'service', 'scale', 'web=6');
+  t.equal(scale.code, 0, `service scale against the survivors: ${scale.stderr}`);
+  const report = await load.stop();
+  t.ok(report.ok > 500, `${report.ok} requests answered`);
+  t.equal(report.failed, 0, `no request failed (${report.errors.slice(0, 3).join('; ')})`);
+
+  c.restart(leaderK);
+  const back = await eventually(async () => {
+    const n = await nodesAt(leaderK);
+    const self = n?.find((x) => x.hostname === `node-${leaderK}`);
+    return self?.status.state === 'ready' && n ? n : undefined;
+  }, 'the killed manager is back', clusterWait(30_000));
+  t.equal(back.find((x) => x.hostname === `node-${leaderK}`)?.managerStatus?.leader, false, 'it comes back as a follower');
+  const tasks = await eventually(async () => {
+    const r = await c.cliAt(leaderK, 'service', 'ps', 'web', '--format', 'json', '-f', 'desired-state=running');
+    return r.code === 0 && (JSON.parse(r.stdout) as unknown[]).length === 6 ? r : undefined;
+  }, 'it sees the scale made while it was gone', clusterWait());
+  t.ok(tasks, 'caught up: 6 web tasks');
+});
