@@ -4,7 +4,8 @@
  * through a worker's published port. No request fails (the data plane never
  * waits on the control plane), another manager leads within 10 s, `service
  * scale` works against the survivors, and the killed manager comes back as
- * a follower and catches up.
+ * a follower and catches up. Then etcd loses quorum: writes fail with one
+ * line, the mesh keeps serving, and writes resume when quorum returns.
  */
 import t from 'tap';
 import { EtcdCluster } from '../support/etcd-cluster';
@@ -87,4 +88,24 @@ t.test('lose the leading manager: no request fails, another leads, the swarm can
     return r.code === 0 && (JSON.parse(r.stdout) as unknown[]).length === 6 ? r : undefined;
   }, 'it sees the scale made while it was gone', clusterWait());
   t.ok(tasks, 'caught up: 6 web tasks');
+
+  // etcd loses quorum: writes fail with one clear line, the mesh keeps serving; quorum back, writes work again.
+  const quiet = startLoad([c.address(4), c.address(5)], PORT);
+  await eventually(() => quiet.answered() > 100, 'the load is flowing again');
+  const etcdLeader = await etcd.leader();
+  const lost = [0, 1, 2].filter((i) => i !== etcdLeader);
+  for (const i of lost) await etcd.kill(i);
+  const refused = await c.cliAt(survivor, 'service', 'scale', 'web=5');
+  t.equal(refused.code, 1, 'a write without quorum fails');
+  t.equal(refused.stderr.trim().split('\n').length, 1, `with one line: ${refused.stderr.trim()}`);
+  t.match(refused.stderr, /no quorum/, 'that says why');
+  for (const i of lost) etcd.restart(i);
+  await etcd.waitHealthy();
+  const resumed = await eventually(async () => {
+    const r = await c.cliAt(survivor, 'service', 'scale', 'web=5');
+    return r.code === 0 ? r : undefined;
+  }, 'writes resume with quorum back', clusterWait(30_000));
+  t.ok(resumed, 'service scale works again');
+  const quietReport = await quiet.stop();
+  t.equal(quietReport.failed, 0, `no request failed while etcd had no quorum (${quietReport.ok} answered; ${quietReport.errors.slice(0, 3).join('; ')})`);
 });
