@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { counter, gauge, histogram } from '../../metrics/registry';
+import type { Registry } from 'prom-client';
+import { controlLoopMetrics, type ControlLoopMetrics } from './control-loop-metrics';
 import { systemTimers, type TimerHandle, type Timers } from '../../model/clock';
 import { KEYS, TASK_STATES, type Network, type Node, type Service, type Task } from '../../model/types';
 import type { Compare, KeyValue, Op, Store, Watcher } from '../../store/store';
@@ -41,6 +41,8 @@ export interface ControlLoopOptions {
 
 /** Wait after a store change before a pass, so a burst of changes costs one pass. */
 const CHANGE_DEBOUNCE_MS = 10;
+/** Pause before watching the store again after its watch ended. */
+const WATCH_RETRY_MS = 1_000;
 /** A pass also runs this often, in case a wake-up was missed. */
 const RESYNC_PERIOD_MS = 5_000;
 const CAS_CONFLICT_RETRY_MS = 20;
@@ -84,46 +86,47 @@ export class ControlLoop {
   /** What the updater remembers between passes, per service with a walk in progress. */
   private readonly walks = new Map<string, UpdateObservations>();
   private readonly timers: Timers;
-  private readonly m: {
-    tasks: Gauge;
-    decisions: Counter;
-    latency: Histogram;
-    updateStates: Counter;
-  };
+  private readonly m: ControlLoopMetrics;
 
   constructor(
     private readonly deps: ControlLoopDeps,
     private readonly options: ControlLoopOptions,
   ) {
     this.timers = deps.timers ?? systemTimers;
-    this.m = {
-      tasks: gauge(deps.registry, { name: 'shoal_tasks', help: 'Tasks by current state, as the manager sees them', labelNames: ['state'] }),
-      decisions: counter(deps.registry, {
-        name: 'shoal_scheduler_decisions_total',
-        help: 'Scheduling decisions by result',
-        labelNames: ['result'],
-      }),
-      latency: histogram(deps.registry, {
-        name: 'shoal_scheduler_latency_seconds',
-        help: 'Time one scheduler run takes to decide',
-        buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-      }),
-      updateStates: counter(deps.registry, {
-        name: 'shoal_updater_status_changes_total',
-        help: 'Update status changes the updater wrote, by new state',
-        labelNames: ['state'],
-      }),
-    };
+    this.m = controlLoopMetrics(deps.registry);
   }
 
   /** Start watching and reconciling. */
   run(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.watcher = this.deps.store.watch('/', 0, { onEvents: () => this.trigger() });
+    this.watchStore();
     this.resync = this.timers.setInterval(() => this.trigger(), RESYNC_PERIOD_MS);
     this.resync.unref();
     this.trigger();
+  }
+
+  /**
+   * Every change asks for a pass. A watch the store ends (etcd lost, its
+   * history compacted) is opened again from now on, after a pass: the pass
+   * reads everything, so nothing missed in between is lost.
+   */
+  private watchStore(): void {
+    try {
+      this.watcher = this.deps.store.watch('/', 0, {
+        onEvents: () => this.trigger(),
+        onError: (err) => {
+          if (this.stopped) return;
+          this.deps.logger.warn({ err }, 'store watch ended; watching again');
+          this.trigger();
+          this.timers.setTimeout(() => {
+            if (!this.stopped) this.watchStore();
+          }, WATCH_RETRY_MS);
+        },
+      });
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'cannot watch the store; the resync pass stands in');
+    }
   }
 
   /** Stop; waits for a pass in flight. Safe twice. */
