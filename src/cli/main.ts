@@ -147,6 +147,7 @@ export function buildProgram(): Command {
     .command('up')
     .description('Start a local cluster on this machine and deploy the demo stack')
     .option('--nodes <n>', 'Number of nodes (127.0.1.1, 127.0.1.2, ...)', '3')
+    .option('--managers <n>', 'Managers among them: 1, or 3, 5, 7 on a local etcd cluster (needs etcd-server)', '1')
     .option('--state-dir <dir>', 'State directory', DEFAULT_STATE_DIR)
     .option('--addr <ip>', 'Address of node 1', DEFAULT_NODE_BASE)
     .option('--stack <file>', 'Stack file to deploy', path.join(__dirname, '..', '..', '..', 'deploy', 'stack.yml'))
@@ -156,13 +157,17 @@ export function buildProgram(): Command {
     .option('--api-port <port>', 'Manager API port', String(DEFAULT_API_PORT))
     .option('--heartbeat <duration>', 'Heartbeat period')
     .option('--log-level <level>', 'Daemon log level (logs go to <state-dir>/.../daemon.log)', 'info')
-    .action(async (f: { nodes: string; stateDir: string; addr: string; stack: string | false; dnsPort?: string; metricsPort: string; apiPort: string; heartbeat?: string; logLevel: string }) => {
+    .action(async (f: { nodes: string; managers: string; stateDir: string; addr: string; stack: string | false; dnsPort?: string; metricsPort: string; apiPort: string; heartbeat?: string; logLevel: string }) => {
       const nodes = parseCount(f.nodes, 'node count');
       if (nodes < 1 || nodes > 200) throw new InvalidArgumentError(`invalid node count ${nodes}: must be 1-200`);
+      const managers = parseCount(f.managers, 'manager count');
+      if (![1, 3, 5, 7].includes(managers)) throw new InvalidArgumentError(`invalid manager count ${managers}: use 1, 3, 5 or 7 (an odd etcd cluster)`);
+      if (managers > nodes) throw new InvalidArgumentError(`invalid manager count ${managers}: more than the ${nodes} nodes`);
       const base = address(f.addr);
       const dnsPort = f.dnsPort !== undefined ? portFlag(f.dnsPort, 'DNS port') : await defaultDnsPort(base);
       const cluster = new LocalCluster({
         nodes,
+        managers,
         stateDir: f.stateDir,
         addressBase: base,
         dnsPort,

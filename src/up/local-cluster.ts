@@ -5,11 +5,14 @@ import { ApiClient } from '../api/client';
 import type { Info, JoinTokenResponse } from '../api/contract';
 import { DaemonExitedError, WaitTimeoutError } from '../errors';
 import { nodeAddress } from '../model/addresses';
+import { LocalEtcd } from './local-etcd';
 import type { Node, Service, ServiceSpec } from '../model/types';
 
 /** Settings of `shoal up`. */
 export interface LocalClusterOptions {
   nodes: number;
+  /** Managers among the nodes (1, 3, 5 or 7); more than one keep the state in an etcd member on each [1]. */
+  managers?: number;
   stateDir: string;
   /** Address of node 1; node k gets base + k - 1. */
   addressBase: string;
@@ -49,6 +52,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class LocalCluster {
   private procs: NodeProcess[] = [];
+  private etcd: LocalEtcd | undefined;
   readonly socketPath: string;
   private stopping = false;
   /** Called when a daemon exits on its own. */
@@ -100,13 +104,25 @@ export class LocalCluster {
 
   /** Start (or resume) every node, wait until all are ready, deploy missing stack services. */
   async start(): Promise<void> {
-    const manager = this.spawnDaemon(1, ['--init']);
+    const managers = this.options.managers ?? 1;
+    let store: string[] = [];
+    if (managers > 1) {
+      const addresses = Array.from({ length: managers }, (_, i) => nodeAddress(this.options.addressBase, i + 1));
+      this.etcd = new LocalEtcd(addresses, path.join(path.resolve(this.options.stateDir), 'etcd'));
+      await this.etcd.start();
+      store = ['--store', this.etcd.url];
+    }
+    const manager = this.spawnDaemon(1, ['--init', ...store]);
     const client = new ApiClient({ kind: 'unix', path: this.socketPath }, { timeoutMs: 5_000 });
     try {
       await this.waitFor('the manager', manager, async () => (await client.call<Info>('GET', '/v1/info')).isManager);
-      const join = await client.call<JoinTokenResponse>('GET', '/v1/swarm/join-token/worker');
+      const token = async (role: 'worker' | 'manager') => client.call<JoinTokenResponse>('GET', `/v1/swarm/join-token/${role}`);
+      const join = await token('worker');
       const managerAddr = join.command.split(' ').pop()!;
-      for (let k = 2; k <= this.options.nodes; k++) this.spawnDaemon(k, ['--join', managerAddr, '--token', join.token]);
+      const managerToken = managers > 1 ? (await token('manager')).token : '';
+      for (let k = 2; k <= this.options.nodes; k++) {
+        this.spawnDaemon(k, k <= managers ? ['--join', managerAddr, '--token', managerToken, ...store] : ['--join', managerAddr, '--token', join.token]);
+      }
       await this.waitFor('all nodes', manager, async () => {
         const nodes = await client.call<Node[]>('GET', '/v1/nodes');
         const ready = new Set(nodes.filter((n) => n.status.state === 'ready').map((n) => n.address));
@@ -155,5 +171,6 @@ export class LocalCluster {
         clearTimeout(timer);
       }),
     );
+    await this.etcd?.stop();
   }
 }

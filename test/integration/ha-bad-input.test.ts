@@ -34,3 +34,18 @@ t.test('shoal daemon refuses a store it cannot use, with one line', async (t) =>
     t.match(lines[0], message, `${what}: says why`);
   }
 });
+
+t.test('shoal up refuses a manager count etcd cannot hold a quorum with, with one line', async (t) => {
+  const dir = tempDir(t, 'ha-up-bad');
+  for (const [flags, message] of [
+    [['--managers', '2'], /use 1, 3, 5 or 7/],
+    [['--managers', '5', '--nodes', '3'], /more than the 3 nodes/],
+    [['--managers', 'x'], /manager count/],
+  ] as [string[], RegExp][]) {
+    const r = await runCli(['up', '--state-dir', dir, '--addr', '127.0.68.1', '--no-stack', ...flags], {}, GIVE_UP_MS);
+    t.equal(r.code, 1, `${flags.join(' ')}: exit 1`);
+    t.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr.trim()}`);
+    t.match(r.stderr, message);
+  }
+});
+
