@@ -102,9 +102,12 @@ export class Dispatcher {
 
   /** Record a heartbeat; an unknown node must register again. */
   async heartbeat(nodeId: string): Promise<HeartbeatResponse> {
+    // A beat counts even when the store cannot be read (etcd without quorum): a node that kept beating
+    // through an outage must not be marked down when the store comes back.
+    const now = this.deps.now();
+    if (this.lastSeen.has(nodeId)) this.lastSeen.set(nodeId, now);
     const kv = await this.deps.store.get<Node>(KEYS.node(nodeId));
     if (!kv) throw new NotFoundError(`node ${nodeId} is not part of this swarm`);
-    const now = this.deps.now();
     this.lastSeen.set(nodeId, now);
     if (kv.value.status.state !== 'ready') {
       const node = { ...kv.value, status: { state: 'ready' as const, since: new Date(now).toISOString(), message: '' } };
