@@ -72,7 +72,7 @@ export class Manager {
     this.networks = new Networks({ store, logger: deps.logger.child({ component: 'networks' }), now, newId });
     this.swarm = new SwarmApi({ store, now });
     this.leadership = deps.leadership ?? new SoleLeadership(() => ({ nodeId: '', apiAddr: this.swarm.cluster.managerAddr }));
-    this.nodes = new NodesApi({ store, now, networks: this.networks, leader: () => this.leadership.leader() });
+    this.nodes = new NodesApi({ store, now, networks: this.networks, leader: () => this.leadership.leader(), storeKind: deps.leadership ? 'replicated' : 'embedded' });
     this.services = new ServicesApi({ store, logger, now, networks: this.networks }, options);
     const findService = (idOrName: string) => this.services.find(idOrName).then((kv) => kv.value);
     this.resources = [

@@ -1,12 +1,12 @@
 /**
  * Role changes (`node promote`, `node demote`, `node update --role`), decided
- * in one place so the CLI and the API refuse alike. This version keeps the
- * cluster's state in the one manager's embedded WAL store: another manager
- * would need a replicated store (etcd, a later version), and the manager
- * cannot hand its store over. So a node keeps its role; asking for the role
- * it has is a no-op, as in Docker.
+ * in one place so the CLI and the API refuse alike. With the embedded WAL
+ * store another manager would need a replicated store, and the manager
+ * cannot hand its store over; with etcd, a running node does not switch
+ * roles yet (a manager starts with --store and the manager token). So a node
+ * keeps its role; asking for the role it has is a no-op, as in Docker.
  */
-import { LastManagerError, ReplicatedStoreRequiredError, type ShoalError } from '../errors';
+import { LastManagerError, ReplicatedStoreRequiredError, RoleChangeUnsupportedError, type ShoalError } from '../errors';
 import type { Node, NodeRole } from '../model/types';
 
 /** What becomes of a role request. */
@@ -17,10 +17,16 @@ export function alreadyInRole(name: string, role: NodeRole): string {
   return `Node ${name} is already a ${role}.`;
 }
 
+/** Where the managers keep the cluster: one manager's embedded store, or an etcd they share. */
+export type StoreKind = 'embedded' | 'replicated';
+
 /** Decide whether `node` (one of `nodes`) may take `role`. Pure. */
-export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeRole): RoleDecision {
+export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeRole, store: StoreKind = 'embedded'): RoleDecision {
   const name = node.hostname;
   if (node.role === role) return { outcome: 'unchanged', message: alreadyInRole(name, role) };
+  if (store === 'replicated' && role === 'manager') {
+    return { outcome: 'refused', error: new RoleChangeUnsupportedError(`cannot promote ${name}: a running node does not become a manager yet; restart its daemon with --store and the manager token (shoal swarm join-token manager)`) };
+  }
   if (role === 'manager') {
     return {
       outcome: 'refused',
@@ -32,6 +38,9 @@ export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeR
   const otherManagers = nodes.filter((n) => n.id !== node.id && n.role === 'manager');
   if (otherManagers.length === 0) {
     return { outcome: 'refused', error: new LastManagerError(`cannot demote ${name}: it is the only manager; the cluster would have none`) };
+  }
+  if (store === 'replicated') {
+    return { outcome: 'refused', error: new RoleChangeUnsupportedError(`cannot demote ${name}: a running manager does not step down to a worker yet; stop its daemon and join it again with the worker token`) };
   }
   // Another manager on record (a node that registered with the manager token) shares no store, so this one cannot hand its over.
   return {

@@ -61,3 +61,14 @@ t.test('role changes: what this version allows (nothing but no-ops) and why', as
 t.test('the no-op message is Docker’s', async (t) => {
   t.equal(alreadyInRole('abc123', 'worker'), 'Node abc123 is already a worker.');
 });
+
+t.test('with managers on etcd, a running node keeps its role, and says how to change it', async (t) => {
+  const m1 = makeNode('m1', { hostname: 'node-1', role: 'manager' });
+  const m2 = makeNode('m2', { hostname: 'node-2', role: 'manager' });
+  const w3 = makeNode('w3', { hostname: 'node-3' });
+  const promote = decideRoleChange([m1, m2, w3], w3, 'manager', 'replicated');
+  t.match(promote, { outcome: 'refused', error: { code: 'SHOAL_ERR_ROLE_CHANGE_UNSUPPORTED', message: /cannot promote node-3: .*--store and the manager token/ } });
+  const demote = decideRoleChange([m1, m2, w3], m2, 'worker', 'replicated');
+  t.match(demote, { outcome: 'refused', error: { code: 'SHOAL_ERR_ROLE_CHANGE_UNSUPPORTED', message: /cannot demote node-2/ } });
+  t.match(decideRoleChange([m1, w3], m1, 'worker', 'replicated'), { outcome: 'refused', error: { code: 'SHOAL_ERR_LAST_MANAGER' } }, 'the last manager stays one');
+});

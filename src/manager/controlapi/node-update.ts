@@ -6,7 +6,7 @@
 import type { NodeUpdateRequest } from '../../api/contract';
 import { InvalidArgumentError } from '../../errors';
 import type { Node } from '../../model/types';
-import { decideRoleChange } from '../../spec/node-role';
+import { decideRoleChange, type StoreKind } from '../../spec/node-role';
 
 const AVAILABILITIES = ['active', 'pause', 'drain'];
 const ROLES = ['worker', 'manager'];
@@ -30,9 +30,9 @@ export function validateNodeUpdate(req: unknown): NodeUpdateRequest {
 }
 
 /** The node after `req`, or throws (a refused role change, a label that is not set). `nodes` is every node, for the role rules. */
-export function applyNodeUpdate(node: Node, nodes: readonly Node[], req: NodeUpdateRequest, at: string): Node {
+export function applyNodeUpdate(node: Node, nodes: readonly Node[], req: NodeUpdateRequest, at: string, store: StoreKind = 'embedded'): Node {
   if (req.role !== undefined) {
-    const decision = decideRoleChange(nodes, node, req.role);
+    const decision = decideRoleChange(nodes, node, req.role, store);
     if (decision.outcome === 'refused') throw decision.error;
   }
   const labels = { ...node.labels, ...(req.labelAdd ?? {}) };

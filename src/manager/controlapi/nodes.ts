@@ -12,6 +12,7 @@ import { findNamed, listValues } from './lookup';
 import type { Named } from '../../spec/object-ref';
 import type { Networks } from './networks';
 import { applyNodeUpdate, validateNodeUpdate } from './node-update';
+import type { StoreKind } from '../../spec/node-role';
 
 /** What the nodes API reads and writes. */
 export interface NodesApiDeps {
@@ -20,6 +21,8 @@ export interface NodesApiDeps {
   networks: Networks;
   /** The leading manager as last seen, for MANAGER STATUS. */
   leader(): LeaderInfo | undefined;
+  /** Where the managers keep the cluster, for the role rules. */
+  storeKind: StoreKind;
 }
 
 /** Attempts at removing a node while its networks change under it. */
@@ -59,7 +62,7 @@ export class NodesApi {
   private async update(idOrName: string, body: unknown): Promise<Node> {
     const req = validateNodeUpdate(body);
     const kv = await this.find(idOrName);
-    const node = applyNodeUpdate(kv.value, await this.list(), req, new Date(this.deps.now()).toISOString());
+    const node = applyNodeUpdate(kv.value, await this.list(), req, new Date(this.deps.now()).toISOString(), this.deps.storeKind);
     const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
     if (!r.succeeded) throw new ConflictError(`node ${node.hostname} changed meanwhile; try again`);
     return node;
