@@ -129,13 +129,7 @@ export class Daemon {
     const manager = await this.startManager(`${req.advertiseAddr ?? this.options.address}:${this.options.apiPort}`);
     const cluster = manager.cluster();
     const state: SwarmState = { role: 'manager', managerAddr: cluster.managerAddr, token: cluster.tokens.manager, ...(this.options.store && { store: this.options.store }) };
-    try {
-      await saveSwarmState(this.options.stateDir, state);
-    } catch (err) {
-      await manager.stop();
-      throw err;
-    }
-    const membership = await this.activate(state, manager);
+    const membership = await this.activateManager(state, manager);
     return {
       nodeId: membership.nodeId ?? '',
       workerToken: cluster.tokens.worker,
@@ -170,13 +164,7 @@ export class Daemon {
       const own = `${this.options.address}:${this.options.apiPort}`;
       const manager = await this.startManager(own, this.options.store, true);
       const state: SwarmState = { role: 'manager', managerAddr: own, token: req.token, store: this.options.store };
-      try {
-        await saveSwarmState(this.options.stateDir, state);
-      } catch (err) {
-        await manager.stop();
-        throw err;
-      }
-      await this.activate(state, manager);
+      await this.activateManager(state, manager);
       return this.info();
     }
     const state: SwarmState = { role: 'worker', managerAddr: `${endpoint.host}:${endpoint.port}`, token: req.token };
@@ -211,6 +199,17 @@ export class Daemon {
       joining,
     };
     return ManagerRole.start(deps, options, managerAddr);
+  }
+
+  /** Save the state of a node whose manager part just started, then become a member; a failed save stops the manager. */
+  private async activateManager(state: SwarmState, manager: ManagerRole): Promise<Membership> {
+    try {
+      await saveSwarmState(this.options.stateDir, state);
+    } catch (err) {
+      await manager.stop();
+      throw err;
+    }
+    return this.activate(state, manager);
   }
 
   /** Becomes a member of the swarm `state` names; `manager` when init already started the manager part. */

@@ -126,11 +126,6 @@ export class Manager {
     await this.dispatcherApi.close();
   }
 
-  /** Whether this manager leads, and who does. */
-  leaderStatus(): { leading: boolean; leaderNodeId: string | undefined } {
-    return { leading: this.leadership.leading(), leaderNodeId: this.leadership.leader()?.nodeId };
-  }
-
   /** Start the dispatcher's liveness check and the control loop on becoming leader; stop them on stepping down. */
   private async lead(leading: boolean): Promise<void> {
     if (leading === this.leading) return;

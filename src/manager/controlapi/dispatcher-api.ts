@@ -63,7 +63,11 @@ export class DispatcherApi {
     let client = this.forwarders.get(key);
     if (!client) {
       // A new leader: the clients to the old one are of no more use.
-      for (const [k, c] of this.forwarders) if (!k.endsWith(`@${addr}`)) void c.close().then(() => this.forwarders.delete(k));
+      for (const [k, c] of this.forwarders) {
+        if (k.endsWith(`@${addr}`)) continue;
+        this.forwarders.delete(k);
+        void c.close();
+      }
       client = new ApiClient(parseEndpoint(addr), { token, timeoutMs: FORWARD_TIMEOUT_MS });
       this.forwarders.set(key, client);
     }
