@@ -31,7 +31,7 @@ export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeR
     return {
       outcome: 'refused',
       error: new ReplicatedStoreRequiredError(
-        `cannot promote ${name}: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd), which this version does not have`,
+        `cannot promote ${name}: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd): start every manager with --store etcd://... (see shoal daemon --help)`,
       ),
     };
   }
@@ -46,7 +46,7 @@ export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeR
   return {
     outcome: 'refused',
     error: new ReplicatedStoreRequiredError(
-      `cannot demote ${name}: this cluster keeps its state in one manager's embedded store; changing managers needs a replicated store (etcd), which this version does not have`,
+      `cannot demote ${name}: this cluster keeps its state in one manager's embedded store; changing managers needs a replicated store (etcd): start every manager with --store etcd://... (see shoal daemon --help)`,
     ),
   };
 }

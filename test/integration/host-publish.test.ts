@@ -99,7 +99,7 @@ t.test('host-mode publish and node roles on a 3-node cluster', async (t) => {
         args: ['node', 'promote', 'node-2'],
         code: 1,
         stderr:
-          "error: cannot promote node-2: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd), which this version does not have\n",
+          "error: cannot promote node-2: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd): start every manager with --store etcd://... (see shoal daemon --help)\n",
       },
       { args: ['node', 'promote', 'node-1'], code: 0, stdout: 'Node node-1 is already a manager.\n' },
       { args: ['node', 'demote', 'node-1'], code: 1, stderr: 'error: cannot demote node-1: it is the only manager; the cluster would have none\n' },

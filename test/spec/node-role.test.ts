@@ -20,7 +20,7 @@ t.test('role changes: what this version allows (nothing but no-ops) and why', as
         outcome: 'refused',
         code: 'SHOAL_ERR_REPLICATED_STORE_REQUIRED',
         message:
-          "cannot promote node-2: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd), which this version does not have",
+          "cannot promote node-2: this cluster keeps its state in one manager's embedded store; more managers need a replicated store (etcd): start every manager with --store etcd://... (see shoal daemon --help)",
       },
     },
     {
@@ -46,7 +46,7 @@ t.test('role changes: what this version allows (nothing but no-ops) and why', as
         outcome: 'refused',
         code: 'SHOAL_ERR_REPLICATED_STORE_REQUIRED',
         message:
-          "cannot demote node-3: this cluster keeps its state in one manager's embedded store; changing managers needs a replicated store (etcd), which this version does not have",
+          "cannot demote node-3: this cluster keeps its state in one manager's embedded store; changing managers needs a replicated store (etcd): start every manager with --store etcd://... (see shoal daemon --help)",
       },
     },
   ];
