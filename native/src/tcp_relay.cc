@@ -226,6 +226,9 @@ struct Conn {
   Conn* cprev = nullptr;  // the worker's list of connects under way, by deadline
   Conn* cnext = nullptr;
   bool in_connecting = false;
+  // The worker's batch in which ufd was opened: events of that batch tagged
+  // upstream belong to the socket it replaced (closed since), not to this one.
+  uint64_t ufd_batch = 0;
 };
 
 enum CommandKind { kSweep, kReleaseListener, kStop };
@@ -247,6 +250,7 @@ struct Worker {
   Conn* connecting_head = nullptr;
   Conn* connecting_tail = nullptr;
   std::vector<Conn*> dead;
+  uint64_t batch = 0;  // epoll_wait calls so far
   std::vector<char> scratch;
   int64_t next_sweep_ms = 0;
   bool stopping = false;
@@ -425,6 +429,7 @@ void Worker::Run() {
   while (!stopping) {
     int n = epoll_wait(epfd, events, kMaxEvents, kTickMs);
     if (n < 0 && errno != EINTR) break;
+    batch++;
     bool woken = false;
     for (int i = 0; i < n; i++) {
       uintptr_t data = static_cast<uintptr_t>(events[i].data.u64);
@@ -439,7 +444,9 @@ void Worker::Run() {
         Conn* c = static_cast<Conn*>(ptr);
         if (c->phase == kDone) continue;
         if (tag == kTagClient) OnClient(c, events[i].events);
-        else OnUpstream(c, events[i].events);
+        else if (c->ufd_batch != batch) OnUpstream(c, events[i].events);
+        // else: a replay opened a new backend socket in this batch, after the
+        // old one's reset was collected; the event is the old socket's.
       }
     }
     if (woken) Drain();
@@ -633,6 +640,7 @@ void Worker::Attempt(Conn* c, const std::shared_ptr<BackendState>& b) {
   if (fd < 0) return Failed(c, true, false);
   SetNoDelay(fd);
   c->ufd = fd;
+  c->ufd_batch = batch;
   int r = connect(fd, reinterpret_cast<const sockaddr*>(&b->addr), b->addrlen);
   if (r == 0) return Connected(c);
   if (errno != EINPROGRESS) return Failed(c, true, false);

@@ -285,6 +285,26 @@ export function dataplaneCompliance<D extends Dataplane>(
         t.equal(dying.accepted, 1, 'the first pick was the dying backend');
       });
     }
+
+    // Many at once, so that a client's bytes and its first backend's reset
+    // land in one event batch of the relay: the replay must not take the
+    // dead socket's late events for its own.
+    t.test('tcp: clients at once, half first sent to a backend that resets on accept, all answered', async (t) => {
+      const { apply } = await setup(t);
+      const dying = await scriptedBackend(t, 'dying', scripts.resetOnAccept, beAddr);
+      const live = await tcpBackend(t, 'live', beAddr);
+      const port = await freePort('tcp', feAddr);
+      await apply([frontendOf('tcp', feAddr, port, [asBackend(dying), asBackend(live)])]);
+      const clients = 200;
+      const answers = await Promise.all(
+        Array.from({ length: clients }, async () => {
+          const c = await converse(t, feAddr, port);
+          return c.ask().catch((e: Error) => e.message);
+        }),
+      );
+      t.same(answers.filter((a) => a !== 'live'), [], 'every client was answered by the live backend');
+      t.ok(dying.accepted > 0, 'some connections went to the dying backend first');
+    });
   }
 
   t.test('udp: replies reach the client that asked, from the frontend address', async (t) => {
