@@ -121,8 +121,6 @@ export const ReplicatedStoreRequiredError = errorKind('ReplicatedStoreRequiredEr
 export type ReplicatedStoreRequiredError = InstanceType<typeof ReplicatedStoreRequiredError>;
 
 /** Managers on etcd: a running node does not take or give up the manager role yet. */
-export const RoleChangeUnsupportedError = errorKind('RoleChangeUnsupportedError', { code: 'SHOAL_ERR_ROLE_CHANGE_UNSUPPORTED', status: 409, meaning: "a running node does not change role yet; start a manager's daemon with --store and the manager token" });
-export type RoleChangeUnsupportedError = InstanceType<typeof RoleChangeUnsupportedError>;
 
 /** A netlink message or attribute from the kernel does not parse: a bad length, a missing header or a required attribute absent. */
 export const NetlinkMalformedError = errorKind('NetlinkMalformedError', { code: 'SHOAL_ERR_NETLINK_MALFORMED', status: 500, meaning: 'a netlink message or attribute from the kernel does not parse' });
