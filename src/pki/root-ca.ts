@@ -38,7 +38,7 @@ function rootName(clusterId: string | undefined): x509.JsonName {
 }
 
 /** The extensions every CA certificate of shoal carries; `pathLength` 0 for a cross-signed intermediate, none for a root. */
-export async function caExtensions(publicKey: CryptoKey, pathLength?: number): Promise<x509.Extension[]> {
+export async function caExtensions(publicKey: CryptoKey | x509.PublicKey, pathLength?: number): Promise<x509.Extension[]> {
   return [
     new x509.BasicConstraintsExtension(true, pathLength, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
