@@ -1,10 +1,9 @@
 /** An https server with shoal's node TLS for PKI tests: it answers every request with who the peer is (peerIdentity) or 401/403 as requireRole decides. */
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-
+import { asShoalError } from '../../src/errors';
 import type { NodeCredentials } from '../../src/pki/credentials';
 import { peerIdentity, requireRole, serverOptions, type PeerCheckOptions, type ServerTlsOptions } from '../../src/pki/tls-server';
-import { asShoalError } from '../../src/errors';
 
 /** A running test server. */
 export interface TestTlsServer {
