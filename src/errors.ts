@@ -234,6 +234,26 @@ export type ClusterMissingError = InstanceType<typeof ClusterMissingError>;
 export const FakeIpvsError = errorKind('FakeIpvsError', { code: 'SHOAL_ERR_FAKE_IPVS', status: 500, meaning: 'the fake IPVS kernel (tests only) was misused or answered incompletely' });
 export type FakeIpvsError = InstanceType<typeof FakeIpvsError>;
 
+/** A join token that is not `SWMTKN-1-<50 base36 digest>-<25 base36 secret>`. */
+export const InvalidJoinTokenError = errorKind('InvalidJoinTokenError', { code: 'SHOAL_ERR_INVALID_JOIN_TOKEN', status: 400, meaning: 'the join token is not of the form SWMTKN-1-<digest>-<secret>' }, InvalidArgumentError);
+export type InvalidJoinTokenError = InstanceType<typeof InvalidJoinTokenError>;
+
+/** A certificate, key or signing request does not parse or does not verify (bad PEM, bad signature, not from the cluster CA, expired). */
+export const CertificateInvalidError = errorKind('CertificateInvalidError', { code: 'SHOAL_ERR_CERTIFICATE_INVALID', status: 400, meaning: 'a certificate, key or signing request does not parse or verify (bad PEM or signature, another CA, expired)' });
+export type CertificateInvalidError = InstanceType<typeof CertificateInvalidError>;
+
+/** The manager presented a certificate chain that does not end at the CA the join token names: another cluster, or someone in between. */
+export const CaMismatchError = errorKind('CaMismatchError', { code: 'SHOAL_ERR_CA_MISMATCH', status: 502, meaning: "the manager's certificate does not chain to the CA the join token names" });
+export type CaMismatchError = InstanceType<typeof CaMismatchError>;
+
+/** The call needs a client certificate from the cluster CA and came with none, an expired one, one from another CA or a revoked one. */
+export const CertificateRequiredError = errorKind('CertificateRequiredError', { code: 'SHOAL_ERR_CERTIFICATE_REQUIRED', status: 401, meaning: 'the call needs a valid, unrevoked client certificate from the cluster CA' });
+export type CertificateRequiredError = InstanceType<typeof CertificateRequiredError>;
+
+/** The caller's certificate is valid but its role may not make this call (a worker calling a manager-only endpoint). */
+export const ForbiddenError = errorKind('ForbiddenError', { code: 'SHOAL_ERR_FORBIDDEN', status: 403, meaning: "the caller's role may not make this call (a worker calling a manager-only endpoint)" });
+export type ForbiddenError = InstanceType<typeof ForbiddenError>;
+
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = Object.fromEntries(KINDS.map((k) => [new k.Class('').code, k.meaning]));
 
