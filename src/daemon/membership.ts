@@ -182,9 +182,14 @@ export class Membership {
       });
   }
 
+  /** host:port this node's manager API listens on when it is a manager. */
+  private get ownApiAddr(): string {
+    return `${this.options.daemon.address}:${this.options.daemon.apiPort}`;
+  }
+
   private async becomeManager(storeUrl: string): Promise<void> {
     const { daemon } = this.options;
-    const own = `${daemon.address}:${daemon.apiPort}`;
+    const own = this.ownApiAddr;
     // The URL is the cluster's; TLS files are this host's own (--store-cacert... given to this daemon), if any.
     const store: ManagerStoreSpec = { url: storeUrl, ...(daemon.store?.tls && { tls: daemon.store.tls }) };
     this.deps.logger.info({ store: storeUrl }, 'promoted: starting the manager part');
@@ -201,8 +206,7 @@ export class Membership {
     this.deps.logger.info('demoted: stopping the manager part');
     this.managerRole = undefined;
     await role.stop();
-    const { daemon } = this.options;
-    const own = `${daemon.address}:${daemon.apiPort}`;
+    const own = this.ownApiAddr;
     const other = this.state.managers?.find((m) => m !== own) ?? this.state.managerAddr;
     const { store: _store, ...rest } = this.state;
     this.state = { ...rest, role: 'worker', managerAddr: other, ...(this.state.managers && { managers: this.state.managers.filter((m) => m !== own) }) };

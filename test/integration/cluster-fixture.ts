@@ -220,6 +220,20 @@ export class TestCluster {
   }
 }
 
+/** Node rows as `node ls --format json` prints them, with MANAGER STATUS. */
+export interface NodeRow {
+  hostname: string;
+  role: string;
+  status: { state: string };
+  managerStatus?: { leader: boolean; reachability: string };
+}
+
+/** `node ls` through node k's own socket; undefined when that node does not answer it (down, or not a manager). */
+export async function nodesAt(c: TestCluster, k: number): Promise<NodeRow[] | undefined> {
+  const r = await c.cliAt(k, 'node', 'ls', '--format', 'json');
+  return r.code === 0 ? (JSON.parse(r.stdout) as NodeRow[]) : undefined;
+}
+
 /** Task rows as `service ps --format json` prints them. */
 export interface PsRow {
   ID: string;

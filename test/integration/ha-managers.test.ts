@@ -13,7 +13,7 @@ import t from 'tap';
 import { ApiClient } from '../../src/api/client';
 import { EtcdCluster } from '../support/etcd-cluster';
 import { eventually } from '../support/eventually';
-import { clusterWait, DEMO_DIR, runningTasks, tempDir, TestCluster } from './cluster-fixture';
+import { clusterWait, DEMO_DIR, nodesAt, runningTasks, tempDir, TestCluster } from './cluster-fixture';
 import { startLoad } from './load-client';
 
 const BLOCK = 67;
@@ -21,13 +21,6 @@ const DNS_PORT = 5367;
 const PORT = 18097;
 /** The issue's bound on electing a new leader. */
 const NEW_LEADER_BOUND_MS = 10_000;
-
-interface NodeRow {
-  hostname: string;
-  role: string;
-  status: { state: string };
-  managerStatus?: { leader: boolean; reachability: string };
-}
 
 t.test('lose the leading manager: no request fails, another leads, the swarm can still be changed', async (t) => {
   const etcd = await EtcdCluster.start(3);
@@ -42,12 +35,8 @@ t.test('lose the leading manager: no request fails, another leads, the swarm can
   c.start(3, managerToken, store);
   c.start(4, workerToken);
   c.start(5, workerToken);
-  const nodesAt = async (k: number) => {
-    const r = await c.cliAt(k, 'node', 'ls', '--format', 'json');
-    return r.code === 0 ? (JSON.parse(r.stdout) as NodeRow[]) : undefined;
-  };
   const nodes = await eventually(async () => {
-    const n = await nodesAt(1);
+    const n = await nodesAt(c, 1);
     return n && n.length === 5 && n.every((x) => x.status.state === 'ready') ? n : undefined;
   }, '5 ready nodes', clusterWait(30_000));
   const managers = nodes.filter((n) => n.role === 'manager');
@@ -66,7 +55,7 @@ t.test('lose the leading manager: no request fails, another leads, the swarm can
   await c.kill(leaderK, 'SIGKILL');
   const killedAt = Date.now();
   const newLeader = await eventually(async () => {
-    const n = await nodesAt(survivor);
+    const n = await nodesAt(c, survivor);
     const l = n?.find((x) => x.managerStatus?.leader);
     return l && l.hostname !== `node-${leaderK}` ? l : undefined;
   }, 'a new leader', { timeoutMs: NEW_LEADER_BOUND_MS, pollMs: 200, retryErrors: true });
@@ -81,7 +70,7 @@ t.test('lose the leading manager: no request fails, another leads, the swarm can
 
   c.restart(leaderK);
   const back = await eventually(async () => {
-    const n = await nodesAt(leaderK);
+    const n = await nodesAt(c, leaderK);
     const self = n?.find((x) => x.hostname === `node-${leaderK}`);
     return self?.status.state === 'ready' && n ? n : undefined;
   }, 'the killed manager is back', clusterWait(30_000));
