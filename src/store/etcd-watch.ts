@@ -6,6 +6,7 @@
  */
 import type { IWatchResponse } from 'etcd3';
 import { CompactedError, NoQuorumError, StoreRequestFailedError } from '../errors';
+import { systemTimers, type TimerHandle, type Timers } from '../model/clock';
 import type { OpenedWatchStream, WatchStream } from './etcd-client';
 import type { EtcdKeyspace } from './etcd-keyspace';
 import type { WatchHandlers, Watcher } from './store';
@@ -19,6 +20,8 @@ export interface EtcdWatchDeps {
   /** Counts a reopened stream. */
   restarted(): void;
   now(): number;
+  /** The reopen pauses run on these (the system's by default; a test hands in a fake clock). */
+  timers?: Timers;
 }
 
 /** How a broken watch comes back. */
@@ -37,7 +40,11 @@ export class EtcdWatch implements Watcher {
   /** When the stream broke, if it is not re-created yet. */
   private brokenSince: number | undefined;
   private backoffMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private retryTimer: TimerHandle | undefined;
+
+  private get timers(): Timers {
+    return this.deps.timers ?? systemTimers;
+  }
 
   /** `next` is the first revision not delivered yet; it only moves forward. */
   constructor(
@@ -73,7 +80,7 @@ export class EtcdWatch implements Watcher {
   }
 
   private stop(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer) this.timers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     const current = this.current;
     this.current = undefined;
@@ -155,7 +162,7 @@ export class EtcdWatch implements Watcher {
       return;
     }
     this.deps.restarted();
-    this.retryTimer = setTimeout(() => void this.connect(), this.backoffMs);
+    this.retryTimer = this.timers.setTimeout(() => void this.connect(), this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs);
   }
 }

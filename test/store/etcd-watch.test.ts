@@ -13,6 +13,7 @@ import { EtcdKeyspace } from '../../src/store/etcd-keyspace';
 import { EtcdWatch } from '../../src/store/etcd-watch';
 import type { WatchEvent } from '../../src/store/store';
 import { eventually } from '../support/eventually';
+import { FakeClock } from '../support/fake-clock';
 
 /** A Watch stream the test answers. */
 class FakeStream extends EventEmitter {
@@ -43,7 +44,8 @@ function harness(t: tap.Test, from: number) {
   const streams: FakeStream[] = [];
   const events: WatchEvent[] = [];
   const errors: Error[] = [];
-  const state = { now: 0, failOpen: false, restarts: 0, memberFailures: 0 };
+  const state = { failOpen: false, restarts: 0, memberFailures: 0 };
+  const clock = new FakeClock();
   const watch = new EtcdWatch(
     {
       openStream: async (): Promise<OpenedWatchStream> => {
@@ -55,7 +57,8 @@ function harness(t: tap.Test, from: number) {
       keyspace: new EtcdKeyspace('/p/'),
       observe: () => undefined,
       restarted: () => void state.restarts++,
-      now: () => state.now,
+      now: () => clock.now(),
+      timers: clock,
     },
     { resumeTimeoutMs: 1_000, minBackoffMs: 1, maxBackoffMs: 2 },
     '',
@@ -64,8 +67,14 @@ function harness(t: tap.Test, from: number) {
   );
   t.teardown(() => watch.cancel());
   watch.start();
-  const stream = (i: number) => eventually(() => streams[i], `stream ${i}`);
-  return { watch, streams, events, errors, state, stream };
+  /** Reopen pauses run on the fake clock: each look moves it past the longest pause. */
+  const until = <T>(read: () => T | undefined, what: string) =>
+    eventually(async () => {
+      await clock.advanceSettling(2);
+      return read();
+    }, what);
+  const stream = (i: number) => until(() => streams[i], `stream ${i}`);
+  return { watch, streams, events, errors, state, clock, until, stream };
 }
 
 t.test('a stream broken in the middle of history resumes after the last event delivered', async (t) => {
@@ -126,15 +135,16 @@ t.test('a watch no member takes back within the resume timeout ends with NoQuoru
   first.emit('data', response(10, { created: true }));
   h.state.failOpen = true;
   first.emit('error', new Error('etcdserver: no leader'));
-  await eventually(() => h.state.restarts >= 3, 'a few reopen attempts');
+  await h.until(() => h.state.restarts >= 3 || undefined, 'a few reopen attempts');
   t.same(h.errors, [], 'still trying');
-  h.state.now += 1_000;
-  await eventually(() => h.errors.length > 0, 'the watch to give up');
+  h.clock.advance(1_000);
+  await h.until(() => h.errors[0], 'the watch to give up');
   t.type(h.errors[0], NoQuorumError);
   t.match(h.errors[0].message, /from revision 5/);
+  t.equal(h.clock.pending, 0, 'no reopen is scheduled');
   const restarts = h.state.restarts;
-  await new Promise((r) => setTimeout(r, 20));
-  t.equal(h.state.restarts, restarts, 'and stops trying');
+  await h.clock.advanceSettling(60_000, 1_000);
+  t.equal(h.state.restarts, restarts, 'and a minute later it has not tried again');
 });
 
 t.test('cancel stops events and the stream', async (t) => {
