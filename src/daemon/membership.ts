@@ -6,7 +6,7 @@ import { ClusterView } from '../agent/cluster-view';
 import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
 import { ProcessExecutor } from '../agent/executor/process-executor';
 import { ManagerClient } from '../api/manager-client';
-import type { RegisterResponse } from '../api/contract';
+import type { RegisterResponse, TaskPayloadsResponse } from '../api/contract';
 import { hostResources } from '../manager/dispatcher/dispatcher';
 import type { DataplaneChoice } from '../mesh/dataplane/select';
 import type { DnsServer } from '../mesh/dns/server';
@@ -90,7 +90,12 @@ export class Membership {
           )
         : undefined;
     this.executor = new ProcessExecutor(
-      { logger: deps.logger.child({ component: 'executor' }), now: deps.now, sandbox: this.netns?.network },
+      {
+        logger: deps.logger.child({ component: 'executor' }),
+        now: deps.now,
+        sandbox: this.netns?.network,
+        fetchPayloads: (req) => this.client.call<TaskPayloadsResponse>('POST', '/v1/dispatcher/payloads', req),
+      },
       { stateDir: daemon.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS, taskPortRange: daemon.taskPortRange },
     );
     this.agent = this.newAgent();
