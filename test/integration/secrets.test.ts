@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { EtcdCluster } from '../support/etcd-cluster';
 import { eventually } from '../support/eventually';
 import { CLI, clusterWait, runningTasks, tempDir, TestCluster, type CliResult } from './cluster-fixture';
 
@@ -105,6 +106,8 @@ t.test('a secret reaches only the node that runs its task, at its target with it
   t.equal((statSync(path.dirname(path.dirname(withSecret[0]))).mode & 0o777).toString(8), '700', 'the task dir is 0700');
   t.notOk(existsSync(nodeTmpfsRoot(node1)) || existsSync(nodeTmpfsRoot(node3)), 'nodes without the task have no payload dir');
   t.same(filesContaining([c.dir], needles), [], 'no state dir, WAL or daemon log holds the secret in clear or base64');
+  // The search can fail: the config, which is stored as given, is found in the manager's WAL.
+  t.ok(filesContaining([node1], [Buffer.from(Buffer.from('listen=8080\n').toString('base64'))]).some((f) => f.includes(`${path.sep}store${path.sep}`)), 'the same search finds a config in the WAL');
 
   // Bad input: one line, exit 1, nothing changed.
   const big = path.join(outside, 'big');
@@ -128,7 +131,6 @@ t.test('a secret reaches only the node that runs its task, at its target with it
     t.match(res.stderr, k.message, `${k.name}: message`);
     t.ok(oneLine(res.stderr), `${k.name}: one line (${res.stderr.trim()})`);
   }
-  // The API refuses a bad target too, when a client skips the CLI's check.
   t.equal(await snapshot(), before, 'nothing changed');
 
   r = await c.cli('service', 'rm', 'reader');
@@ -167,4 +169,35 @@ t.test('autolock: a restarted manager is locked until swarm unlock', async (t) =
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /token/);
   t.equal((await c.cli('swarm', 'unlock-key', '-q')).stdout.trim(), key, 'the same unlock key after unlock');
+});
+
+t.test('managers on etcd share the data key: a secret one seals, the other opens; etcd holds no clear bytes', async (t) => {
+  const etcd = await EtcdCluster.start(1);
+  t.teardown(() => etcd.stop());
+  const c = new TestCluster(t, tempDir(t, 'secrets-ha'), BLOCK, DNS);
+  const store = ['--store', etcd.url];
+  c.start(1, undefined, store);
+  await eventually(async () => (await c.cli('swarm', 'join-token', '-q', 'manager')).code === 0, 'the first manager', clusterWait());
+  const managerToken = (await c.cli('swarm', 'join-token', '-q', 'manager')).stdout.trim();
+  c.start(2, managerToken, store);
+  await eventually(async () => {
+    const r = await c.cliAt(2, 'node', 'ls', '--format', 'json');
+    return r.code === 0 && (JSON.parse(r.stdout) as { status: { state: string } }[]).filter((n) => n.status.state === 'ready').length === 2;
+  }, 'both managers ready', clusterWait());
+  const keyOf = (k: number) => JSON.parse(readFileSync(path.join(c.dir, `node-${k}`, 'manager', 'secrets.key'), 'utf8')).key as string;
+  t.equal(keyOf(2), keyOf(1), 'the joining manager holds the same data key');
+
+  const secret = `ha-${crypto.randomBytes(16).toString('hex')}`;
+  // Sealed by the second manager, delivered by whichever leads.
+  let r = await cliWithInput(['-H', `unix://${path.join(c.dir, 'node-2', 'shoal.sock')}`, 'secret', 'create', 'ha-pw', '-'], secret);
+  t.equal(r.code, 0, r.stderr);
+  const script = 'echo "digest=$(sha256sum < "$SHOAL_SECRETS_DIR/ha-pw" | cut -d" " -f1)"; exec sleep 600';
+  r = await c.cli('service', 'create', '--name', 'ha-reader', '--constraint', 'node.hostname==node-1', '--secret', 'ha-pw', '--stop-grace-period', '1s', '-d', '--', 'sh', '-c', script);
+  t.equal(r.code, 0, r.stderr);
+  await eventually(async () => (await c.cli('service', 'logs', 'ha-reader')).stdout.includes(`digest=${crypto.createHash('sha256').update(secret).digest('hex')}`), 'the task read the secret', clusterWait());
+  r = await cliWithInput(['-H', c.host, 'config', 'create', 'ha-conf', '-'], 'plain-config-marker');
+  t.equal(r.code, 0, r.stderr);
+  t.same(filesContaining([etcd.dataRoot, c.dir], [Buffer.from(secret), Buffer.from(Buffer.from(secret).toString('base64'))]), [], "neither etcd's files nor the state dirs hold it in clear");
+  await eventually(async () => filesContaining([etcd.dataRoot], [Buffer.from(Buffer.from('plain-config-marker').toString('base64'))]).length > 0, 'the same search finds a config in etcd (it can fail)', clusterWait());
+  t.equal((await c.cli('service', 'rm', 'ha-reader')).code, 0);
 });
