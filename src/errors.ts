@@ -121,8 +121,6 @@ export const ReplicatedStoreRequiredError = errorKind('ReplicatedStoreRequiredEr
 export type ReplicatedStoreRequiredError = InstanceType<typeof ReplicatedStoreRequiredError>;
 
 /** Managers on etcd: a running node does not take or give up the manager role yet. */
-export const RoleChangeUnsupportedError = errorKind('RoleChangeUnsupportedError', { code: 'SHOAL_ERR_ROLE_CHANGE_UNSUPPORTED', status: 409, meaning: "a running node does not change role yet; start a manager's daemon with --store and the manager token" });
-export type RoleChangeUnsupportedError = InstanceType<typeof RoleChangeUnsupportedError>;
 
 /** A netlink message or attribute from the kernel does not parse: a bad length, a missing header or a required attribute absent. */
 export const NetlinkMalformedError = errorKind('NetlinkMalformedError', { code: 'SHOAL_ERR_NETLINK_MALFORMED', status: 500, meaning: 'a netlink message or attribute from the kernel does not parse' });
@@ -255,6 +253,26 @@ export type PayloadInUseError = InstanceType<typeof PayloadInUseError>;
 /** A node could not write a task's secrets or configs (no tmpfs, a chown refused). */
 export const PayloadMountError = errorKind('PayloadMountError', { code: 'SHOAL_ERR_PAYLOAD_MOUNT_FAILED', status: 500, meaning: "a node could not write a task's secrets or configs (no tmpfs, chown refused)" });
 export type PayloadMountError = InstanceType<typeof PayloadMountError>;
+
+/** A join token that is not `SWMTKN-1-<50 base36 digest>-<25 base36 secret>`. */
+export const InvalidJoinTokenError = errorKind('InvalidJoinTokenError', { code: 'SHOAL_ERR_INVALID_JOIN_TOKEN', status: 400, meaning: 'the join token is not of the form SWMTKN-1-<digest>-<secret>' }, InvalidArgumentError);
+export type InvalidJoinTokenError = InstanceType<typeof InvalidJoinTokenError>;
+
+/** A certificate, key or signing request does not parse or does not verify (bad PEM, bad signature, not from the cluster CA, expired). */
+export const CertificateInvalidError = errorKind('CertificateInvalidError', { code: 'SHOAL_ERR_CERTIFICATE_INVALID', status: 400, meaning: 'a certificate, key or signing request does not parse or verify (bad PEM or signature, another CA, expired)' });
+export type CertificateInvalidError = InstanceType<typeof CertificateInvalidError>;
+
+/** The manager presented a certificate chain that does not end at the CA the join token names: another cluster, or someone in between. */
+export const CaMismatchError = errorKind('CaMismatchError', { code: 'SHOAL_ERR_CA_MISMATCH', status: 502, meaning: "the manager's certificate does not chain to the CA the join token names" });
+export type CaMismatchError = InstanceType<typeof CaMismatchError>;
+
+/** The call needs a client certificate from the cluster CA and came with none, an expired one, one from another CA or a revoked one. */
+export const CertificateRequiredError = errorKind('CertificateRequiredError', { code: 'SHOAL_ERR_CERTIFICATE_REQUIRED', status: 401, meaning: 'the call needs a valid, unrevoked client certificate from the cluster CA' });
+export type CertificateRequiredError = InstanceType<typeof CertificateRequiredError>;
+
+/** The caller's certificate is valid but its role may not make this call (a worker calling a manager-only endpoint). */
+export const ForbiddenError = errorKind('ForbiddenError', { code: 'SHOAL_ERR_FORBIDDEN', status: 403, meaning: "the caller's role may not make this call (a worker calling a manager-only endpoint)" });
+export type ForbiddenError = InstanceType<typeof ForbiddenError>;
 
 /** Every code with what it means; the API docs and the uniqueness test read this. */
 export const ERROR_CODES: Record<string, string> = Object.fromEntries(KINDS.map((k) => [new k.Class('').code, k.meaning]));

@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { ApiClient } from '../api/client';
 import type { HeartbeatResponse, RegisterRequest, RegisterResponse, StatusRequest } from '../api/contract';
 import { NotFoundError } from '../errors';
-import { isTerminal, portKey, stateRank, type Task, type TaskState, type TaskStatus } from '../model/types';
+import { isTerminal, portKey, stateRank, type NodeRole, type Task, type TaskState, type TaskStatus } from '../model/types';
 import type { ClusterView } from './cluster-view';
 import type { ProcessExecutor } from './executor/process-executor';
 import type { TaskEvent } from './executor/task-run';
@@ -29,6 +29,8 @@ export interface AgentDeps {
   onRegistered(res: RegisterResponse): void;
   /** Called with the managers' API addresses each heartbeat answer names. */
   onManagers?(managers: string[]): void;
+  /** Called with the node's role on record (and the managers' etcd) each heartbeat answer names. */
+  onRole?(role: NodeRole, store: string | undefined): void;
   /** Waits out the drain delay; default a timer (tests pass one they release themselves). */
   sleep?: (ms: number) => Promise<void>;
   /** Runs one health probe; default the real cmd/http/tcp probes. */
@@ -103,6 +105,8 @@ export class Agent {
   private readonly logger: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly drainDelayMs: number;
+  /** What the node says of itself when it registers; a role change alters it. */
+  private registration: RegisterRequest;
 
   constructor(
     private readonly deps: AgentDeps,
@@ -110,6 +114,7 @@ export class Agent {
   ) {
     this.logger = deps.logger.child({ component: 'agent' });
     this.nodeId = options.registration.nodeId;
+    this.registration = options.registration;
     this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.drainDelayMs = options.drainDelayMs ?? DRAIN_DELAY_MS;
     deps.executor.onEvent((e) => this.onExecutorEvent(e));
@@ -153,7 +158,7 @@ export class Agent {
   private async register(): Promise<void> {
     for (;;) {
       try {
-        const res = await this.deps.client.call<RegisterResponse>('POST', '/v1/dispatcher/register', { ...this.options.registration, nodeId: this.nodeId });
+        const res = await this.deps.client.call<RegisterResponse>('POST', '/v1/dispatcher/register', { ...this.registration, nodeId: this.nodeId });
         this.nodeId = res.nodeId;
         this.periodMs = res.heartbeatPeriodMs;
         this.deps.onRegistered(res);
@@ -168,6 +173,15 @@ export class Agent {
     }
   }
 
+  /**
+   * Register again saying `change` of itself (a node that became a manager
+   * names its API port, one that stepped down drops it); tasks run on.
+   */
+  async reRegister(change: Pick<RegisterRequest, 'role' | 'ports'>): Promise<void> {
+    this.registration = { ...this.registration, ...change };
+    if (!this.stopped) await this.register();
+  }
+
   private scheduleHeartbeat(): void {
     if (this.stopped) return;
     this.heartbeatTimer = setTimeout(() => void this.heartbeat(), this.periodMs);
@@ -178,6 +192,7 @@ export class Agent {
       const r = await this.deps.client.call<HeartbeatResponse>('POST', '/v1/dispatcher/heartbeat', { nodeId: this.nodeId });
       this.periodMs = r.periodMs;
       if (r.managers) this.deps.onManagers?.(r.managers);
+      if (r.role) this.deps.onRole?.(r.role, r.store);
     } catch (err) {
       if (err instanceof NotFoundError) await this.register();
       else this.logger.debug({ err: (err as Error).message }, 'heartbeat failed');

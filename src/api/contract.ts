@@ -162,6 +162,10 @@ export interface HeartbeatResponse {
   periodMs: number;
   /** host:port of every manager's API, as of the leader's last liveness check. */
   managers?: string[];
+  /** The node's role on record: a node promoted or demoted starts or stops its manager part when it differs from its own. */
+  role?: NodeRole;
+  /** The managers' etcd (`etcd://...`), named to a manager on a shared store: where a promoted node's manager part keeps the cluster. */
+  store?: string;
 }
 
 /** Task status updates from an agent; the manager only moves states forward. */

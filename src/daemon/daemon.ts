@@ -228,6 +228,7 @@ export class Daemon {
         registry: this.registry,
         now: this.deps.now,
         dnsServer: (address, port, getView) => this.newDnsServer(address, port, getView),
+        startManager: (managerAddr, store) => this.startManager(managerAddr, store, true),
       },
       { daemon: this.options, networkMode: this.networkMode, dataplane: this.dataplaneChoice },
       state,

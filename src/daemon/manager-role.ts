@@ -72,7 +72,7 @@ export class ManagerRole {
     const { store, leadership } = await openStore(deps, options);
     const manager = new Manager(
       { store, logger: deps.logger, registry: deps.registry, now: deps.now, leadership, keyring },
-      { heartbeatPeriodMs: options.heartbeatMs, probePorts: options.networkMode === 'loopback', networkMode: options.networkMode },
+      { heartbeatPeriodMs: options.heartbeatMs, probePorts: options.networkMode === 'loopback', networkMode: options.networkMode, storeUrl: options.store?.url },
     );
     const router = new Router(deps.logger);
     router.on('GET', '/v1/info', () => deps.info());

@@ -6,14 +6,15 @@ import { ClusterView } from '../agent/cluster-view';
 import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
 import { ProcessExecutor } from '../agent/executor/process-executor';
 import { ManagerClient } from '../api/manager-client';
-import type { RegisterResponse, TaskPayloadsResponse } from '../api/contract';
+import type { RegisterRequest, RegisterResponse, TaskPayloadsResponse } from '../api/contract';
 import { hostResources } from '../manager/dispatcher/dispatcher';
 import type { DataplaneChoice } from '../mesh/dataplane/select';
 import type { DnsServer } from '../mesh/dns/server';
 import type { DnsView } from '../mesh/dns/view';
 import { Mesh } from '../mesh/mesh';
 import type { NetworkMode } from '../mesh/table/service-vip';
-import type { DaemonOptions } from './daemon-options';
+import type { NodeRole } from '../model/types';
+import type { DaemonOptions, ManagerStoreSpec } from './daemon-options';
 import type { ManagerRole } from './manager-role';
 import { NetnsNetworking } from './netns-networking';
 import { createNodeDataplane } from './node-dataplane';
@@ -30,6 +31,8 @@ export interface MembershipDeps {
   now: () => number;
   /** A DNS server on `address:port` answering from `getView`, with the daemon's DNS settings. */
   dnsServer(address: string, port: number, getView: () => DnsView): DnsServer;
+  /** Starts the manager part of a node promoted on a shared store, its API on `managerAddr`, the cluster from `store`. */
+  startManager(managerAddr: string, store: ManagerStoreSpec): Promise<ManagerRole>;
 }
 
 /** Settings of a membership: the daemon's flags and what it decided at start. */
@@ -49,7 +52,9 @@ export interface MembershipOptions {
  */
 export class Membership {
   /** The manager loops and API; undefined on a worker. */
-  readonly manager: ManagerRole | undefined;
+  private managerRole: ManagerRole | undefined;
+  /** A role change under way (the manager part starting or stopping). */
+  private switching?: Promise<void>;
   private state: SwarmState;
   /** Token nodes present to fetch task logs from this node (the cluster's worker token); null until known. */
   private logToken: string | null;
@@ -72,7 +77,7 @@ export class Membership {
   ) {
     const { daemon, networkMode } = options;
     this.state = state;
-    this.manager = manager;
+    this.managerRole = manager;
     this.logToken = manager ? manager.cluster().tokens.worker : null;
     this.client = new ManagerClient(state.managerAddr, { token: state.token, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
     if (state.managers) this.client.setManagers(state.managers);
@@ -121,6 +126,7 @@ export class Membership {
         registry: this.deps.registry,
         onRegistered: (res: RegisterResponse) => this.onRegistered(res),
         onManagers: (managers: string[]) => this.learnManagers(managers),
+        onRole: (role: NodeRole, store: string | undefined) => this.onRole(role, store),
       },
       {
         registration: {
@@ -131,7 +137,7 @@ export class Membership {
           labels: daemon.labels,
           platform: { os: os.platform(), arch: os.arch() },
           resources: hostResources(),
-          ports: { dns: daemon.dnsPort, metrics: daemon.metricsPort, ...(this.manager && { api: daemon.apiPort }) },
+          ports: this.ports(!!this.manager),
           networking: { mode: networkMode, dataplane: dataplane.name, passedOver: dataplane.passedOver },
         },
         dnsAddress: `${daemon.address}:${daemon.dnsPort}`,
@@ -155,6 +161,64 @@ export class Membership {
     this.client.setManagers(managers);
     this.state = { ...this.state, managers };
     this.persist();
+  }
+
+  /** The ports this node registers: a manager names its API's too. */
+  private ports(manager: boolean): RegisterRequest['ports'] {
+    const { daemon } = this.options;
+    return { dns: daemon.dnsPort, metrics: daemon.metricsPort, ...(manager && { api: daemon.apiPort }) };
+  }
+
+  /**
+   * The role on record differs from this node's (`node promote`/`demote` on
+   * a shared store): start or stop the manager part, tasks running on. A
+   * start that fails (etcd unreachable from here) is tried again on the
+   * next heartbeat. With the embedded store no role changes, so nothing
+   * names a store here.
+   */
+  private onRole(role: NodeRole, storeUrl: string | undefined): void {
+    if (this.switching || this.stopping || (role === 'manager') === !!this.managerRole) return;
+    if (role === 'manager' && !storeUrl) return;
+    const change = role === 'manager' ? this.becomeManager(storeUrl!) : this.becomeWorker();
+    this.switching = change
+      .catch((err: unknown) => this.deps.logger.warn({ err, role }, 'could not change role; trying again on the next heartbeat'))
+      .finally(() => {
+        this.switching = undefined;
+      });
+  }
+
+  private async becomeManager(storeUrl: string): Promise<void> {
+    const { daemon } = this.options;
+    const own = `${daemon.address}:${daemon.apiPort}`;
+    // The URL is the cluster's; TLS files are this host's own (--store-cacert... given to this daemon), if any.
+    const store: ManagerStoreSpec = { url: storeUrl, ...(daemon.store?.tls && { tls: daemon.store.tls }) };
+    this.deps.logger.info({ store: storeUrl }, 'promoted: starting the manager part');
+    const role = await this.deps.startManager(own, store);
+    if (this.stopping) return void (await role.stop());
+    this.managerRole = role;
+    this.state = { ...this.state, role: 'manager', managerAddr: own, store };
+    this.persist();
+    await this.agent.reRegister({ role: 'manager', ports: this.ports(true) });
+  }
+
+  private async becomeWorker(): Promise<void> {
+    const role = this.managerRole!;
+    this.deps.logger.info('demoted: stopping the manager part');
+    this.managerRole = undefined;
+    await role.stop();
+    const { daemon } = this.options;
+    const own = `${daemon.address}:${daemon.apiPort}`;
+    const other = this.state.managers?.find((m) => m !== own) ?? this.state.managerAddr;
+    const { store: _store, ...rest } = this.state;
+    this.state = { ...rest, role: 'worker', managerAddr: other, ...(this.state.managers && { managers: this.state.managers.filter((m) => m !== own) }) };
+    this.client.setManagers(this.state.managers?.length ? this.state.managers : [other]);
+    this.persist();
+    await this.agent.reRegister({ role: 'worker', ports: this.ports(false) });
+  }
+
+  /** The manager loops and API; undefined on a worker. */
+  get manager(): ManagerRole | undefined {
+    return this.managerRole;
   }
 
   /** Write swarm.json with the state as it is now, one write after the other (they share a temp file). */
@@ -194,6 +258,7 @@ export class Membership {
   /** Stops every task (reported as shutdown), then every loop and socket of the membership; safe twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.switching;
       await this.agent.shutdownTasks();
       await this.agent.stop();
       await this.view.stop();

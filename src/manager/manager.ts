@@ -54,6 +54,8 @@ export interface ManagerOptions {
    * networks' size does not cap a loopback service.
    */
   networkMode?: 'loopback' | 'netns';
+  /** The etcd the managers share, named to nodes promoted to manager; absent with the embedded store. */
+  storeUrl?: string;
 }
 
 /** The control API and the leader's loops of one manager. */
@@ -96,7 +98,7 @@ export class Manager {
     ];
     this.dispatcher = new Dispatcher(
       { store, logger: deps.logger.child({ component: 'dispatcher' }), now, onNodeRegistered: () => this.networks.assignNodeAddresses() },
-      { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS },
+      { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS, storeUrl: options.storeUrl },
     );
     this.dispatcherApi = new DispatcherApi({ dispatcher: this.dispatcher, leadership: this.leadership, swarm: this.swarm, payloads: new TaskPayloads({ store, keyring }) });
     this.loop = new ControlLoop(

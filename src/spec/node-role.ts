@@ -2,15 +2,16 @@
  * Role changes (`node promote`, `node demote`, `node update --role`), decided
  * in one place so the CLI and the API refuse alike. With the embedded WAL
  * store another manager would need a replicated store, and the manager
- * cannot hand its store over; with etcd, a running node does not switch
- * roles yet (a manager starts with --store and the manager token). So a node
- * keeps its role; asking for the role it has is a no-op, as in Docker.
+ * cannot hand its store over, so a node keeps its role. With etcd the role
+ * is recorded and the node's daemon starts or stops its manager part when its
+ * next heartbeat answer names the new role; the last manager stays one.
+ * Asking for the role a node has is a no-op, as in Docker.
  */
-import { LastManagerError, ReplicatedStoreRequiredError, RoleChangeUnsupportedError, type ShoalError } from '../errors';
+import { LastManagerError, ReplicatedStoreRequiredError, type ShoalError } from '../errors';
 import type { Node, NodeRole } from '../model/types';
 
 /** What becomes of a role request. */
-export type RoleDecision = { outcome: 'unchanged'; message: string } | { outcome: 'refused'; error: ShoalError };
+export type RoleDecision = { outcome: 'unchanged'; message: string } | { outcome: 'changed' } | { outcome: 'refused'; error: ShoalError };
 
 /** Docker's words for a no-op: `Node node-1 is already a manager.` */
 export function alreadyInRole(name: string, role: NodeRole): string {
@@ -24,9 +25,7 @@ export type StoreKind = 'embedded' | 'replicated';
 export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeRole, store: StoreKind = 'embedded'): RoleDecision {
   const name = node.hostname;
   if (node.role === role) return { outcome: 'unchanged', message: alreadyInRole(name, role) };
-  if (store === 'replicated' && role === 'manager') {
-    return { outcome: 'refused', error: new RoleChangeUnsupportedError(`cannot promote ${name}: a running node does not become a manager yet; restart its daemon with --store and the manager token (shoal swarm join-token manager)`) };
-  }
+  if (store === 'replicated' && role === 'manager') return { outcome: 'changed' };
   if (role === 'manager') {
     return {
       outcome: 'refused',
@@ -39,9 +38,7 @@ export function decideRoleChange(nodes: readonly Node[], node: Node, role: NodeR
   if (otherManagers.length === 0) {
     return { outcome: 'refused', error: new LastManagerError(`cannot demote ${name}: it is the only manager; the cluster would have none`) };
   }
-  if (store === 'replicated') {
-    return { outcome: 'refused', error: new RoleChangeUnsupportedError(`cannot demote ${name}: a running manager does not step down to a worker yet; stop its daemon and join it again with the worker token`) };
-  }
+  if (store === 'replicated') return { outcome: 'changed' };
   // Another manager on record (a node that registered with the manager token) shares no store, so this one cannot hand its over.
   return {
     outcome: 'refused',

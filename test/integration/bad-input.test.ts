@@ -90,8 +90,19 @@ t.test('bad input: one clear line on stderr, exit 1, nothing changed', async (t)
     { name: 'node demote of the only manager', args: ['node', 'demote', 'node-1'], message: /^error: cannot demote node-1: it is the only manager; the cluster would have none$/m },
     { name: 'node update --role worker of the only manager', args: ['node', 'update', '--role', 'worker', 'node-1'], message: /cannot demote node-1: it is the only manager/ },
   ];
-  for (const tc of cases) {
-    const r = await c.cli(...tc.args);
+  // None of them changes anything, so they run a few at a time; each is checked in order.
+  const results: Promise<Awaited<ReturnType<typeof c.cli>>>[] = [];
+  let next = 0;
+  const lanes = Array.from({ length: 3 }, async () => {
+    while (next < cases.length) {
+      const i = next++;
+      results[i] = c.cli(...cases[i].args);
+      await results[i];
+    }
+  });
+  await Promise.all(lanes);
+  for (const [i, tc] of cases.entries()) {
+    const r = await results[i];
     t.equal(r.code, 1, `${tc.name}: exit 1`);
     const lines = r.stderr.split('\n').filter(Boolean);
     t.equal(lines.length, 1, `${tc.name}: one line on stderr (${r.stderr.trim()})`);

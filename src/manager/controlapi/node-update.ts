@@ -40,5 +40,5 @@ export function applyNodeUpdate(node: Node, nodes: readonly Node[], req: NodeUpd
     if (!(k in labels)) throw new InvalidArgumentError(`label ${k} is not set on node ${node.hostname}`);
     delete labels[k];
   }
-  return { ...node, availability: req.availability ?? node.availability, labels, updatedAt: at };
+  return { ...node, role: req.role ?? node.role, availability: req.availability ?? node.availability, labels, updatedAt: at };
 }

@@ -20,6 +20,8 @@ export interface DispatcherOptions {
   heartbeatPeriodMs: number;
   /** A node silent for this many periods is marked down. */
   missedHeartbeats: number;
+  /** The etcd the managers share (`--store`), named to a node promoted to manager; absent with the embedded store. */
+  storeUrl?: string;
 }
 
 const CAS_RETRIES = 8;
@@ -114,7 +116,9 @@ export class Dispatcher {
       await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
       this.deps.logger.info({ nodeId }, 'node is ready again');
     }
-    return { periodMs: this.options.heartbeatPeriodMs, managers: this.managers };
+    const { role } = kv.value;
+    const store = role === 'manager' && this.options.storeUrl ? { store: this.options.storeUrl } : {};
+    return { periodMs: this.options.heartbeatPeriodMs, managers: this.managers, role, ...store };
   }
 
   /** Mark nodes down that missed too many heartbeats. */
