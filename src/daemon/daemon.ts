@@ -228,7 +228,7 @@ export class Daemon {
         registry: this.registry,
         now: this.deps.now,
         dnsServer: (address, port, getView) => this.newDnsServer(address, port, getView),
-        startManager: (managerAddr, store) => this.startManager(managerAddr, store, true),
+        startManager: (managerAddr, store, sharedKey) => this.startManager(managerAddr, store, true, { sharedKey }),
       },
       { daemon: this.options, networkMode: this.networkMode, dataplane: this.dataplaneChoice },
       state,

@@ -40,7 +40,8 @@ export class DispatcherApi {
       )
       .on('POST', '/v1/dispatcher/heartbeat', (c) => this.leaderOr(c, () => dispatcher.heartbeat(String((c.body as { nodeId?: string })?.nodeId))))
       .on('POST', '/v1/dispatcher/status', (c) => this.leaderOr(c, () => dispatcher.updateStatus(c.body as StatusRequest)))
-      .on('POST', '/v1/dispatcher/payloads', (c) => this.leaderOr(c, () => this.deps.payloads.forTask(c.body)));
+      .on('POST', '/v1/dispatcher/payloads', (c) => this.leaderOr(c, () => this.deps.payloads.forTask(c.body)))
+      .on('POST', '/v1/dispatcher/secrets-key', (c) => this.leaderOr(c, () => this.deps.payloads.keyForManager(c.body)));
   }
 
   /** Close the connection to the leader, if any. */

@@ -5,10 +5,10 @@
  * watch never carries /secrets/ or /configs/ (controlapi/watch.ts).
  */
 import type { TaskPayloadsRequest, TaskPayloadsResponse } from '../../api/contract';
-import { InvalidArgumentError, NotFoundError } from '../../errors';
-import { isTerminal, KEYS, stateRank, type Config, type PayloadReference, type Secret, type Task } from '../../model/types';
+import { ForbiddenError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { isTerminal, KEYS, stateRank, type Config, type Node, type PayloadReference, type Secret, type Task } from '../../model/types';
 import type { Store } from '../../store/store';
-import type { SecretsKeyring } from '../secrets/keyring';
+import type { SecretsKeyring, SharedKey } from '../secrets/keyring';
 import { unseal } from '../secrets/sealing';
 
 /** What answering a node's payload request reads. */
@@ -34,6 +34,20 @@ export class TaskPayloads {
     const secrets = await Promise.all((task.spec.secrets ?? []).map((r) => this.secret(r)));
     const configs = await Promise.all((task.spec.configs ?? []).map((r) => this.config(r)));
     return { secrets, configs };
+  }
+
+  /**
+   * `POST /v1/dispatcher/secrets-key { nodeId }`: the data key for a node
+   * promoted to manager (on record as one) that starts its manager part; any
+   * other node is refused. Guarded by the caller's token today, like the
+   * store URL a promoted node gets; mutual TLS will tie nodeId to the caller.
+   */
+  async keyForManager(body: unknown): Promise<SharedKey> {
+    const nodeId = (body as { nodeId?: unknown } | undefined)?.nodeId;
+    if (typeof nodeId !== 'string') throw new InvalidArgumentError('secrets-key needs a nodeId');
+    const kv = await this.deps.store.get<Node>(KEYS.node(nodeId));
+    if (kv?.value.role !== 'manager') throw new ForbiddenError('only a node on record as a manager gets the secrets key');
+    return this.deps.keyring.share();
   }
 
   private async secret(ref: PayloadReference): Promise<PayloadReference & { data: string }> {

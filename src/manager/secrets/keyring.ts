@@ -18,8 +18,10 @@ import { DATA_KEY_BYTES } from './sealing';
 
 const scrypt = promisify(crypto.scrypt) as (password: Buffer, salt: Buffer, keylen: number, options: crypto.ScryptOptions) => Promise<Buffer>;
 
+/** Directory of the data key under the state dir (removed when the node stops being a manager). */
+export const KEY_DIR = 'manager';
 /** File of the data key under the state dir. */
-export const KEY_FILE = path.join('manager', 'secrets.key');
+export const KEY_FILE = path.join(KEY_DIR, 'secrets.key');
 /** Docker's SWMKEY-1-... shape: a prefix, then 32 random bytes in base64url. */
 const UNLOCK_KEY_PREFIX = 'SHOAL-KEY-1-';
 const UNLOCK_KEY_RE = /^SHOAL-KEY-1-[A-Za-z0-9_-]{43}$/;

@@ -61,6 +61,12 @@ t.test('secrets and configs over the API', async (t) => {
   await api.store.put(KEYS.task('t1'), { ...task, desiredState: 'shutdown' });
   t.equal((await api.post('/v1/dispatcher/payloads', { nodeId: 'n1', taskId: 't1' })).status, 400, 'a task that is not to run gets nothing');
 
+  await api.store.put(KEYS.node('w1'), { id: 'w1', role: 'worker' });
+  await api.store.put(KEYS.node('m2'), { id: 'm2', role: 'manager' });
+  const asWorker = await api.post('/v1/dispatcher/secrets-key', { nodeId: 'w1' });
+  t.same([asWorker.status, asWorker.body.error?.code], [403, 'SHOAL_ERR_FORBIDDEN'], 'a worker on record gets no data key');
+  const promoted = await api.post<{ key: string }>('/v1/dispatcher/secrets-key', { nodeId: 'm2' });
+  t.equal(Buffer.from(promoted.body.key, 'base64').length, 32, 'a node on record as a manager (promoted) gets it');
   const watch = await api.get('/v1/watch?prefix=/secrets/');
   t.same([watch.status, watch.body.error?.message], [400, 'cannot watch prefix /secrets/'], 'secrets are not watchable');
   t.equal((await api.get('/v1/watch?prefix=/configs/')).status, 400, 'nor configs');
