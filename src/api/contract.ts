@@ -40,6 +40,7 @@ import type { NodeNetworking, Node, NodeAvailability, NodeRole, PayloadReference
  *   POST   /v1/dispatcher/heartbeat { nodeId }  -> { periodMs }
  *   POST   /v1/dispatcher/status StatusRequest  -> {}
  *   POST   /v1/dispatcher/payloads TaskPayloadsRequest -> TaskPayloadsResponse (that node's own task only)
+ *   POST   /v1/dispatcher/secrets-key { nodeId } -> { key, unlockKey? } (a node on record as manager: promoted)
  */
 
 /** What `GET /v1/info` tells about the daemon answering. */
