@@ -5,7 +5,7 @@
  * only while the task runs. Two lab hosts; the task runs on h1.
  */
 import crypto from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -30,6 +30,11 @@ function shmFilesWith(needle: Buffer): string[] {
 t.test('netns mode: the task reads /run/secrets/<target> in its own mount namespace', async (t) => {
   const stateRoot = mkdtempSync(path.join(os.tmpdir(), 'shoal-lab-secrets-'));
   const outside = mkdtempSync(path.join(os.tmpdir(), 'shoal-lab-secret-input-'));
+  // The task's mkdir -p makes the (empty) mount point on the host: the test removes it if it made it.
+  const mountPointExisted = existsSync('/run/secrets');
+  t.teardown(() => {
+    if (!mountPointExisted && existsSync('/run/secrets')) rmdirSync('/run/secrets');
+  });
   const lab = await ShoalLab.create({ name: Lab.randomName('shs'), hosts: 2, dataplane: 'userspace', stateRoot, logFile: (k) => path.join(stateRoot, `h${k}.log`) });
   t.teardown(async () => {
     await lab.destroy();
