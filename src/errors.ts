@@ -234,6 +234,26 @@ export type ClusterMissingError = InstanceType<typeof ClusterMissingError>;
 export const FakeIpvsError = errorKind('FakeIpvsError', { code: 'SHOAL_ERR_FAKE_IPVS', status: 500, meaning: 'the fake IPVS kernel (tests only) was misused or answered incompletely' });
 export type FakeIpvsError = InstanceType<typeof FakeIpvsError>;
 
+/** Secrets need the swarm's data key, and this manager's key is wrapped (autolock) until `shoal swarm unlock`. */
+export const SwarmLockedError = errorKind('SwarmLockedError', { code: 'SHOAL_ERR_SWARM_LOCKED', status: 423, meaning: 'the manager is locked (autolock): run shoal swarm unlock with the unlock key' });
+export type SwarmLockedError = InstanceType<typeof SwarmLockedError>;
+
+/** `swarm unlock` was given a key that does not unwrap this manager's data key. */
+export const InvalidUnlockKeyError = errorKind('InvalidUnlockKeyError', { code: 'SHOAL_ERR_INVALID_UNLOCK_KEY', status: 401, meaning: 'the unlock key does not unlock this manager' });
+export type InvalidUnlockKeyError = InstanceType<typeof InvalidUnlockKeyError>;
+
+/** A secret's ciphertext does not open with this manager's data key (another key, or tampered data). */
+export const SecretKeyMismatchError = errorKind('SecretKeyMismatchError', { code: 'SHOAL_ERR_SECRET_KEY_MISMATCH', status: 500, meaning: "a secret does not decrypt with this manager's data key (another swarm's key, or damaged data)" });
+export type SecretKeyMismatchError = InstanceType<typeof SecretKeyMismatchError>;
+
+/** A secret or config cannot be removed while a service references it. */
+export const PayloadInUseError = errorKind('PayloadInUseError', { code: 'SHOAL_ERR_IN_USE', status: 409, meaning: 'the secret or config is in use by a service' });
+export type PayloadInUseError = InstanceType<typeof PayloadInUseError>;
+
+/** A node could not write a task's secrets or configs (no tmpfs, a chown refused). */
+export const PayloadMountError = errorKind('PayloadMountError', { code: 'SHOAL_ERR_PAYLOAD_MOUNT_FAILED', status: 500, meaning: "a node could not write a task's secrets or configs (no tmpfs, chown refused)" });
+export type PayloadMountError = InstanceType<typeof PayloadMountError>;
+
 /** A join token that is not `SWMTKN-1-<50 base36 digest>-<25 base36 secret>`. */
 export const InvalidJoinTokenError = errorKind('InvalidJoinTokenError', { code: 'SHOAL_ERR_INVALID_JOIN_TOKEN', status: 400, meaning: 'the join token is not of the form SWMTKN-1-<digest>-<secret>' }, InvalidArgumentError);
 export type InvalidJoinTokenError = InstanceType<typeof InvalidJoinTokenError>;

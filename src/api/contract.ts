@@ -1,4 +1,4 @@
-import type { NodeNetworking, Node, NodeAvailability, NodeRole, Service, ServiceSpec, Task, TaskStatus } from '../model/types';
+import type { NodeNetworking, Node, NodeAvailability, NodeRole, PayloadReference, Service, ServiceSpec, Task, TaskStatus } from '../model/types';
 
 /**
  * The manager API's requests and answers, shared by the server, the client,
@@ -28,10 +28,19 @@ import type { NodeNetworking, Node, NodeAvailability, NodeRole, Service, Service
  *   POST   /v1/networks        NetworkCreateRequest -> Network
  *   GET    /v1/networks/:idOrName               -> Network
  *   DELETE /v1/networks/:idOrName               -> {} (409 SHOAL_ERR_NETWORK_IN_USE while services or tasks use it)
+ *   GET    /v1/secrets | /v1/configs            -> SecretView[] (never the data) | Config[]
+ *   POST   /v1/secrets | /v1/configs  PayloadCreateRequest -> the object as GET shows it
+ *   GET    /v1/secrets/:idOrName | /v1/configs/:idOrName -> SecretView (no data) | Config (data, base64)
+ *   DELETE /v1/secrets/:idOrName | /v1/configs/:idOrName -> {} (409 SHOAL_ERR_IN_USE while a service uses it)
+ *   POST   /v1/swarm/unlock    { key }          -> {} (manager only)
+ *   GET    /v1/swarm/unlock-key                 -> { unlockKey } (manager only, autolock)
+ *   GET    /v1/swarm/secrets-key                -> { key, unlockKey? } (manager token: a manager joining on etcd)
  *   GET    /v1/watch?prefix=P[&prefix=P2][&rev=N] -> NDJSON: WatchLine per line (a 'list' first unless rev=N replays from N)
  *   POST   /v1/dispatcher/register RegisterRequest -> RegisterResponse
  *   POST   /v1/dispatcher/heartbeat { nodeId }  -> { periodMs }
  *   POST   /v1/dispatcher/status StatusRequest  -> {}
+ *   POST   /v1/dispatcher/payloads TaskPayloadsRequest -> TaskPayloadsResponse (that node's own task only)
+ *   POST   /v1/dispatcher/secrets-key { nodeId } -> { key, unlockKey? } (a node on record as manager: promoted)
  */
 
 /** What `GET /v1/info` tells about the daemon answering. */
@@ -50,9 +59,10 @@ export interface Info {
   dataplane?: { name: string; passedOver: { name: string; reason: string }[] };
 }
 
-/** `swarm init`: the address other nodes use to reach this manager. */
+/** `swarm init`: the address other nodes use to reach this manager; autolock wraps the secrets key under an unlock key. */
 export interface SwarmInitRequest {
   advertiseAddr?: string;
+  autolock?: boolean;
 }
 
 /** `swarm init` answer, with the join command Docker prints. */
@@ -61,6 +71,8 @@ export interface SwarmInitResponse {
   workerToken: string;
   managerAddr: string;
   joinCommand: string;
+  /** With autolock: the key `swarm unlock` needs after a restart, shown this once. */
+  unlockKey?: string;
 }
 
 /** `swarm join`: manager address and join token. */
@@ -174,4 +186,23 @@ export interface ClusterObjects {
   nodes: Map<string, Node>;
   services: Map<string, Service>;
   tasks: Map<string, Task>;
+}
+
+/** `secret create` / `config create`: the data in base64. */
+export interface PayloadCreateRequest {
+  name: string;
+  labels?: Record<string, string>;
+  data: string;
+}
+
+/** A node asks for one of its tasks' secrets and configs before starting it. */
+export interface TaskPayloadsRequest {
+  nodeId: string;
+  taskId: string;
+}
+
+/** The task's references with their data (base64), secrets decrypted. */
+export interface TaskPayloadsResponse {
+  secrets: (PayloadReference & { data: string })[];
+  configs: (PayloadReference & { data: string })[];
 }

@@ -21,6 +21,8 @@ import { loadStackFile } from '../up/stack-file';
 import { registerNetwork } from './commands/network';
 import { registerNode } from './commands/node';
 import { registerService } from './commands/service';
+import { registerPayloadCommands } from './commands/payload';
+import { registerSwarmLock, unlockKeyNotice } from './commands/swarm-lock';
 import { clientFor, DEFAULT_STATE_DIR, type GlobalFlags } from './context';
 import { parseDuration } from '../spec/duration';
 import { collect, parseCount, parseKeyValues } from './service-flags';
@@ -76,6 +78,7 @@ export function buildProgram(): Command {
     .option('--api-port <port>', 'Manager API port', String(DEFAULT_API_PORT))
     .option('--heartbeat <duration>', 'Heartbeat period', `${DEFAULT_HEARTBEAT_PERIOD_MS}ms`)
     .option('--init', 'Initialise a new swarm on first start')
+    .option('--autolock', 'With --init: require an unlock key after a restart (shoal swarm unlock-key prints it)')
     .option('--join <manager>', 'Join the swarm at host:port on first start (needs --token)')
     .option('--token <token>', 'Join token for --join (env SHOAL_TOKEN)')
     .option('--network-mode <mode>', 'loopback, or netns: tasks in namespaces on VXLAN overlays (default: netns with CAP_NET_ADMIN, else loopback)')
@@ -121,6 +124,7 @@ export function buildProgram(): Command {
           apiPort: portFlag(f.apiPort as string, 'API port'),
           heartbeatMs: parseDuration(f.heartbeat as string, 'heartbeat period'),
           init: !!f.init,
+          autolock: !!f.autolock,
           join: f.join ? { addr: f.join as string, token: token! } : undefined,
           networkMode,
           dataplane,
@@ -206,11 +210,13 @@ export function buildProgram(): Command {
     .command('init')
     .description('Initialise a swarm: this daemon becomes its manager')
     .option('--advertise-addr <ip>', 'Address other nodes use to reach this manager')
-    .action(async (f: { advertiseAddr?: string }) => {
-      const r = await clientFor(globals()).call<SwarmInitResponse>('POST', '/v1/swarm/init', { advertiseAddr: f.advertiseAddr });
+    .option('--autolock', 'Require an unlock key to start a stopped manager (it holds the secrets key)')
+    .action(async (f: { advertiseAddr?: string; autolock?: boolean }) => {
+      const r = await clientFor(globals()).call<SwarmInitResponse>('POST', '/v1/swarm/init', { advertiseAddr: f.advertiseAddr, autolock: !!f.autolock });
       process.stdout.write(
         `Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    ${r.joinCommand}\n\n`,
       );
+      if (r.unlockKey) process.stdout.write(unlockKeyNotice(r.unlockKey));
     });
   swarm
     .command('join')
@@ -241,7 +247,10 @@ export function buildProgram(): Command {
       process.stdout.write('Node left the swarm.\n');
     });
 
+  registerSwarmLock(swarm, globals);
   registerNode(program, globals);
+  registerPayloadCommands(program, globals, 'secret');
+  registerPayloadCommands(program, globals, 'config');
   registerService(program, globals);
   registerNetwork(program, globals);
   return program;

@@ -20,6 +20,8 @@ export interface DaemonOptions {
   heartbeatMs: number;
   /** Initialise a new swarm on first start (no-op when the state dir has one). */
   init: boolean;
+  /** With init: wrap the secrets key under an unlock key (`swarm init --autolock`). */
+  autolock?: boolean;
   /** Join a swarm on first start. */
   join?: { addr: string; token: string };
   dnsUpstreams?: string[];

@@ -18,6 +18,7 @@ import type { DaemonDeps, DaemonOptions } from './daemon-options';
 import { closeHttp, listenHttp } from './http-listener';
 import { createLocalSocketServer, listenLocalSocket } from './local-socket';
 import { ManagerRole, type ManagerRoleDeps, type ManagerRoleOptions } from './manager-role';
+import type { SharedKey } from '../manager/secrets/keyring';
 import { Membership } from './membership';
 import { prepareNetnsHost } from './netns-networking';
 import { chooseNodeDataplane, USERSPACE_CHOICE } from './node-dataplane';
@@ -117,7 +118,7 @@ export class Daemon {
     await this.dns.listen();
     const swarm = await loadSwarmState(this.options.stateDir);
     if (swarm) await this.activate(swarm);
-    else if (this.options.init) await this.swarmInit({});
+    else if (this.options.init) await this.swarmInit({ autolock: this.options.autolock });
     else if (this.options.join) await this.swarmJoin({ remoteAddr: this.options.join.addr, token: this.options.join.token });
     this.logger.info(this.info(), 'daemon started');
   }
@@ -126,7 +127,7 @@ export class Daemon {
   async swarmInit(req: SwarmInitRequest): Promise<SwarmInitResponse> {
     if (this.membership) throw new AlreadyInSwarmError('this node is already part of a swarm; leave it first (shoal swarm leave)');
     if (req.advertiseAddr !== undefined && !/^[^:\s]+$/.test(req.advertiseAddr)) throw new InvalidArgumentError(`invalid advertise address "${req.advertiseAddr}"`);
-    const manager = await this.startManager(`${req.advertiseAddr ?? this.options.address}:${this.options.apiPort}`);
+    const manager = await this.startManager(`${req.advertiseAddr ?? this.options.address}:${this.options.apiPort}`, this.options.store, false, { autolock: !!req.autolock });
     const cluster = manager.cluster();
     const state: SwarmState = { role: 'manager', managerAddr: cluster.managerAddr, token: cluster.tokens.manager, ...(this.options.store && { store: this.options.store }) };
     const membership = await this.activateManager(state, manager);
@@ -135,6 +136,7 @@ export class Daemon {
       workerToken: cluster.tokens.worker,
       managerAddr: cluster.managerAddr,
       joinCommand: `shoal swarm join --token ${cluster.tokens.worker} ${cluster.managerAddr}`,
+      ...(manager.keyring.autolock && { unlockKey: manager.keyring.unlockKey() }),
     };
   }
 
@@ -151,18 +153,21 @@ export class Daemon {
     const endpoint = parseEndpoint(req.remoteAddr);
     if (endpoint.kind !== 'tcp') throw new InvalidArgumentError('the manager address must be host:port');
     const probe = new ApiClient(endpoint, { token: req.token, timeoutMs: JOIN_PROBE_TIMEOUT_MS });
+    let sharedKey: SharedKey | undefined;
     try {
       // A heartbeat for no node: 401 for a bad token, "not found" for a good one.
-      await probe.call('POST', '/v1/dispatcher/heartbeat', { nodeId: 'probe' });
-    } catch (err) {
-      if (err instanceof UnauthorizedError || !(err instanceof ShoalError) || err.code !== 'SHOAL_ERR_NOT_FOUND') throw err;
+      await probe.call('POST', '/v1/dispatcher/heartbeat', { nodeId: 'probe' }).catch((err: unknown) => {
+        if (err instanceof UnauthorizedError || !(err instanceof ShoalError) || err.code !== 'SHOAL_ERR_NOT_FOUND') throw err;
+      });
+      // A manager seals and opens secrets with the key the others use (the lead moves this behind mTLS).
+      if (asManager) sharedKey = await probe.call<SharedKey>('GET', '/v1/swarm/secrets-key');
     } finally {
       await probe.close();
     }
     if (asManager) {
       // A manager on the shared store: its own API is its manager address, the cluster is the one in etcd.
       const own = `${this.options.address}:${this.options.apiPort}`;
-      const manager = await this.startManager(own, this.options.store, true);
+      const manager = await this.startManager(own, this.options.store, true, { sharedKey });
       const state: SwarmState = { role: 'manager', managerAddr: own, token: req.token, store: this.options.store };
       await this.activateManager(state, manager);
       return this.info();
@@ -183,11 +188,12 @@ export class Daemon {
     await membership.stop();
     await rm(path.join(this.options.stateDir, 'swarm.json'), { force: true });
     if (membership.manager) await rm(path.join(this.options.stateDir, 'store'), { recursive: true, force: true });
+    if (membership.manager) await rm(path.join(this.options.stateDir, 'manager'), { recursive: true, force: true });
     this.membership = undefined;
     return {};
   }
 
-  private startManager(managerAddr: string, store = this.options.store, joining = false): Promise<ManagerRole> {
+  private startManager(managerAddr: string, store = this.options.store, joining = false, key: Pick<ManagerRoleOptions, 'autolock' | 'sharedKey'> = {}): Promise<ManagerRole> {
     const deps: ManagerRoleDeps = { logger: this.logger, registry: this.registry, now: this.deps.now, info: () => this.info() };
     const options: ManagerRoleOptions = {
       stateDir: this.options.stateDir,
@@ -197,6 +203,7 @@ export class Daemon {
       networkMode: this.networkMode,
       store,
       joining,
+      ...key,
     };
     return ManagerRole.start(deps, options, managerAddr);
   }
@@ -221,7 +228,7 @@ export class Daemon {
         registry: this.registry,
         now: this.deps.now,
         dnsServer: (address, port, getView) => this.newDnsServer(address, port, getView),
-        startManager: (managerAddr, store) => this.startManager(managerAddr, store, true),
+        startManager: (managerAddr, store, sharedKey) => this.startManager(managerAddr, store, true, { sharedKey }),
       },
       { daemon: this.options, networkMode: this.networkMode, dataplane: this.dataplaneChoice },
       state,

@@ -16,6 +16,9 @@ export interface LocalSocketHandlers {
   managerRouter(): Router | undefined;
 }
 
+/** `/v1/swarm/` routes the manager part answers, not the daemon itself. */
+const MANAGER_SWARM_ROUTES = ['/v1/swarm/join-token', '/v1/swarm/unlock', '/v1/swarm/secrets-key'];
+
 /**
  * The daemon's local control socket: `/v1/info` and `/v1/swarm/*` (not
  * join-token) from the node itself, the rest from the manager API when this
@@ -30,7 +33,7 @@ export function createLocalSocketServer(logger: Logger, handlers: LocalSocketHan
     .on('POST', '/v1/swarm/leave', (c) => handlers.swarmLeave(!!(c.body as { force?: boolean } | undefined)?.force));
   return http.createServer((req, res) => {
     const p = (req.url ?? '').split('?')[0];
-    if (p === '/v1/info' || p.startsWith('/v1/swarm/') && !p.startsWith('/v1/swarm/join-token')) return void router.handle(req, res, 'local');
+    if (p === '/v1/info' || (p.startsWith('/v1/swarm/') && !MANAGER_SWARM_ROUTES.some((r) => p.startsWith(r)))) return void router.handle(req, res, 'local');
     const managerRouter = handlers.managerRouter();
     if (!managerRouter) {
       const e = new NotManagerError('this node is not a swarm manager: run the command on a manager, or `shoal swarm init` first');

@@ -6,6 +6,7 @@ import type { Info } from '../api/contract';
 import { Router, sendJson } from '../api/router';
 import { UnauthorizedError, type ShoalError } from '../errors';
 import { Manager } from '../manager/manager';
+import { SecretsKeyring, type SharedKey } from '../manager/secrets/keyring';
 import type { NetworkMode } from '../mesh/table/service-vip';
 import type { Cluster } from '../model/types';
 import { EtcdLeadership } from '../manager/leader/etcd-leadership';
@@ -40,6 +41,10 @@ export interface ManagerRoleOptions {
   store?: ManagerStoreSpec;
   /** Joining a swarm: the cluster must already be in the store. */
   joining?: boolean;
+  /** A new swarm: wrap the secrets key under an unlock key (`swarm init --autolock`). */
+  autolock?: boolean;
+  /** Joining on a shared store: the secrets key another manager handed over. */
+  sharedKey?: SharedKey;
 }
 
 /**
@@ -56,13 +61,17 @@ export class ManagerRole {
     private readonly apiServer: http.Server,
     /** The manager API's routes, which the local socket serves too. */
     readonly router: Router,
+    /** The secrets data key (`<stateDir>/manager/secrets.key`). */
+    readonly keyring: SecretsKeyring,
   ) {}
 
   /** Opens the store, creates or loads the cluster (with `managerAddr` as its address), listens and runs the loops. */
   static async start(deps: ManagerRoleDeps, options: ManagerRoleOptions, managerAddr: string): Promise<ManagerRole> {
+    const keyring = await SecretsKeyring.open(options.stateDir, { autolock: options.autolock, shared: options.sharedKey });
+    if (keyring.locked()) deps.logger.warn({ keyFile: keyring.path }, 'manager is locked (autolock): secrets wait for shoal swarm unlock');
     const { store, leadership } = await openStore(deps, options);
     const manager = new Manager(
-      { store, logger: deps.logger, registry: deps.registry, now: deps.now, leadership },
+      { store, logger: deps.logger, registry: deps.registry, now: deps.now, leadership, keyring },
       { heartbeatPeriodMs: options.heartbeatMs, probePorts: options.networkMode === 'loopback', networkMode: options.networkMode, storeUrl: options.store?.url },
     );
     const router = new Router(deps.logger);
@@ -79,7 +88,7 @@ export class ManagerRole {
       }
       void router.handle(req, res, 'node');
     });
-    const role = new ManagerRole(store, manager, apiServer, router);
+    const role = new ManagerRole(store, manager, apiServer, router, keyring);
     try {
       await manager.init(managerAddr, { replicated: !!options.store, joining: options.joining });
       await listenHttp(apiServer, options.apiPort, options.address, 'manager API');

@@ -1,4 +1,6 @@
 import os from 'node:os';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Agent } from '../agent/agent';
@@ -6,8 +8,9 @@ import { ClusterView } from '../agent/cluster-view';
 import { PORT_READY_TIMEOUT_MS } from '../agent/executor/port-readiness';
 import { ProcessExecutor } from '../agent/executor/process-executor';
 import { ManagerClient } from '../api/manager-client';
-import type { RegisterRequest, RegisterResponse } from '../api/contract';
+import type { RegisterRequest, RegisterResponse, TaskPayloadsResponse } from '../api/contract';
 import { hostResources } from '../manager/dispatcher/dispatcher';
+import { KEY_DIR, type SharedKey } from '../manager/secrets/keyring';
 import type { DataplaneChoice } from '../mesh/dataplane/select';
 import type { DnsServer } from '../mesh/dns/server';
 import type { DnsView } from '../mesh/dns/view';
@@ -32,7 +35,7 @@ export interface MembershipDeps {
   /** A DNS server on `address:port` answering from `getView`, with the daemon's DNS settings. */
   dnsServer(address: string, port: number, getView: () => DnsView): DnsServer;
   /** Starts the manager part of a node promoted on a shared store, its API on `managerAddr`, the cluster from `store`. */
-  startManager(managerAddr: string, store: ManagerStoreSpec): Promise<ManagerRole>;
+  startManager(managerAddr: string, store: ManagerStoreSpec, sharedKey: SharedKey): Promise<ManagerRole>;
 }
 
 /** Settings of a membership: the daemon's flags and what it decided at start. */
@@ -95,7 +98,12 @@ export class Membership {
           )
         : undefined;
     this.executor = new ProcessExecutor(
-      { logger: deps.logger.child({ component: 'executor' }), now: deps.now, sandbox: this.netns?.network },
+      {
+        logger: deps.logger.child({ component: 'executor' }),
+        now: deps.now,
+        sandbox: this.netns?.network,
+        fetchPayloads: (req) => this.client.call<TaskPayloadsResponse>('POST', '/v1/dispatcher/payloads', req),
+      },
       { stateDir: daemon.stateDir, portReadyTimeoutMs: PORT_READY_TIMEOUT_MS, taskPortRange: daemon.taskPortRange },
     );
     this.agent = this.newAgent();
@@ -193,7 +201,9 @@ export class Membership {
     // The URL is the cluster's; TLS files are this host's own (--store-cacert... given to this daemon), if any.
     const store: ManagerStoreSpec = { url: storeUrl, ...(daemon.store?.tls && { tls: daemon.store.tls }) };
     this.deps.logger.info({ store: storeUrl }, 'promoted: starting the manager part');
-    const role = await this.deps.startManager(own, store);
+    // Secrets are sealed with the managers' data key: a promoted node takes theirs.
+    const sharedKey = await this.client.call<SharedKey>('POST', '/v1/dispatcher/secrets-key', { nodeId: this.nodeId });
+    const role = await this.deps.startManager(own, store, sharedKey);
     if (this.stopping) return void (await role.stop());
     this.managerRole = role;
     this.state = { ...this.state, role: 'manager', managerAddr: own, store };
@@ -206,6 +216,8 @@ export class Membership {
     this.deps.logger.info('demoted: stopping the manager part');
     this.managerRole = undefined;
     await role.stop();
+    // A worker holds no data key.
+    await rm(path.join(this.options.daemon.stateDir, KEY_DIR), { recursive: true, force: true });
     const own = this.ownApiAddr;
     const other = this.state.managers?.find((m) => m !== own) ?? this.state.managerAddr;
     const { store: _store, ...rest } = this.state;

@@ -19,6 +19,10 @@ import { ServicesApi } from './controlapi/services';
 import { SwarmApi } from './controlapi/swarm';
 import { TasksApi } from './controlapi/tasks';
 import { WatchApi } from './controlapi/watch';
+import { KeyringApi } from './controlapi/keyring-api';
+import { PayloadsApi } from './controlapi/payloads';
+import { TaskPayloads } from './dispatcher/task-payloads';
+import { SecretsKeyring } from './secrets/keyring';
 import { DEFAULT_MISSED_HEARTBEATS } from '../spec/swarm';
 import { DispatcherApi } from './controlapi/dispatcher-api';
 import { Dispatcher } from './dispatcher/dispatcher';
@@ -35,6 +39,8 @@ export interface ManagerDeps {
   readNodeLog?: NodeLogReader;
   /** Who leads among the managers sharing the store; default: this one, alone (the embedded store). */
   leadership?: Leadership;
+  /** The data key sealing secrets (secrets/keyring.ts); default: a key in memory only (tests). */
+  keyring?: SecretsKeyring;
 }
 
 /** Manager settings. */
@@ -69,6 +75,7 @@ export class Manager {
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     const { store, now } = deps;
+    const keyring = deps.keyring ?? SecretsKeyring.inMemory();
     const logger = deps.logger.child({ component: 'manager' });
     this.logger = logger;
     this.networks = new Networks({ store, logger: deps.logger.child({ component: 'networks' }), now, newId });
@@ -85,12 +92,15 @@ export class Manager {
       { routes: (router) => this.networkRoutes(router) },
       new WatchApi({ store, authorizeNode: (c) => this.swarm.roleForToken(c.req.headers.authorization) }),
       new LogsApi({ store, logger, findService, readNodeLog: deps.readNodeLog ?? httpNodeLogReader(() => this.swarm.cluster.tokens.worker) }),
+      new PayloadsApi({ store, logger, now, newId, keyring }, 'secret'),
+      new PayloadsApi({ store, logger, now, newId, keyring }, 'config'),
+      new KeyringApi({ keyring, callerRole: (c) => this.swarm.callerRole(c) }),
     ];
     this.dispatcher = new Dispatcher(
       { store, logger: deps.logger.child({ component: 'dispatcher' }), now, onNodeRegistered: () => this.networks.assignNodeAddresses() },
       { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS, storeUrl: options.storeUrl },
     );
-    this.dispatcherApi = new DispatcherApi({ dispatcher: this.dispatcher, leadership: this.leadership, swarm: this.swarm });
+    this.dispatcherApi = new DispatcherApi({ dispatcher: this.dispatcher, leadership: this.leadership, swarm: this.swarm, payloads: new TaskPayloads({ store, keyring }) });
     this.loop = new ControlLoop(
       { store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now, newId },
       { historyLimit: 5, overlayAddresses: options.networkMode === 'netns' },

@@ -4,6 +4,9 @@
  * Every part (manager loops, agent, mesh, CLI) reads these shapes; nothing
  * here has behaviour.
  */
+import type { PayloadReference } from './payloads';
+
+export type { Config, PayloadReference, SealedData, Secret } from './payloads';
 
 /** Role of a node in the cluster. */
 export type NodeRole = 'manager' | 'worker';
@@ -148,6 +151,10 @@ export interface TaskTemplate {
   healthcheck?: HealthCheck;
   /** Reservations are checked by the scheduler; limits are applied to the process where possible. */
   resources?: { reservations?: Partial<Resources>; limits?: Partial<Resources> };
+  /** Secrets the task sees as files (`--secret`); the manager resolves names to ids. */
+  secrets?: PayloadReference[];
+  /** Configs the task sees as files (`--config`). */
+  configs?: PayloadReference[];
 }
 
 /** How an update (or a rollback) walks the tasks; Docker's flags and defaults. */
@@ -354,6 +361,10 @@ export const KEYS = {
   services: '/services/',
   tasks: '/tasks/',
   networks: '/networks/',
+  secrets: '/secrets/',
+  configs: '/configs/',
+  secret: (id: string) => `/secrets/${id}`,
+  config: (id: string) => `/configs/${id}`,
   network: (id: string) => `/networks/${id}`,
   node: (id: string) => `/nodes/${id}`,
   service: (id: string) => `/services/${id}`,

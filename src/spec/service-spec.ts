@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors';
 import type { HealthCheck, LbSettings, Placement, PortConfig, Resources, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseConstraint } from './constraint';
+import { validatePayloadRefs } from './payload';
 
 /** Docker's defaults for what a spec leaves out. */
 export const SPEC_DEFAULTS = {
@@ -173,6 +174,10 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
   if (healthcheck) spec.task.healthcheck = healthcheck;
   const resources = validateResources(t.resources);
   if (resources) spec.task.resources = resources;
+  const secrets = validatePayloadRefs(t.secrets, 'secret');
+  if (secrets) spec.task.secrets = secrets;
+  const configs = validatePayloadRefs(t.configs, 'config');
+  if (configs) spec.task.configs = configs;
   return spec;
 }
 

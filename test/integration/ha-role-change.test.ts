@@ -6,7 +6,7 @@
  * The last manager cannot be demoted. A load through a published port runs
  * throughout and loses no request.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { EtcdCluster } from '../support/etcd-cluster';
@@ -49,6 +49,8 @@ t.test('promote a worker, lose the first manager, demote it back: tasks run on, 
   t.same(promoted.filter((n) => n.role === 'manager').map((n) => n.hostname).sort(), ['node-1', 'node-2'], 'two managers');
   t.match(JSON.parse(readFileSync(path.join(c.dir, 'node-2', 'swarm.json'), 'utf8')), { role: 'manager', managerAddr: `${c.address(2)}:2377`, store: { url: etcd.url } }, 'node-2 remembers it is a manager');
   t.same((await runningTasks(c, 'web')).map((r) => r.ID).sort(), before, 'no task restarted');
+  const keyFile = (k: number) => path.join(c.dir, `node-${k}`, 'manager', 'secrets.key');
+  t.equal(readFileSync(keyFile(2), 'utf8'), readFileSync(keyFile(1), 'utf8'), "the promoted manager holds the managers' secrets key");
 
   await c.kill(1, 'SIGKILL');
   await eventually(async () => (await nodesAt(c, 2))?.find((x) => x.managerStatus?.leader)?.hostname === 'node-2', 'node-2 leading', { timeoutMs: 10_000, pollMs: 200, retryErrors: true });
@@ -69,6 +71,7 @@ t.test('promote a worker, lose the first manager, demote it back: tasks run on, 
   const state = JSON.parse(readFileSync(path.join(c.dir, 'node-1', 'swarm.json'), 'utf8')) as { role: string; store?: unknown };
   t.equal(state.role, 'worker', 'node-1 remembers it is a worker');
   t.notOk(state.store, 'and forgets the etcd');
+  t.notOk(existsSync(keyFile(1)), 'and holds no secrets key any more');
 
   const last = await c.cliAt(2, 'node', 'demote', 'node-2');
   t.equal(last.code, 1, 'demoting the last manager is refused');

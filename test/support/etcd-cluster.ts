@@ -59,6 +59,11 @@ export class EtcdCluster {
   }
 
   /** The store's address of the whole cluster: `etcd://127.0.0.1:p0,...`. */
+  /** Where the members keep their data, for tests that search the raw files. */
+  get dataRoot(): string {
+    return this.dir;
+  }
+
   get url(): string {
     return `etcd://${this.members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
   }

@@ -14,6 +14,7 @@ import { killOrphan, signalGroup } from './process-group';
 import { launchTask, LOG_FILE, newTaskProcess, PID_FILE, type TaskLaunchDeps, type TaskProcess } from './task-launch';
 import { followLog, readLogRecords, type LogQuery } from './task-log';
 import type { TaskSandbox } from './task-sandbox';
+import { TaskPayloadFiles, type PayloadFetcher } from './task-payload-files';
 import type { TaskEvent, TaskExecEnvironment, TaskRunContext } from './task-run';
 
 /** Grace between SIGTERM and SIGKILL when the task spec gives none (Docker's 10 s). */
@@ -33,7 +34,8 @@ export interface ProcessExecutorDeps {
   /** Applies resource limits; default: cgroup v2 under the daemon's own cgroup. */
   cgroups?: CgroupLimits;
   /** Gives each task its own network (netns mode); absent: tasks share the node's (loopback mode). */
-  sandbox?: TaskSandbox;
+  sandbox?: TaskSandbox;  /** Fetches a task's secrets and configs from the manager; absent: tasks that use some fail. */
+  fetchPayloads?: PayloadFetcher;
 }
 
 /** Configuration of the executor. */
@@ -68,6 +70,7 @@ export class ProcessExecutor {
   private readonly ports: TaskPortReserver;
   private readonly cgroups: CgroupLimits;
   private readonly sandbox: TaskSandbox | undefined;
+  private readonly payloads: TaskPayloadFiles | undefined;
   /** What launching a process needs; the launch ends the task through finish(). */
   private readonly launchDeps: TaskLaunchDeps;
   private readonly tasksDir: string;
@@ -82,6 +85,7 @@ export class ProcessExecutor {
     this.ports = deps.ports ?? new HostPortReservations({}, { dir: options.portLockDir ?? defaultPortLockDir(), range: options.taskPortRange });
     this.cgroups = deps.cgroups ?? new CgroupLimits({ logger: this.log });
     this.sandbox = deps.sandbox;
+    this.payloads = deps.fetchPayloads && new TaskPayloadFiles(deps.fetchPayloads, { stateDir: options.stateDir });
     const setpriv = options.setpriv === undefined ? findSetpriv() : options.setpriv;
     this.tasksDir = path.join(options.stateDir, 'tasks');
     this.launchDeps = {
@@ -91,6 +95,7 @@ export class ProcessExecutor {
       spawn: deps.spawn ?? child_process.spawn,
       cgroups: this.cgroups,
       sandbox: this.sandbox,
+      payloads: this.payloads,
       setpriv,
       // A sandboxed task has its own namespace, so its target ports are its own; otherwise it shares the host.
       portSource: this.sandbox ? { kind: 'own-namespace' } : { kind: 'shared-host', reserver: this.ports },
@@ -181,6 +186,8 @@ export class ProcessExecutor {
    * after a daemon restart; returns the ids of the tasks it killed.
    */
   async cleanupOrphans(): Promise<string[]> {
+    // Secrets and configs of a previous run's tasks: those tasks are gone, so are their files.
+    await this.payloads?.cleanup();
     let ids: string[];
     try {
       ids = await fs.readdir(this.tasksDir);
@@ -237,6 +244,11 @@ export class ProcessExecutor {
     this.tasks.delete(taskId);
     if (entry.limits?.applied) void this.cgroups.remove(taskId);
     if (entry.sandboxed) void this.sandbox!.release(entry.ctx.task);
+    if (entry.payloads) {
+      // close() waits for this too: a stopping daemon must not leave secrets behind on the tmpfs.
+      const removed = this.payloads!.release(taskId).finally(() => this.releasing.delete(removed));
+      this.releasing.add(removed);
+    }
     if (!this.sandbox) {
       const released = this.ports.release(taskId).finally(() => this.releasing.delete(released));
       this.releasing.add(released);

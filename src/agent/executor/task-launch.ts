@@ -15,6 +15,7 @@ import { taskEnvironment } from './task-env';
 import { taskOutcome, type TaskOutcome } from './task-exit';
 import { TaskLogWriter } from './task-log-writer';
 import type { Argv, TaskSandbox } from './task-sandbox';
+import { hasPayloads, secretsMountArgv, type TaskPayloadFiles } from './task-payload-files';
 
 /** A task's stdout and stderr as records (log-record.ts), one file for both streams. */
 export const LOG_FILE = 'output.log';
@@ -48,7 +49,8 @@ export interface TaskProcess {
   /** The task's cgroup when its limits were applied. */
   limits?: LimitsSetup;
   /** Whether the sandbox was asked to build the task's network (so it must be released). */
-  sandboxed?: boolean;
+  sandboxed?: boolean;  /** Whether payload files were (being) written for the task (so they must be removed). */
+  payloads?: boolean;
 }
 
 /** A task not launched yet, whose `exited` settles when markExited() is called. */
@@ -66,6 +68,8 @@ export interface TaskLaunchDeps {
   spawn: typeof child_process.spawn;
   cgroups: CgroupLimits;
   sandbox: TaskSandbox | undefined;
+  /** Writes the task's secrets and configs; absent: a task that has some fails. */
+  payloads: TaskPayloadFiles | undefined;
   /** setpriv giving the task a parent-death signal; null runs it unwrapped. */
   setpriv: string | null;
   /** Where the task's ports come from: its own namespace, or reservations on the shared host. */
@@ -105,6 +109,15 @@ export async function launchTask(entry: TaskProcess, deps: TaskLaunchDeps): Prom
     if (deps.sandbox) {
       entry.sandboxed = true;
       wrap = (await deps.sandbox.prepare(task)).wrap;
+    }
+    if (hasPayloads(task)) {
+      if (!deps.payloads) return deps.finish(entry, fail('task: this node cannot deliver secrets or configs'));
+      entry.payloads = true;
+      const prepared = await deps.payloads.prepare(entry.ctx.nodeId, task);
+      Object.assign(env, prepared.env);
+      // Its own mount namespace (netns mode): the secrets also appear at /run/secrets, for this task only.
+      const outer = wrap;
+      if (deps.sandbox && prepared.secretsDir) wrap = (argv) => outer(secretsMountArgv(prepared.secretsDir!, argv));
     }
   } catch (err) {
     return deps.finish(entry, fail(`task: preparing failed: ${(err as Error).message}`));

@@ -4,6 +4,7 @@ import type { Service } from '../../model/types';
 import { clientFor } from '../context';
 import { collect, specFromCreateFlags, type CreateFlags } from '../service-flags';
 import { addSpecFlags, progress, type Globals } from './service-shared';
+import { applyPayloadCreateFlags, type PayloadCreateFlags } from '../payload-flags';
 
 /** Register `service create`. */
 export function registerServiceCreate(svc: Command, globals: Globals): void {
@@ -21,11 +22,14 @@ export function registerServiceCreate(svc: Command, globals: Globals): void {
       .option('-e, --env <KEY=VALUE>', 'Set an environment variable', collect, [])
       .option('-l, --label <KEY=VALUE>', 'Service label', collect, [])
       .option('--network <network>', 'Network to attach (name or id; repeatable; default: the cluster network)', collect, [])
+      .option('--secret <secret>', 'Give tasks a secret: NAME or source=,target=,uid=,gid=,mode= (repeatable)', collect, [])
+      .option('--config <config>', 'Give tasks a config: NAME or source=,target=/path,uid=,gid=,mode= (repeatable)', collect, [])
       .option('-q, --quiet', 'Print only the service id')
       .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
       .argument('[command...]', 'command and arguments of each task'),
-  ).action(async (command: string[], flags: CreateFlags & { detach?: boolean; quiet?: boolean }) => {
+  ).action(async (command: string[], flags: CreateFlags & PayloadCreateFlags & { detach?: boolean; quiet?: boolean }) => {
     const spec = specFromCreateFlags(flags, command);
+    applyPayloadCreateFlags(spec, flags);
     const client = clientFor(globals());
     const s = await client.call<Service>('POST', '/v1/services', { spec });
     process.stdout.write(`${s.id}\n`);

@@ -9,6 +9,7 @@ import type { Network, Service } from '../../model/types';
 import { clientFor } from '../context';
 import { applyUpdateFlags, collect, type UpdateFlags } from '../service-flags';
 import { addSpecFlags, getService, progress, type Globals } from './service-shared';
+import { applyPayloadUpdateFlags, type PayloadUpdateFlags } from '../payload-flags';
 
 /** Register `service update` and `service rollback`. */
 export function registerServiceUpdate(svc: Command, globals: Globals): void {
@@ -29,13 +30,17 @@ export function registerServiceUpdate(svc: Command, globals: Globals): void {
       .option('--placement-pref-rm <pref>', 'Remove a placement preference', collect, [])
       .option('--network-add <network>', 'Add a network (name or id)', collect, [])
       .option('--network-rm <network>', 'Remove a network (name or id)', collect, [])
+      .option('--secret-add <secret>', 'Add a secret: NAME or source=,target=,uid=,gid=,mode=', collect, [])
+      .option('--secret-rm <secret>', 'Remove a secret (name or id)', collect, [])
+      .option('--config-add <config>', 'Add a config: NAME or source=,target=/path,uid=,gid=,mode=', collect, [])
+      .option('--config-rm <config>', 'Remove a config (name or id)', collect, [])
       .option('--force', 'Force update even if no changes require it')
       .option('--rollback', 'Roll back to the previous specification')
       .option('-d, --detach', 'Exit immediately instead of waiting for the service to converge')
       .option('-q, --quiet', 'Suppress progress output')
       .argument('<service>')
       .argument('[command...]', 'new command and arguments'),
-  ).action(async (name: string, command: string[], flags: UpdateFlags & { detach?: boolean; quiet?: boolean }) => {
+  ).action(async (name: string, command: string[], flags: UpdateFlags & PayloadUpdateFlags & { detach?: boolean; quiet?: boolean }) => {
     const client = clientFor(globals());
     const cur = await getService(client, name);
     if (flags.rollback) {
@@ -45,6 +50,7 @@ export function registerServiceUpdate(svc: Command, globals: Globals): void {
     const wantsNetworks = (flags.networkAdd?.length ?? 0) > 0 || (flags.networkRm?.length ?? 0) > 0;
     const networks = wantsNetworks ? await client.call<Network[]>('GET', '/v1/networks') : [];
     const spec = applyUpdateFlags(cur.spec, flags, command, networks);
+    applyPayloadUpdateFlags(spec, flags);
     await client.call<Service>('POST', `/v1/services/${cur.id}/update`, { spec, version: cur.version, force: !!flags.force });
     process.stdout.write(`${cur.spec.name}\n`);
     await progress(client, cur.id, 'update', flags.detach || flags.quiet);

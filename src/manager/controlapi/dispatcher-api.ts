@@ -10,6 +10,7 @@ import type { RequestContext, Router } from '../../api/router';
 import { NoLeaderError } from '../../errors';
 import type { Dispatcher } from '../dispatcher/dispatcher';
 import type { Leadership } from '../leader/leadership';
+import type { TaskPayloads } from '../dispatcher/task-payloads';
 import type { SwarmApi } from './swarm';
 
 /** Longest a forwarded node call may take. */
@@ -20,6 +21,8 @@ export interface DispatcherApiDeps {
   dispatcher: Dispatcher;
   leadership: Leadership;
   swarm: SwarmApi;
+  /** A node's own tasks' secrets and configs. */
+  payloads: TaskPayloads;
 }
 
 /** The node-session resource of the control API. */
@@ -36,7 +39,9 @@ export class DispatcherApi {
         this.leaderOr(c, async () => ({ ...(await dispatcher.register(c.body as RegisterRequest, swarm.callerRole(c))), logToken: swarm.cluster.tokens.worker })),
       )
       .on('POST', '/v1/dispatcher/heartbeat', (c) => this.leaderOr(c, () => dispatcher.heartbeat(String((c.body as { nodeId?: string })?.nodeId))))
-      .on('POST', '/v1/dispatcher/status', (c) => this.leaderOr(c, () => dispatcher.updateStatus(c.body as StatusRequest)));
+      .on('POST', '/v1/dispatcher/status', (c) => this.leaderOr(c, () => dispatcher.updateStatus(c.body as StatusRequest)))
+      .on('POST', '/v1/dispatcher/payloads', (c) => this.leaderOr(c, () => this.deps.payloads.forTask(c.body)))
+      .on('POST', '/v1/dispatcher/secrets-key', (c) => this.leaderOr(c, () => this.deps.payloads.keyForManager(c.body)));
   }
 
   /** Close the connection to the leader, if any. */

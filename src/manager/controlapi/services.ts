@@ -23,6 +23,7 @@ import { findNamed, listValues } from './lookup';
 import type { Named } from '../../spec/object-ref';
 import type { Networks } from './networks';
 import { checkImmutable, type AdmissionOptions, ServiceAdmission } from './service-admission';
+import { resolvePayloadRefs } from './payload-refs';
 
 /** What the services API reads and writes. */
 export interface ServicesApiDeps {
@@ -89,7 +90,7 @@ export class ServicesApi {
 
   private async create(rawSpec: unknown): Promise<Service> {
     const { store, networks, now } = this.deps;
-    const validated = validateServiceSpec(rawSpec);
+    const validated = await resolvePayloadRefs(store, validateServiceSpec(rawSpec));
     if (await store.get(nameKey(validated.name))) throw new NameConflictError(`service ${validated.name} already exists`);
     await this.admission.checkPorts(validated);
     const guard = await networks.ipamGuard();
@@ -131,7 +132,7 @@ export class ServicesApi {
     if (req.version !== undefined && req.version !== cur.version) {
       throw new ConflictError(`service ${cur.spec.name} was updated meanwhile (version ${cur.version}, update based on ${req.version}); try again`);
     }
-    const validated = validateServiceSpec(req.spec);
+    const validated = await resolvePayloadRefs(this.deps.store, validateServiceSpec(req.spec));
     checkImmutable(validated, cur);
     await this.admission.checkPorts(validated, cur);
     const vipIndex = cur.endpoint.vipIndex;
@@ -173,6 +174,8 @@ export class ServicesApi {
     }
     const blocker = rollbackBlocker(cur);
     if (blocker) throw new InvalidArgumentError(blocker);
+    // The previous spec may name a secret or config removed since: the rollback is refused then, naming it.
+    await resolvePayloadRefs(this.deps.store, cur.previousSpec as ServiceSpec);
     await this.admission.checkPorts(cur.previousSpec as ServiceSpec, cur);
     const guard = await this.deps.networks.ipamGuard();
     const back = rolledBack(cur, this.deps.now(), MANUAL_ROLLBACK_MESSAGE);
