@@ -31,6 +31,8 @@ export interface AgentDeps {
   onManagers?(managers: string[]): void;
   /** Called with the node's role on record (and the managers' etcd) each heartbeat answer names. */
   onRole?(role: NodeRole, store: string | undefined): void;
+  /** Called with the roots to trust and the issuing root each heartbeat answer names (certificate renewal, CA rotation). */
+  onPki?(pki: NonNullable<HeartbeatResponse['pki']>): void;
   /** Waits out the drain delay; default a timer (tests pass one they release themselves). */
   sleep?: (ms: number) => Promise<void>;
   /** Runs one health probe; default the real cmd/http/tcp probes. */
@@ -193,6 +195,7 @@ export class Agent {
       this.periodMs = r.periodMs;
       if (r.managers) this.deps.onManagers?.(r.managers);
       if (r.role) this.deps.onRole?.(r.role, r.store);
+      if (r.pki) this.deps.onPki?.(r.pki);
     } catch (err) {
       if (err instanceof NotFoundError) await this.register();
       else this.logger.debug({ err: (err as Error).message }, 'heartbeat failed');

@@ -1,6 +1,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import { InvalidArgumentError, UnavailableError, errorFromCode } from '../errors';
+import { CaMismatchError, InvalidArgumentError, ShoalError, UnavailableError, errorFromCode } from '../errors';
+import { mtlsDispatcher, type NodeCredentials } from '../pki';
 import type { WatchLine } from './contract';
 
 /** Where an API lives: a unix socket path or a TCP address. */
@@ -26,8 +27,10 @@ export function parseEndpoint(s: string): Endpoint {
 
 /** Options of an API client. */
 export interface ApiClientOptions {
-  /** Join token sent as a bearer token (TCP endpoints require one). */
-  token?: string;
+  /** A node's (or a client's) certificate: TCP endpoints are https with mutual TLS. */
+  tls?: NodeCredentials;
+  /** A dispatcher of the caller's own for TCP (the join's, which checks the manager against the token's CA digest). */
+  dispatcher?: Dispatcher;
   /** Per-request timeout. */
   timeoutMs?: number;
 }
@@ -49,15 +52,13 @@ export class ApiClient {
       this.dispatcher = new Agent({ connect: { socketPath: endpoint.path } });
       this.origin = 'http://localhost';
     } else {
-      this.dispatcher = new Agent();
-      this.origin = `http://${endpoint.host}:${endpoint.port}`;
+      this.dispatcher = options.dispatcher ?? (options.tls ? mtlsDispatcher(options.tls) : new Agent());
+      this.origin = `${options.tls || options.dispatcher ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
     }
   }
 
-  private headers(): Record<string, string> {
-    const h: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.options.token) h.authorization = `Bearer ${this.options.token}`;
-    return h;
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { 'content-type': 'application/json', ...extra };
   }
 
   private describe(): string {
@@ -65,19 +66,23 @@ export class ApiClient {
   }
 
   /** Call the API; a 4xx/5xx answer becomes the typed error it carries. */
-  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(this.origin + path, {
         method,
         dispatcher: this.dispatcher,
-        headers: this.headers(),
+        headers: this.headers(headers),
         body: body === undefined ? undefined : JSON.stringify(body),
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       });
     } catch (err) {
+      if (err instanceof ShoalError) throw err;
       const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (/CERT|SSL|ALTNAME|SIGNATURE|ISSUER/.test(code)) {
+        throw new CaMismatchError(`TLS with ${this.describe()} failed: ${(err as Error).message}`);
+      }
       throw new UnavailableError(`cannot reach the shoal daemon at ${this.describe()} (${code || (err as Error).message}); is it running?`);
     }
     const text = await res.body.text();

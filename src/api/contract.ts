@@ -63,6 +63,8 @@ export interface Info {
 export interface SwarmInitRequest {
   advertiseAddr?: string;
   autolock?: boolean;
+  /** Node certificate lifetime (--cert-expiry), ms; default 90 days. */
+  certExpiryMs?: number;
 }
 
 /** `swarm init` answer, with the join command Docker prints. */
@@ -86,6 +88,31 @@ export interface JoinTokenResponse {
   role: NodeRole;
   token: string;
   command: string;
+}
+
+/** `POST /v1/ca/issue` (a joining node, with its token) and `/v1/ca/renew` (a node, with its certificate): a CSR. */
+export interface IssueCertificateRequest {
+  csrPem: string;
+  /** The join token (issue only). */
+  token?: string;
+  /** Addresses the node's API answers on, put in the certificate so `curl --cacert` can check them. */
+  ipAddresses?: string[];
+}
+
+/** A signed node certificate: who it names, the chain to present after it, and the roots to trust. */
+export interface IssueCertificateResponse {
+  nodeId: string;
+  role: NodeRole;
+  certPem: string;
+  chainPem: string;
+  trustBundle: string[];
+}
+
+/** `swarm ca`: the root, and a rotation under way with the nodes still on the old root. */
+export interface CaInfoResponse {
+  rootPem: string;
+  rotation?: { nextRootPem: string; startedAt: string; pendingNodes: string[] };
+  certExpiryMs: number;
 }
 
 /** `node update` changes. */
@@ -167,6 +194,8 @@ export interface HeartbeatResponse {
   role?: NodeRole;
   /** The managers' etcd (`etcd://...`), named to a manager on a shared store: where a promoted node's manager part keeps the cluster. */
   store?: string;
+  /** The roots to trust, and the root a node's certificate must come from (during `swarm ca --rotate` the new one: a node on another renews now). */
+  pki?: { trustBundle: string[]; issuingRootPem: string };
 }
 
 /** Task status updates from an agent; the manager only moves states forward. */

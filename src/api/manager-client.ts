@@ -15,7 +15,7 @@ export class ManagerClient {
 
   constructor(
     managerAddr: string,
-    private readonly options: ApiClientOptions,
+    private options: ApiClientOptions,
   ) {
     this.clients = [{ addr: managerAddr, client: new ApiClient(parseEndpoint(managerAddr), options) }];
   }
@@ -34,6 +34,14 @@ export class ManagerClient {
     const known = new Set([current.addr, ...keep.map((c) => c.addr)]);
     const added = addrs.filter((a) => !known.has(a)).map((addr) => ({ addr, client: new ApiClient(parseEndpoint(addr), this.options) }));
     this.clients = [current, ...keep, ...added];
+  }
+
+  /** A renewed certificate or a new trust bundle: every later call uses it (calls under way finish on the old connections). */
+  setCredentials(tls: NonNullable<ApiClientOptions['tls']>): void {
+    this.options = { ...this.options, tls };
+    const old = this.clients;
+    this.clients = old.map((c) => ({ addr: c.addr, client: new ApiClient(parseEndpoint(c.addr), this.options) }));
+    for (const c of old) void c.client.close();
   }
 
   call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {

@@ -9,8 +9,16 @@ export interface RequestContext {
   body: unknown;
   req: IncomingMessage;
   res: ServerResponse;
-  /** Set by the TCP server after checking the bearer token; unix socket callers are local. */
+  /** Unix socket callers are local; TCP callers are nodes, named by their certificate. */
   caller: 'local' | 'node';
+  /** Who a TCP caller is, from its client certificate (checked by the server); absent on the local socket and on the join route. */
+  peer?: Peer;
+}
+
+/** A TCP caller as its certificate names it. */
+export interface Peer {
+  nodeId: string;
+  role: 'manager' | 'worker';
 }
 
 /**
@@ -62,13 +70,13 @@ export class Router {
   }
 
   /** Serve one request. */
-  async handle(req: IncomingMessage, res: ServerResponse, caller: 'local' | 'node'): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, caller: 'local' | 'node', peer?: Peer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       const m = this.match(req.method ?? 'GET', url.pathname);
       if (!m) throw new NotFoundError(`no such endpoint: ${req.method} ${url.pathname}`);
       const body = await readJson(req);
-      const out = await m.route.handler({ params: m.params, query: url.searchParams, body, req, res, caller });
+      const out = await m.route.handler({ params: m.params, query: url.searchParams, body, req, res, caller, ...(peer && { peer }) });
       if (out === STREAMING) return;
       sendJson(res, 200, out ?? {});
     } catch (err) {

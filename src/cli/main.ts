@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import type { Info, JoinTokenResponse, SwarmInitResponse } from '../api/contract';
+import type { Info, SwarmInitResponse } from '../api/contract';
 import { DEFAULT_API_PORT } from '../api/client';
 import { parsePortRange } from '../agent/executor/host-ports';
 import { Daemon } from '../daemon/daemon';
@@ -23,6 +23,7 @@ import { registerNode } from './commands/node';
 import { registerService } from './commands/service';
 import { registerPayloadCommands } from './commands/payload';
 import { registerSwarmLock, unlockKeyNotice } from './commands/swarm-lock';
+import { joinTokenCommand, registerSwarmCa } from './commands/swarm-ca';
 import { clientFor, DEFAULT_STATE_DIR, type GlobalFlags } from './context';
 import { parseDuration } from '../spec/duration';
 import { collect, parseCount, parseKeyValues } from './service-flags';
@@ -57,7 +58,9 @@ export function buildProgram(): Command {
   const program = new Command('shoal')
     .description('A Swarm-mode-style cluster: routing mesh, embedded DNS, load balancer and scheduler')
     .option('-H, --host <host>', 'Daemon socket to connect to (unix:///path or tcp://host:port; env SHOAL_HOST)')
-    .option('--token <token>', 'Join token for tcp:// hosts (env SHOAL_TOKEN)')
+    .option('--tlscacert <file>', 'For tcp:// hosts: the swarm CA bundle (or SHOAL_CERT_PATH/ca.pem)')
+    .option('--tlscert <file>', 'For tcp:// hosts: the client certificate (swarm ca --client-cert; or SHOAL_CERT_PATH/cert.pem)')
+    .option('--tlskey <file>', "For tcp:// hosts: the client certificate's key (or SHOAL_CERT_PATH/key.pem)")
     .enablePositionalOptions()
     .showSuggestionAfterError(true);
   program.configureOutput({ outputError: (str, write) => write(str.split('\n')[0] + '\n') });
@@ -97,7 +100,7 @@ export function buildProgram(): Command {
       if (networkMode === 'loopback' && (dataplane === 'ipvs' || dataplane === 'nftables')) {
         throw new InvalidArgumentError(`--dataplane ${dataplane} needs --network-mode netns (loopback mode forwards in userspace)`);
       }
-      const token = (f.token as string | undefined) ?? globals().token ?? process.env.SHOAL_TOKEN;
+      const token = (f.token as string | undefined) ?? process.env.SHOAL_TOKEN;
       if (f.join && !token) throw new InvalidArgumentError('--join needs --token');
       if (f.join && f.init) throw new InvalidArgumentError('--init and --join cannot be used together');
       const store = storeFlags(f);
@@ -211,8 +214,10 @@ export function buildProgram(): Command {
     .description('Initialise a swarm: this daemon becomes its manager')
     .option('--advertise-addr <ip>', 'Address other nodes use to reach this manager')
     .option('--autolock', 'Require an unlock key to start a stopped manager (it holds the secrets key)')
-    .action(async (f: { advertiseAddr?: string; autolock?: boolean }) => {
-      const r = await clientFor(globals()).call<SwarmInitResponse>('POST', '/v1/swarm/init', { advertiseAddr: f.advertiseAddr, autolock: !!f.autolock });
+    .option('--cert-expiry <duration>', 'Validity of node certificates (default 90 days, e.g. 2160h; at least 1h)')
+    .action(async (f: { advertiseAddr?: string; autolock?: boolean; certExpiry?: string }) => {
+      const certExpiryMs = f.certExpiry === undefined ? undefined : parseDuration(f.certExpiry, 'cert expiry');
+      const r = await clientFor(globals()).call<SwarmInitResponse>('POST', '/v1/swarm/init', { advertiseAddr: f.advertiseAddr, autolock: !!f.autolock, certExpiryMs });
       process.stdout.write(
         `Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    ${r.joinCommand}\n\n`,
       );
@@ -224,20 +229,16 @@ export function buildProgram(): Command {
     .requiredOption('--token <token>', 'Join token')
     .argument('<manager>', 'host:port of the manager')
     .action(async (manager: string, f: { token: string }) => {
-      await clientFor(globals()).call<Info>('POST', '/v1/swarm/join', { remoteAddr: manager, token: f.token });
-      process.stdout.write('This node joined a swarm as a worker.\n');
+      const info = await clientFor(globals()).call<Info>('POST', '/v1/swarm/join', { remoteAddr: manager, token: f.token });
+      process.stdout.write(`This node joined a swarm as a ${info.role === 'manager' ? 'manager' : 'worker'}.\n`);
     });
   swarm
     .command('join-token')
     .description('Print the join command for workers or managers')
     .option('-q, --quiet', 'Only display the token')
+    .option('--rotate', 'Replace the token: the old one stops working, joined nodes are not affected')
     .argument('<role>', 'worker or manager')
-    .action(async (role: string, f: { quiet?: boolean }) => {
-      if (role !== 'worker' && role !== 'manager') throw new InvalidArgumentError(`invalid role "${role}": use worker or manager`);
-      const r = await clientFor(globals()).call<JoinTokenResponse>('GET', `/v1/swarm/join-token/${role}`);
-      if (f.quiet) return void process.stdout.write(r.token + '\n');
-      process.stdout.write(`To add a ${role} to this swarm, run the following command:\n\n    ${r.command}\n\n`);
-    });
+    .action((role: string, f: { quiet?: boolean; rotate?: boolean }) => joinTokenCommand(globals(), role, f));
   swarm
     .command('leave')
     .description('Leave the swarm (stops every task on this node)')
@@ -248,6 +249,7 @@ export function buildProgram(): Command {
     });
 
   registerSwarmLock(swarm, globals);
+  registerSwarmCa(swarm, globals);
   registerNode(program, globals);
   registerPayloadCommands(program, globals, 'secret');
   registerPayloadCommands(program, globals, 'config');

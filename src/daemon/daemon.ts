@@ -4,8 +4,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ApiClient, parseEndpoint } from '../api/client';
-import type { Info, SwarmInitRequest, SwarmInitResponse, SwarmJoinRequest } from '../api/contract';
-import { AlreadyInSwarmError, InvalidArgumentError, ShoalError, UnauthorizedError } from '../errors';
+import type { Info, IssueCertificateResponse, SwarmInitRequest, SwarmInitResponse, SwarmJoinRequest } from '../api/contract';
+import { AlreadyInSwarmError, CertificateInvalidError, InvalidArgumentError } from '../errors';
+import { joinDispatcher, MIN_CERT_EXPIRY_MS, parseToken } from '../pki';
+import { newCsr, NodeTls } from './node-tls';
 import type { DataplaneChoice } from '../mesh/dataplane/select';
 import { DnsServer } from '../mesh/dns/server';
 import { parseUpstream } from '../mesh/dns/upstream';
@@ -123,13 +125,15 @@ export class Daemon {
     this.logger.info(this.info(), 'daemon started');
   }
 
-  /** `swarm init`: become the manager of a new swarm. */
+  /** `swarm init`: become the manager of a new swarm, with a new cluster CA. */
   async swarmInit(req: SwarmInitRequest): Promise<SwarmInitResponse> {
     if (this.membership) throw new AlreadyInSwarmError('this node is already part of a swarm; leave it first (shoal swarm leave)');
     if (req.advertiseAddr !== undefined && !/^[^:\s]+$/.test(req.advertiseAddr)) throw new InvalidArgumentError(`invalid advertise address "${req.advertiseAddr}"`);
-    const manager = await this.startManager(`${req.advertiseAddr ?? this.options.address}:${this.options.apiPort}`, this.options.store, false, { autolock: !!req.autolock });
+    const certExpiryMs = req.certExpiryMs;
+    if (certExpiryMs !== undefined && (!Number.isInteger(certExpiryMs) || certExpiryMs < MIN_CERT_EXPIRY_MS)) throw new InvalidArgumentError('invalid --cert-expiry: at least 1h');
+    const manager = await this.startManager(`${req.advertiseAddr ?? this.options.address}:${this.options.apiPort}`, this.options.store, false, { autolock: !!req.autolock, certExpiryMs });
     const cluster = manager.cluster();
-    const state: SwarmState = { role: 'manager', managerAddr: cluster.managerAddr, token: cluster.tokens.manager, ...(this.options.store && { store: this.options.store }) };
+    const state: SwarmState = { role: 'manager', managerAddr: cluster.managerAddr, ...(this.options.store && { store: this.options.store }) };
     const membership = await this.activateManager(state, manager);
     return {
       nodeId: membership.nodeId ?? '',
@@ -140,42 +144,49 @@ export class Daemon {
     };
   }
 
-  /** `swarm join`: check the token with the manager, then become its node. */
+  /**
+   * `swarm join`: prove the token to the manager once (over TLS, checking
+   * that the manager's CA is the one the token names) and get this node's
+   * certificate; every later call presents it.
+   */
   async swarmJoin(req: SwarmJoinRequest): Promise<Info> {
     if (this.membership) throw new AlreadyInSwarmError('this node is already part of a swarm; leave it first (shoal swarm leave)');
     if (!req || typeof req.token !== 'string' || typeof req.remoteAddr !== 'string') throw new InvalidArgumentError('join needs a token and a manager address');
-    const m = /^SHOAL-1-[a-z0-9]+-([wm])[a-z0-9]+$/.exec(req.token);
-    if (!m) throw new InvalidArgumentError('invalid join token: it should look like SHOAL-1-...');
-    const asManager = m[1] === 'm';
+    parseToken(req.token);
+    const endpoint = parseEndpoint(req.remoteAddr);
+    if (endpoint.kind !== 'tcp') throw new InvalidArgumentError('the manager address must be host:port');
+    const { keyPem, csrPem } = await newCsr();
+    const joiner = new ApiClient(endpoint, { dispatcher: joinDispatcher(req.token, { connectTimeoutMs: JOIN_PROBE_TIMEOUT_MS }), timeoutMs: JOIN_PROBE_TIMEOUT_MS });
+    let issued: IssueCertificateResponse;
+    try {
+      issued = await joiner.call<IssueCertificateResponse>('POST', '/v1/ca/issue', { csrPem, token: req.token, ipAddresses: [this.options.address] });
+    } finally {
+      await joiner.close();
+    }
+    const asManager = issued.role === 'manager';
     if (asManager && !this.options.store) {
       throw new InvalidArgumentError("joining as a manager needs the managers' etcd: start the daemon with --store etcd://h1:2379,h2:2379,h3:2379 (or use the worker token)");
     }
-    const endpoint = parseEndpoint(req.remoteAddr);
-    if (endpoint.kind !== 'tcp') throw new InvalidArgumentError('the manager address must be host:port');
-    const probe = new ApiClient(endpoint, { token: req.token, timeoutMs: JOIN_PROBE_TIMEOUT_MS });
-    let sharedKey: SharedKey | undefined;
+    const tls = await NodeTls.save(this.options.stateDir, keyPem, issued);
     try {
-      // A heartbeat for no node: 401 for a bad token, "not found" for a good one.
-      await probe.call('POST', '/v1/dispatcher/heartbeat', { nodeId: 'probe' }).catch((err: unknown) => {
-        if (err instanceof UnauthorizedError || !(err instanceof ShoalError) || err.code !== 'SHOAL_ERR_NOT_FOUND') throw err;
-      });
-      // A manager seals and opens secrets with the key the others use (the lead moves this behind mTLS).
-      if (asManager) sharedKey = await probe.call<SharedKey>('GET', '/v1/swarm/secrets-key');
-    } finally {
-      await probe.close();
-    }
-    if (asManager) {
-      // A manager on the shared store: its own API is its manager address, the cluster is the one in etcd.
-      const own = `${this.options.address}:${this.options.apiPort}`;
-      const manager = await this.startManager(own, this.options.store, true, { sharedKey });
-      const state: SwarmState = { role: 'manager', managerAddr: own, token: req.token, store: this.options.store };
-      await this.activateManager(state, manager);
+      if (asManager) {
+        // A manager seals and opens secrets with the key the others use.
+        const client = new ApiClient(endpoint, { tls: tls.credentials, timeoutMs: JOIN_PROBE_TIMEOUT_MS });
+        const sharedKey = await client.call<SharedKey>('GET', '/v1/swarm/secrets-key').finally(() => client.close());
+        // A manager on the shared store: its own API is its manager address, the cluster is the one in etcd.
+        const own = `${this.options.address}:${this.options.apiPort}`;
+        const manager = await this.startManager(own, this.options.store, true, { sharedKey, tls });
+        await this.activateManager({ role: 'manager', managerAddr: own, nodeId: issued.nodeId, store: this.options.store }, manager);
+        return this.info();
+      }
+      const state: SwarmState = { role: 'worker', managerAddr: `${endpoint.host}:${endpoint.port}`, nodeId: issued.nodeId };
+      await saveSwarmState(this.options.stateDir, state);
+      await this.activate(state, undefined, tls);
       return this.info();
+    } catch (err) {
+      if (!this.membership) await NodeTls.remove(this.options.stateDir);
+      throw err;
     }
-    const state: SwarmState = { role: 'worker', managerAddr: `${endpoint.host}:${endpoint.port}`, token: req.token };
-    await saveSwarmState(this.options.stateDir, state);
-    await this.activate(state);
-    return this.info();
   }
 
   /** `swarm leave`: stop every task and forget the swarm. A manager needs force. */
@@ -187,13 +198,14 @@ export class Daemon {
     }
     await membership.stop();
     await rm(path.join(this.options.stateDir, 'swarm.json'), { force: true });
+    await NodeTls.remove(this.options.stateDir);
     if (membership.manager) await rm(path.join(this.options.stateDir, 'store'), { recursive: true, force: true });
     if (membership.manager) await rm(path.join(this.options.stateDir, 'manager'), { recursive: true, force: true });
     this.membership = undefined;
     return {};
   }
 
-  private startManager(managerAddr: string, store = this.options.store, joining = false, key: Pick<ManagerRoleOptions, 'autolock' | 'sharedKey'> = {}): Promise<ManagerRole> {
+  private startManager(managerAddr: string, store = this.options.store, joining = false, key: Pick<ManagerRoleOptions, 'autolock' | 'sharedKey' | 'tls' | 'certExpiryMs'> = {}): Promise<ManagerRole> {
     const deps: ManagerRoleDeps = { logger: this.logger, registry: this.registry, now: this.deps.now, info: () => this.info() };
     const options: ManagerRoleOptions = {
       stateDir: this.options.stateDir,
@@ -216,23 +228,26 @@ export class Daemon {
       await manager.stop();
       throw err;
     }
-    return this.activate(state, manager);
+    return this.activate(state, manager, manager.tls);
   }
 
   /** Becomes a member of the swarm `state` names; `manager` when init already started the manager part. */
-  private async activate(state: SwarmState, manager?: ManagerRole): Promise<Membership> {
-    const role = manager ?? (state.role === 'manager' ? await this.startManager(state.managerAddr, state.store ?? this.options.store) : undefined);
+  private async activate(state: SwarmState, manager?: ManagerRole, known?: NodeTls): Promise<Membership> {
+    const tls = known ?? (await NodeTls.load(this.options.stateDir));
+    if (!tls) throw new CertificateInvalidError(`this node has no certificate in ${this.options.stateDir}: it joined before shoal had a cluster CA; leave (swarm leave --force) and join again`);
+    const role = manager ?? (state.role === 'manager' ? await this.startManager(state.managerAddr, state.store ?? this.options.store, false, { tls }) : undefined);
     const membership = new Membership(
       {
         logger: this.logger,
         registry: this.registry,
         now: this.deps.now,
         dnsServer: (address, port, getView) => this.newDnsServer(address, port, getView),
-        startManager: (managerAddr, store, sharedKey) => this.startManager(managerAddr, store, true, { sharedKey }),
+        startManager: (managerAddr, store, sharedKey, nodeTls) => this.startManager(managerAddr, store, true, { sharedKey, tls: nodeTls }),
       },
       { daemon: this.options, networkMode: this.networkMode, dataplane: this.dataplaneChoice },
       state,
       role,
+      tls,
     );
     // Before start(): a leave must reach a member still registering with an unreachable manager.
     this.membership = membership;

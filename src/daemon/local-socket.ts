@@ -1,4 +1,4 @@
-import { unlink } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -17,7 +17,7 @@ export interface LocalSocketHandlers {
 }
 
 /** `/v1/swarm/` routes the manager part answers, not the daemon itself. */
-const MANAGER_SWARM_ROUTES = ['/v1/swarm/join-token', '/v1/swarm/unlock', '/v1/swarm/secrets-key'];
+const MANAGER_SWARM_ROUTES = ['/v1/swarm/join-token', '/v1/swarm/unlock', '/v1/swarm/secrets-key', '/v1/swarm/ca'];
 
 /**
  * The daemon's local control socket: `/v1/info` and `/v1/swarm/*` (not
@@ -59,4 +59,6 @@ export async function listenLocalSocket(server: http.Server, socketPath: string)
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
   });
+  // Whoever can open the socket is the node's operator: only the daemon's user may.
+  await chmod(socketPath, 0o600);
 }

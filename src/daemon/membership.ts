@@ -23,6 +23,8 @@ import { NetnsNetworking } from './netns-networking';
 import { createNodeDataplane } from './node-dataplane';
 import type { TaskLogAccess } from './node-http';
 import { saveSwarmState, type SwarmState } from './swarm-state';
+import { CertRenewal } from './cert-renewal';
+import type { NodeTls } from './node-tls';
 
 /** Longest a call to the manager API may take before it counts as failed. */
 const MANAGER_CALL_TIMEOUT_MS = 10_000;
@@ -35,7 +37,7 @@ export interface MembershipDeps {
   /** A DNS server on `address:port` answering from `getView`, with the daemon's DNS settings. */
   dnsServer(address: string, port: number, getView: () => DnsView): DnsServer;
   /** Starts the manager part of a node promoted on a shared store, its API on `managerAddr`, the cluster from `store`. */
-  startManager(managerAddr: string, store: ManagerStoreSpec, sharedKey: SharedKey): Promise<ManagerRole>;
+  startManager(managerAddr: string, store: ManagerStoreSpec, sharedKey: SharedKey, tls: NodeTls): Promise<ManagerRole>;
 }
 
 /** Settings of a membership: the daemon's flags and what it decided at start. */
@@ -68,6 +70,7 @@ export class Membership {
   private readonly executor: ProcessExecutor;
   private readonly agent: Agent;
   private readonly mesh: Mesh;
+  private readonly renewal: CertRenewal;
   private stopping?: Promise<void>;
   /** The last swarm.json write, so the next waits for it. */
   private saving: Promise<void> = Promise.resolve();
@@ -77,13 +80,23 @@ export class Membership {
     private readonly options: MembershipOptions,
     state: SwarmState,
     manager: ManagerRole | undefined,
+    /** This node's certificate, which every call to the managers presents. */
+    private readonly tls: NodeTls,
   ) {
     const { daemon, networkMode } = options;
-    this.state = state;
+    this.state = { ...state, nodeId: tls.identity().nodeId };
     this.managerRole = manager;
-    this.logToken = manager ? manager.cluster().tokens.worker : null;
-    this.client = new ManagerClient(state.managerAddr, { token: state.token, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
+    this.logToken = null;
+    this.client = new ManagerClient(state.managerAddr, { tls: tls.credentials, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
     if (state.managers) this.client.setManagers(state.managers);
+    tls.onChange((creds) => this.client.setCredentials(creds));
+    this.renewal = new CertRenewal({
+      tls,
+      call: (method, p, body) => this.client.call(method, p, body),
+      logger: deps.logger.child({ component: 'certificates' }),
+      now: deps.now,
+      ipAddresses: [daemon.address],
+    });
     this.view = new ClusterView({ client: this.client, logger: deps.logger.child({ component: 'view' }), networkMode });
     this.netns =
       networkMode === 'netns'
@@ -130,6 +143,7 @@ export class Membership {
         onRegistered: (res: RegisterResponse) => this.onRegistered(res),
         onManagers: (managers: string[]) => this.learnManagers(managers),
         onRole: (role: NodeRole, store: string | undefined) => this.onRole(role, store),
+        onPki: (pki) => this.renewal.onPki(pki),
       },
       {
         registration: {
@@ -201,9 +215,11 @@ export class Membership {
     // The URL is the cluster's; TLS files are this host's own (--store-cacert... given to this daemon), if any.
     const store: ManagerStoreSpec = { url: storeUrl, ...(daemon.store?.tls && { tls: daemon.store.tls }) };
     this.deps.logger.info({ store: storeUrl }, 'promoted: starting the manager part');
+    // The manager API presents a manager certificate: renew into one first.
+    await this.renewal.ensureRole('manager');
     // Secrets are sealed with the managers' data key: a promoted node takes theirs.
-    const sharedKey = await this.client.call<SharedKey>('POST', '/v1/dispatcher/secrets-key', { nodeId: this.nodeId });
-    const role = await this.deps.startManager(own, store, sharedKey);
+    const sharedKey = await this.client.call<SharedKey>('POST', '/v1/dispatcher/secrets-key', {});
+    const role = await this.deps.startManager(own, store, sharedKey, this.tls);
     if (this.stopping) return void (await role.stop());
     this.managerRole = role;
     this.state = { ...this.state, role: 'manager', managerAddr: own, store };
@@ -225,6 +241,7 @@ export class Membership {
     this.client.setManagers(this.state.managers?.length ? this.state.managers : [other]);
     this.persist();
     await this.agent.reRegister({ role: 'worker', ports: this.ports(false) });
+    await this.renewal.ensureRole('worker');
   }
 
   /** The manager loops and API; undefined on a worker. */
@@ -262,6 +279,7 @@ export class Membership {
   /** Clears what a previous run left, starts watching the cluster and registers (retrying until the manager answers). */
   async start(): Promise<void> {
     await this.netns?.start();
+    this.renewal.start();
     this.view.run();
     await this.agent.run();
   }
@@ -270,6 +288,7 @@ export class Membership {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.switching;
+      this.renewal.stop();
       await this.agent.shutdownTasks();
       await this.agent.stop();
       await this.view.stop();

@@ -9,7 +9,6 @@ export interface SwarmState {
   role: NodeRole;
   /** host:port of the manager API. */
   managerAddr: string;
-  token: string;
   /** host:port of every manager's API as last heard, to fail over to after a restart. */
   managers?: string[];
   /** A manager's etcd, when the managers share one (absent: the embedded store). */

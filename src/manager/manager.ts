@@ -9,7 +9,12 @@ import type { Registry } from 'prom-client';
 import type { Router } from '../api/router';
 import { gauge } from '../metrics/registry';
 import { newId } from '../model/ids';
-import type { Cluster, NodeRole } from '../model/types';
+import { createHash } from 'node:crypto';
+import type { Cluster } from '../model/types';
+import type { NodeCredentials } from '../pki';
+import { CaApi } from './controlapi/ca';
+import { withRevokedNode } from './ca/cluster-ca';
+import { CertificateRequiredError } from '../errors';
 import type { Store } from '../store/store';
 import { LogsApi } from './controlapi/logs';
 import { Networks } from './controlapi/networks';
@@ -41,7 +46,12 @@ export interface ManagerDeps {
   leadership?: Leadership;
   /** The data key sealing secrets (secrets/keyring.ts); default: a key in memory only (tests). */
   keyring?: SecretsKeyring;
+  /** This manager's node certificate (forwarding to the leader); absent in tests that call the router directly. */
+  credentials?: () => NodeCredentials | undefined;
 }
+
+/** How often a manager re-reads the cluster object (tokens, CA, revocations another manager changed) and the leader checks a CA rotation. */
+const CLUSTER_REFRESH_MS = 1_000;
 
 /** Manager settings. */
 export interface ManagerOptions {
@@ -72,16 +82,23 @@ export class Manager {
   private readonly leadership: Leadership;
   private leading = false;
   private readonly logger: Logger;
+  private readonly keyring: SecretsKeyring;
+  readonly ca: CaApi;
+  private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: ManagerDeps, options: ManagerOptions) {
     const { store, now } = deps;
     const keyring = deps.keyring ?? SecretsKeyring.inMemory();
     const logger = deps.logger.child({ component: 'manager' });
     this.logger = logger;
+    this.keyring = keyring;
     this.networks = new Networks({ store, logger: deps.logger.child({ component: 'networks' }), now, newId });
-    this.swarm = new SwarmApi({ store, now });
+    this.swarm = new SwarmApi({ store, now, keyring });
+    this.ca = new CaApi({ store, swarm: this.swarm, keyring, now, newId });
     this.leadership = deps.leadership ?? new SoleLeadership(() => ({ nodeId: '', apiAddr: this.swarm.cluster.managerAddr }));
-    this.nodes = new NodesApi({ store, now, networks: this.networks, leader: () => this.leadership.leader(), storeKind: deps.leadership ? 'replicated' : 'embedded' });
+    this.nodes = new NodesApi({ store, now, networks: this.networks, leader: () => this.leadership.leader(), storeKind: deps.leadership ? 'replicated' : 'embedded',
+      revoke: async (nodeId) => void (await this.swarm.update((c) => withRevokedNode(c, nodeId))),
+    });
     this.services = new ServicesApi({ store, logger, now, networks: this.networks }, options);
     const findService = (idOrName: string) => this.services.find(idOrName).then((kv) => kv.value);
     this.resources = [
@@ -90,8 +107,14 @@ export class Manager {
       this.services,
       new TasksApi({ store, findService }),
       { routes: (router) => this.networkRoutes(router) },
-      new WatchApi({ store, authorizeNode: (c) => this.swarm.roleForToken(c.req.headers.authorization) }),
-      new LogsApi({ store, logger, findService, readNodeLog: deps.readNodeLog ?? httpNodeLogReader(() => this.swarm.cluster.tokens.worker) }),
+      this.ca,
+      new WatchApi({
+        store,
+        authorizeNode: (c) => {
+          if (!c.peer) throw new CertificateRequiredError('watching needs a node certificate');
+        },
+      }),
+      new LogsApi({ store, logger, findService, readNodeLog: deps.readNodeLog ?? httpNodeLogReader(() => this.logToken() ?? '') }),
       new PayloadsApi({ store, logger, now, newId, keyring }, 'secret'),
       new PayloadsApi({ store, logger, now, newId, keyring }, 'config'),
       new KeyringApi({ keyring, callerRole: (c) => this.swarm.callerRole(c) }),
@@ -100,7 +123,14 @@ export class Manager {
       { store, logger: deps.logger.child({ component: 'dispatcher' }), now, onNodeRegistered: () => this.networks.assignNodeAddresses() },
       { heartbeatPeriodMs: options.heartbeatPeriodMs, missedHeartbeats: DEFAULT_MISSED_HEARTBEATS, storeUrl: options.storeUrl },
     );
-    this.dispatcherApi = new DispatcherApi({ dispatcher: this.dispatcher, leadership: this.leadership, swarm: this.swarm, payloads: new TaskPayloads({ store, keyring }) });
+    this.dispatcherApi = new DispatcherApi({
+      dispatcher: this.dispatcher,
+      leadership: this.leadership,
+      swarm: this.swarm,
+      payloads: new TaskPayloads({ store, keyring }),
+      credentials: deps.credentials,
+      logToken: () => this.logToken(),
+    });
     this.loop = new ControlLoop(
       { store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now, newId },
       { historyLimit: 5, overlayAddresses: options.networkMode === 'netns' },
@@ -119,7 +149,7 @@ export class Manager {
    * init), or load them; a cluster from before networks gets its default
    * network, and its services their networks and VIPs, here.
    */
-  async init(managerAddr: string, options: { replicated?: boolean; joining?: boolean } = {}): Promise<Cluster> {
+  async init(managerAddr: string, options: { replicated?: boolean; joining?: boolean; certExpiryMs?: number } = {}): Promise<Cluster> {
     const { cluster, created } = await this.swarm.init(managerAddr, options);
     await this.networks.ensureDefault();
     if (!created) await this.services.backfillNetworks();
@@ -129,10 +159,33 @@ export class Manager {
   /** Take part in the election; the loops run while this manager leads. */
   run(): void {
     this.leadership.start(({ leading }) => void this.lead(leading));
+    this.refreshTimer = setInterval(() => void this.refresh(), CLUSTER_REFRESH_MS);
+    this.refreshTimer.unref();
+  }
+
+  /** Re-read the cluster object; the leader ends a CA rotation once every node is on the new root. */
+  private async refresh(): Promise<void> {
+    try {
+      await this.swarm.refresh();
+      if (this.leading && (await this.ca.finishRotationIfDone())) this.logger.info('CA rotation finished: every node holds a certificate from the new root');
+    } catch (err) {
+      this.logger.debug({ err }, 'could not re-read the cluster object');
+    }
+  }
+
+  /**
+   * The secret a node asks of a manager before serving it task logs: derived
+   * from the data key, so every manager has it, no join token rotation
+   * changes it, and a locked manager has none.
+   */
+  private logToken(): string | undefined {
+    if (this.keyring.locked()) return undefined;
+    return createHash('sha256').update(this.keyring.dataKey()).update('shoal task logs').digest('base64url');
   }
 
   /** Stop leading and the loops; safe twice. */
   async stop(): Promise<void> {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.leadership.stop();
     await this.lead(false);
     await this.dispatcherApi.close();
@@ -157,9 +210,9 @@ export class Manager {
     return this.swarm.cluster;
   }
 
-  /** Which role a bearer token grants, or throws 401. */
-  roleForToken(header: string | undefined): NodeRole {
-    return this.swarm.roleForToken(header);
+  /** The cluster object as last read (another manager's changes arrive within a second). */
+  async currentCluster(): Promise<Cluster> {
+    return this.swarm.refresh();
   }
 
   /** Register every manager endpoint on a router. */

@@ -16,3 +16,4 @@ export type { NodeCredentials } from './credentials';
 export { serverOptions, presentedChain, authenticatePeer, peerIdentity, requireRole, type ServerTlsOptions, type PeerCheckOptions, type PeerAuthentication } from './tls-server';
 export { clientOptions, mtlsDispatcher, verifyServerByDigest, joinClientOptions, joinDispatcher, type ClientTlsOptions, type ServerByDigestOptions } from './tls-client';
 export { saveNodeCredentials, loadNodeCredentials, saveRootCa, loadRootCa, keyMatchesCertificate, writeFileAtomic, CREDENTIAL_FILES } from './credentials-files';
+export { splitPemCertificates } from './x509';

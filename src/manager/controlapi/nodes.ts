@@ -23,6 +23,8 @@ export interface NodesApiDeps {
   leader(): LeaderInfo | undefined;
   /** Where the managers keep the cluster, for the role rules. */
   storeKind: StoreKind;
+  /** After a node is removed: refuse its certificate from now on (node rm revokes it). */
+  revoke?(nodeId: string): Promise<void>;
 }
 
 /** Attempts at removing a node while its networks change under it. */
@@ -78,9 +80,9 @@ export class NodesApi {
       const release = await this.deps.networks.nodeRemoval(kv.value.id);
       const r = await this.deps.store.txn({
         compare: [{ key: kv.key, modRevision: kv.modRevision }, ...release.compare],
-        success: [{ type: 'delete', key: kv.key }, ...release.success],
+        success: [{ type: 'delete', key: kv.key }, { type: 'delete', key: KEYS.cert(kv.value.id) }, ...release.success],
       });
-      if (r.succeeded) return;
+      if (r.succeeded) return void (await this.deps.revoke?.(kv.value.id));
       if (attempt >= NODE_REMOVE_RETRIES) throw new ConflictError(`node ${kv.value.hostname} changed meanwhile; try again`);
     }
   }

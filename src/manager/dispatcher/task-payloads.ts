@@ -39,8 +39,8 @@ export class TaskPayloads {
   /**
    * `POST /v1/dispatcher/secrets-key { nodeId }`: the data key for a node
    * promoted to manager (on record as one) that starts its manager part; any
-   * other node is refused. Guarded by the caller's token today, like the
-   * store URL a promoted node gets; mutual TLS will tie nodeId to the caller.
+   * other node is refused. The nodeId is the caller certificate's
+   * (DispatcherApi), so a node can ask only for itself.
    */
   async keyForManager(body: unknown): Promise<SharedKey> {
     const nodeId = (body as { nodeId?: unknown } | undefined)?.nodeId;
