@@ -158,11 +158,11 @@ export type CommandOutputMalformedError = InstanceType<typeof CommandOutputMalfo
 export const LabDestroyedError = errorKind('LabDestroyedError', { code: 'SHOAL_ERR_LAB_DESTROYED', status: 500, meaning: 'the network lab was already destroyed' });
 export type LabDestroyedError = InstanceType<typeof LabDestroyedError>;
 
-/** Waiting for a daemon, a node or a lab to come up took longer than allowed. */
 /** Several managers share the store and none leads right now (an election is under way). */
 export const NoLeaderError = errorKind('NoLeaderError', { code: 'SHOAL_ERR_NO_LEADER', status: 503, temporary: true, meaning: 'no manager leads the swarm right now (an election is under way); retry' });
 export type NoLeaderError = InstanceType<typeof NoLeaderError>;
 
+/** Waiting for a daemon, a node or a lab to come up took longer than allowed. */
 export const WaitTimeoutError = errorKind('WaitTimeoutError', { code: 'SHOAL_ERR_WAIT_TIMEOUT', status: 504, temporary: true, meaning: 'a daemon, node or lab did not come up in time' });
 export type WaitTimeoutError = InstanceType<typeof WaitTimeoutError>;
 

@@ -150,9 +150,9 @@ export class Daemon {
    * certificate; every later call presents it.
    */
   async swarmJoin(req: SwarmJoinRequest): Promise<Info> {
-    if (this.membership) throw new AlreadyInSwarmError('this node is already part of a swarm; leave it first (shoal swarm leave)');
     if (!req || typeof req.token !== 'string' || typeof req.remoteAddr !== 'string') throw new InvalidArgumentError('join needs a token and a manager address');
     parseToken(req.token);
+    if (this.membership) throw new AlreadyInSwarmError('this node is already part of a swarm; leave it first (shoal swarm leave)');
     const endpoint = parseEndpoint(req.remoteAddr);
     if (endpoint.kind !== 'tcp') throw new InvalidArgumentError('the manager address must be host:port');
     const { keyPem, csrPem } = await newCsr();

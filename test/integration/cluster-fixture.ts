@@ -10,6 +10,8 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { request } from 'undici';
+import { loadNodeCredentials, mtlsDispatcher } from '../../src/pki';
 import { eventually, type EventuallyOptions } from '../support/eventually';
 
 /** The built CLI. */
@@ -185,6 +187,27 @@ export class TestCluster {
     const r = await this.cli(...args, '--format', 'json');
     if (r.code !== 0) throw new Error(`shoal ${args.join(' ')} failed: ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
+  }
+
+  /**
+   * Call node k's manager API address (node 1's by default) as node k does:
+   * https with node k's own certificate from its state dir.
+   */
+  async asNode(k: number, method: 'GET' | 'POST', pathName: string, body?: unknown, managerK = 1): Promise<{ status: number; text: string }> {
+    const creds = await loadNodeCredentials(path.join(this.dir, `node-${k}`, 'certificates'));
+    if (!creds) throw new Error(`node-${k} has no certificate`);
+    const dispatcher = mtlsDispatcher(creds);
+    try {
+      const res = await request(`https://${this.address(managerK)}:2377${pathName}`, {
+        method,
+        dispatcher,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.statusCode, text: await res.body.text() };
+    } finally {
+      await dispatcher.close();
+    }
   }
 
   /** Start n nodes and wait until all are ready. */

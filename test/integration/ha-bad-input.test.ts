@@ -24,7 +24,7 @@ t.test('shoal daemon refuses a store it cannot use, with one line', async (t) =>
     ['a port out of range', ['--init', '--store', 'etcd://127.0.0.1:70000'], /not 1-65535/],
     ['a client certificate without its key', ['--init', '--store', 'etcd://127.0.0.1:2379', '--store-cacert', '/x', '--store-cert', '/y'], /go together/],
     ['TLS files without a store', ['--init', '--store-cacert', '/x'], /go with --store/],
-    ['a manager token without --store', ['--join', `127.0.0.1:${nobody}`, '--token', 'SHOAL-1-abc123-mabc123'], /joining as a manager needs the managers' etcd/],
+    ['a join token of the old shape', ['--join', `127.0.0.1:${nobody}`, '--token', 'SHOAL-1-abc123-mabc123'], /invalid join token: expected SWMTKN-1-/],
   ];
   for (const [what, flags, message] of cases) {
     const r = await daemon(...flags);

@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { request } from 'undici';
 import { EtcdCluster } from '../support/etcd-cluster';
 import { eventually } from '../support/eventually';
 import { CLI, clusterWait, runningTasks, tempDir, TestCluster, type CliResult } from './cluster-fixture';
@@ -110,24 +109,21 @@ t.test('a secret reaches only the node that runs its task, at its target with it
   // The search can fail: the config, which is stored as given, is found in the manager's WAL.
   t.ok(filesContaining([node1], [Buffer.from(Buffer.from('listen=8080\n').toString('base64'))]).some((f) => f.includes(`${path.sep}store${path.sep}`)), 'the same search finds a config in the WAL');
 
-  // Over TCP a worker's token reaches the dispatcher, which answers only for the caller's own tasks, and never the data key.
-  const workerToken = (await c.cli('swarm', 'join-token', '-q', 'worker')).stdout.trim();
+  // Over mutual TLS a node's certificate reaches the dispatcher, which answers only for the caller's own tasks, and never the data key.
   const [task] = await runningTasks(c, 'reader');
-  const others = (await c.json<{ id: string }[]>('node', 'ls')).map((n) => n.id).filter((id) => id !== task.NodeID);
-  const asWorker = (method: 'GET' | 'POST', p: string, body?: unknown) =>
-    request(`http://${c.address(1)}:2377${p}`, { method, headers: { authorization: `Bearer ${workerToken}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  for (const nodeId of others) {
-    const res = await asWorker('POST', '/v1/dispatcher/payloads', { nodeId, taskId: task.ID });
-    const text = await res.body.text();
-    t.equal(res.statusCode, 404, `another node (${nodeId}) gets nothing for the task`);
-    t.notMatch(text, secret);
+  const nodes = await c.json<{ id: string; hostname: string }[]>('node', 'ls');
+  for (const n of nodes) {
+    const k = Number(n.hostname.replace('node-', ''));
+    const res = await c.asNode(k, 'POST', '/v1/dispatcher/payloads', { nodeId: task.NodeID, taskId: task.ID });
+    if (n.id === task.NodeID) {
+      t.equal(res.status, 200, "the task's own node gets its payloads");
+      continue;
+    }
+    t.equal(res.status, 404, `another node (${n.hostname}) gets nothing for the task, even naming the task's node`);
+    t.notMatch(res.text, secret);
   }
-  const own = await asWorker('POST', '/v1/dispatcher/payloads', { nodeId: task.NodeID, taskId: task.ID });
-  t.equal(own.statusCode, 200, "the task's own node gets its payloads");
-  await own.body.dump();
-  const keyRes = await asWorker('GET', '/v1/swarm/secrets-key');
-  t.equal(keyRes.statusCode, 401, 'the worker token cannot fetch the data key');
-  await keyRes.body.dump();
+  const keyRes = await c.asNode(2, 'GET', '/v1/swarm/secrets-key');
+  t.equal(keyRes.status, 403, "a worker's certificate cannot fetch the data key");
 
   // Bad input: one line, exit 1, nothing changed.
   const big = path.join(outside, 'big');
