@@ -179,8 +179,6 @@ export interface RegisterResponse {
   nodeId: string;
   index: number;
   heartbeatPeriodMs: number;
-  /** Token the manager presents when it fetches task logs from this node. */
-  logToken?: string;
   /** host:port of every manager's API, for the node to fail over to. */
   managers?: string[];
 }

@@ -24,7 +24,7 @@ import type { SharedKey } from '../manager/secrets/keyring';
 import { Membership } from './membership';
 import { prepareNetnsHost } from './netns-networking';
 import { chooseNodeDataplane, USERSPACE_CHOICE } from './node-dataplane';
-import { createNodeHttpServer } from './node-http';
+import { NodeHttp } from './node-http';
 import { loadSwarmState, saveSwarmState, type SwarmState } from './swarm-state';
 
 /** How long `swarm join` waits for the manager to judge the token. */
@@ -44,7 +44,7 @@ export class Daemon {
   /** Set once this daemon listens on the control socket, so stop() removes only its own. */
   private ownsSocket = false;
   private readonly local: http.Server;
-  private readonly nodeHttp: http.Server;
+  private readonly nodeHttp: NodeHttp;
   /** The DNS server on the node's address; it answers from the membership's mesh, or from an empty view. */
   private readonly dns: DnsServer;
   private dataplaneChoice: DataplaneChoice = USERSPACE_CHOICE;
@@ -81,7 +81,7 @@ export class Daemon {
       swarmLeave: (force) => this.swarmLeave(force),
       managerRouter: () => this.membership?.manager?.router,
     });
-    this.nodeHttp = createNodeHttpServer({ registry: this.registry, taskLogs: () => this.membership?.taskLogs() });
+    this.nodeHttp = new NodeHttp({ registry: this.registry, taskLogs: () => this.membership?.taskLogs() });
     this.dns = this.newDnsServer(options.address, options.dnsPort, () => this.membership?.dnsView() ?? { services: new Map() });
   }
 
@@ -114,7 +114,7 @@ export class Daemon {
     await mkdir(this.options.stateDir, { recursive: true });
     await listenLocalSocket(this.local, this.socketPath);
     this.ownsSocket = true;
-    await listenHttp(this.nodeHttp, this.options.metricsPort, this.options.address, 'metrics');
+    await this.nodeHttp.listen(this.options.metricsPort, this.options.address);
     if (this.networkMode === 'netns') await prepareNetnsHost();
     this.dataplaneChoice = await chooseNodeDataplane(this.options.dataplane ?? 'auto', this.networkMode, this.logger);
     await this.dns.listen();
@@ -260,7 +260,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       await this.membership?.stop();
       await this.dns.close();
-      await closeHttp(this.nodeHttp);
+      await this.nodeHttp.close();
       await closeHttp(this.local);
       // A daemon that found another one on the socket leaves it to that one.
       if (this.ownsSocket) await unlink(this.socketPath).catch(() => undefined);

@@ -61,8 +61,6 @@ export class Membership {
   /** A role change under way (the manager part starting or stopping). */
   private switching?: Promise<void>;
   private state: SwarmState;
-  /** Token nodes present to fetch task logs from this node (the cluster's worker token); null until known. */
-  private logToken: string | null;
   private readonly client: ManagerClient;
   private readonly view: ClusterView;
   /** Overlays, task namespaces and overlay DNS; undefined in loopback mode. */
@@ -86,7 +84,6 @@ export class Membership {
     const { daemon, networkMode } = options;
     this.state = { ...state, nodeId: tls.identity().nodeId };
     this.managerRole = manager;
-    this.logToken = null;
     this.client = new ManagerClient(state.managerAddr, { tls: tls.credentials, timeoutMs: MANAGER_CALL_TIMEOUT_MS });
     if (state.managers) this.client.setManagers(state.managers);
     tls.onChange((creds) => this.client.setCredentials(creds));
@@ -164,7 +161,6 @@ export class Membership {
 
   /** The manager gave this node its id (kept in swarm.json for the next start) and the log token. */
   private onRegistered(res: RegisterResponse): void {
-    if (res.logToken) this.logToken = res.logToken;
     if (this.state.nodeId !== res.nodeId) {
       this.state = { ...this.state, nodeId: res.nodeId };
       this.persist();
@@ -272,8 +268,8 @@ export class Membership {
   }
 
   /** The task logs this node serves other nodes, once it knows the token they present. */
-  taskLogs(): TaskLogAccess | undefined {
-    return this.logToken ? { source: this.executor, token: this.logToken } : undefined;
+  taskLogs(): TaskLogAccess {
+    return { source: this.executor, tls: this.tls.credentials, clusterId: this.tls.identity().clusterId };
   }
 
   /** Clears what a previous run left, starts watching the cluster and registers (retrying until the manager answers). */

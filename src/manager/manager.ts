@@ -9,7 +9,6 @@ import type { Registry } from 'prom-client';
 import type { Router } from '../api/router';
 import { gauge } from '../metrics/registry';
 import { newId } from '../model/ids';
-import { createHash } from 'node:crypto';
 import type { Cluster } from '../model/types';
 import type { NodeCredentials } from '../pki';
 import { CaApi } from './controlapi/ca';
@@ -114,7 +113,7 @@ export class Manager {
           if (!c.peer) throw new CertificateRequiredError('watching needs a node certificate');
         },
       }),
-      new LogsApi({ store, logger, findService, readNodeLog: deps.readNodeLog ?? httpNodeLogReader(() => this.logToken() ?? '') }),
+      new LogsApi({ store, logger, findService, readNodeLog: deps.readNodeLog ?? httpNodeLogReader(() => deps.credentials?.()) }),
       new PayloadsApi({ store, logger, now, newId, keyring }, 'secret'),
       new PayloadsApi({ store, logger, now, newId, keyring }, 'config'),
       new KeyringApi({ keyring, callerRole: (c) => this.swarm.callerRole(c) }),
@@ -129,7 +128,6 @@ export class Manager {
       swarm: this.swarm,
       payloads: new TaskPayloads({ store, keyring }),
       credentials: deps.credentials,
-      logToken: () => this.logToken(),
     });
     this.loop = new ControlLoop(
       { store, logger: deps.logger.child({ component: 'orchestrator' }), registry: deps.registry, now, newId },
@@ -171,16 +169,6 @@ export class Manager {
     } catch (err) {
       this.logger.debug({ err }, 'could not re-read the cluster object');
     }
-  }
-
-  /**
-   * The secret a node asks of a manager before serving it task logs: derived
-   * from the data key, so every manager has it, no join token rotation
-   * changes it, and a locked manager has none.
-   */
-  private logToken(): string | undefined {
-    if (this.keyring.locked()) return undefined;
-    return createHash('sha256').update(this.keyring.dataKey()).update('shoal task logs').digest('base64url');
   }
 
   /** Stop leading and the loops; safe twice. */

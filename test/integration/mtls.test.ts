@@ -17,7 +17,7 @@ import { Agent, request } from 'undici';
 import { Registry } from 'prom-client';
 import { unseal } from '../../src/manager/secrets/sealing';
 import { KEYS, type Cluster } from '../../src/model/types';
-import { certIdentity, createNodeCsr, issuedDirectlyBy, issueNodeCertificate } from '../../src/pki';
+import { certIdentity, createNodeCsr, issuedDirectlyBy, issueNodeCertificate, loadNodeCredentials, mtlsDispatcher } from '../../src/pki';
 import { LOCK_FILE } from '../../src/store/dir-lock';
 import { WalStore } from '../../src/store/wal-store';
 import { eventually } from '../support/eventually';
@@ -90,6 +90,14 @@ t.test('every node call is mutual TLS from the cluster CA; tokens and the CA rot
   t.equal((await c.asNode(2, 'GET', '/v1/nodes')).status, 403, "a worker's certificate on a manager route: 403");
   t.equal((await c.asNode(2, 'GET', '/v1/info')).status, 200, "and 200 on a node route");
   t.equal((await c.asNode(1, 'GET', '/v1/nodes')).status, 200, "a manager's certificate: 200");
+
+  // Task logs on a node's metrics port: /metrics is plain HTTP, the logs only mutual TLS with a manager's certificate.
+  const metricsPlain = await new Promise<number>((resolve) => http.get({ host: c.address(2), port: 9323, path: '/metrics' }, (res) => resolve(res.statusCode ?? 0)).on('error', () => resolve(0)));
+  t.equal(metricsPlain, 200, '/metrics answers plain HTTP (Prometheus)');
+  const logsPlain = await new Promise<number>((resolve) => http.get({ host: c.address(2), port: 9323, path: '/v1/tasks/abc/logs' }, (res) => resolve(res.statusCode ?? 0)).on('error', () => resolve(0)));
+  t.equal(logsPlain, 401, 'task logs over plain HTTP: 401');
+  t.equal(await nodeLogs(3, 2), 403, "a worker's certificate asking another node for logs: 403");
+  t.equal(await nodeLogs(1, 2), 404, "a manager's certificate gets through (404: no such task there)");
 
   // An expired certificate from the cluster CA itself.
   const ca = await clusterCaKey(c, scratch);
@@ -177,6 +185,21 @@ t.test('every node call is mutual TLS from the cluster CA; tokens and the CA rot
   await eventually(async () => (await c.asNode(5, 'POST', '/v1/dispatcher/heartbeat', {})).status === 401 || undefined, "node-5's certificate refused after node rm", clusterWait());
   const hb = await c.asNode(5, 'POST', '/v1/dispatcher/heartbeat', {});
   t.match(hb.text, /revoked/, `the answer says revoked (${n5})`);
+
+  async function nodeLogs(fromK: number, toK: number): Promise<number | string> {
+    const creds = (await loadNodeCredentials(path.join(c.dir, `node-${fromK}`, 'certificates')))!;
+    const target = certIdentity(readFileSync(node(toK, 'node-cert.pem'), 'utf8')).nodeId;
+    const dispatcher = mtlsDispatcher(creds, { serverName: target });
+    try {
+      const res = await request(`https://${c.address(toK)}:9323/v1/tasks/abc/logs`, { dispatcher });
+      await res.body.dump();
+      return res.statusCode;
+    } catch (err) {
+      return `error: ${(err as Error).message}`;
+    } finally {
+      await dispatcher.close();
+    }
+  }
 
   async function fetchWith(dir: string | undefined): Promise<number | string> {
     const opts = dir

@@ -30,8 +30,6 @@ export interface DispatcherApiDeps {
   payloads: TaskPayloads;
   /** This manager's certificate, for forwarding to the leader; undefined in tests without TLS. */
   credentials?: () => NodeCredentials | undefined;
-  /** The secret nodes check before serving task logs to a manager. */
-  logToken: () => string | undefined;
 }
 
 /** The header a follower names the original caller in (`nodeId/role`). */
@@ -48,11 +46,7 @@ export class DispatcherApi {
     const { dispatcher, swarm, payloads } = this.deps;
     router
       .on('POST', '/v1/dispatcher/register', (c) =>
-        this.leaderOr(c, async () => {
-          const res = await dispatcher.register({ ...(c.body as RegisterRequest), nodeId: this.nodeIdOf(c) }, swarm.callerRole(c));
-          const logToken = this.deps.logToken();
-          return { ...res, ...(logToken && { logToken }) };
-        }),
+        this.leaderOr(c, () => dispatcher.register({ ...(c.body as RegisterRequest), nodeId: this.nodeIdOf(c) }, swarm.callerRole(c))),
       )
       .on('POST', '/v1/dispatcher/heartbeat', (c) =>
         this.leaderOr(c, async () => {
