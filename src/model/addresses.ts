@@ -29,6 +29,21 @@ export function nodeAddress(base: string, k: number): string {
   return intToIp(ipToInt(base) + k - 1);
 }
 
+/** Address blocks (127.0.B.x) whose clusters get VIP indexes of their own. */
+const VIP_BLOCKS = 127;
+
+/**
+ * The first VIP index of a new cluster. Loopback clusters side by side on
+ * one host (a manager at 127.0.B.k, as `shoal up` and the tests place them)
+ * start at B*256+1, so their VIPs (127.(20+k).B.n) do not meet while each has
+ * fewer than 256 VIP services; any other address starts at 1.
+ */
+export function firstVipIndex(managerAddr: string): number {
+  const m = /^127\.0\.(\d{1,3})\.\d{1,3}(?::\d+)?$/.exec(managerAddr);
+  const block = m ? Number(m[1]) : 0;
+  return block >= 1 && block <= VIP_BLOCKS ? block * 256 + 1 : 1;
+}
+
 /** The VIP node `nodeIndex` serves for the service with VIP index `vipIndex` (1-based). */
 export function vipAddress(nodeIndex: number, vipIndex: number): string {
   if (vipIndex < 1 || vipIndex > 65_534) throw new RangeError(`vip index ${vipIndex} out of range`);

@@ -9,6 +9,7 @@
 import type { JoinTokenResponse } from '../../api/contract';
 import type { RequestContext, Router } from '../../api/router';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotInSwarmError } from '../../errors';
+import { firstVipIndex } from '../../model/addresses';
 import { newId } from '../../model/ids';
 import { KEYS, type Cluster, type NodeRole } from '../../model/types';
 import type { Store } from '../../store/store';
@@ -64,7 +65,7 @@ export class SwarmApi {
       id,
       createdAt: new Date(now()).toISOString(),
       managerAddr,
-      nextVipIndex: 1,
+      nextVipIndex: firstVipIndex(managerAddr),
       taskHistoryLimit: 5,
       ...(await newClusterPki(this.deps.keyring.dataKey(), options.certExpiryMs)),
     };
