@@ -1,7 +1,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { CaMismatchError, InvalidArgumentError, ShoalError, UnavailableError, errorFromCode } from '../errors';
-import { mtlsDispatcher, type NodeCredentials } from '../pki';
+import type { NodeCredentials } from '../pki';
 import type { WatchLine } from './contract';
 
 /** Where an API lives: a unix socket path or a TCP address. */
@@ -52,7 +52,7 @@ export class ApiClient {
       this.dispatcher = new Agent({ connect: { socketPath: endpoint.path } });
       this.origin = 'http://localhost';
     } else {
-      this.dispatcher = options.dispatcher ?? (options.tls ? mtlsDispatcher(options.tls) : new Agent());
+      this.dispatcher = options.dispatcher ?? (options.tls ? tlsDispatcher(options.tls) : new Agent());
       this.origin = `${options.tls || options.dispatcher ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
     }
   }
@@ -160,4 +160,14 @@ export class ApiClient {
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+}
+
+/**
+ * The mTLS dispatcher, with the PKI loaded on first use: a CLI call over the
+ * unix socket never needs @peculiar/x509, which takes longer to load than the
+ * rest of the client.
+ */
+function tlsDispatcher(credentials: NodeCredentials): Dispatcher {
+  const { mtlsDispatcher } = require('../pki/tls-client') as typeof import('../pki/tls-client');
+  return mtlsDispatcher(credentials);
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import type { Info, SwarmInitResponse } from '../api/contract';
 import { DEFAULT_API_PORT } from '../api/client';
 import { parsePortRange } from '../agent/executor/host-ports';
-import { Daemon } from '../daemon/daemon';
+import type { Daemon } from '../daemon/daemon';
 import { parseDataplaneRequest } from '../mesh/dataplane/select';
-import { DEFAULT_RELAY_THREADS, MAX_RELAY_THREADS } from '../mesh/dataplane/userspace/userspace-dataplane';
+import { DEFAULT_RELAY_THREADS, MAX_RELAY_THREADS } from '../mesh/dataplane/userspace/relay-threads';
 import type { NetworkMode } from '../mesh/table/service-vip';
 import { hasNetAdmin } from '../net/capabilities';
 import { DEFAULT_TASK_NETNS_PREFIX, DEFAULT_VXLAN_PORT } from '../net/overlay-plan';
@@ -16,11 +17,11 @@ import { ShoalError, InvalidArgumentError } from '../errors';
 import { DEFAULT_HEARTBEAT_PERIOD_MS } from '../spec/swarm';
 import { defaultDnsPort } from '../mesh/dns/default-port';
 import { DEFAULT_NODE_BASE, isIPv4, nodeAddress } from '../model/addresses';
-import { LocalCluster } from '../up/local-cluster';
-import { loadStackFile } from '../up/stack-file';
+import type { LocalCluster } from '../up/local-cluster';
 import { registerNetwork } from './commands/network';
 import { registerNode } from './commands/node';
 import { registerService } from './commands/service';
+import { registerStack } from './commands/stack';
 import { registerPayloadCommands } from './commands/payload';
 import { registerSwarmLock, unlockKeyNotice } from './commands/swarm-lock';
 import { joinTokenCommand, registerSwarmCa } from './commands/swarm-ca';
@@ -36,6 +37,12 @@ let keepRunning = false;
 /** Docker's engine metrics port. */
 const DEFAULT_METRICS_PORT = 9323;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The version in the package's own package.json (dist/src/cli/main.js is three levels below it). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function portFlag(v: string, what: string): number {
   const n = parseCount(v, what);
@@ -57,6 +64,7 @@ function address(v: string): string {
 export function buildProgram(): Command {
   const program = new Command('shoal')
     .description('A Swarm-mode-style cluster: routing mesh, embedded DNS, load balancer and scheduler')
+    .version(packageVersion(), '-v, --version', 'Print the version of shoal')
     .option('-H, --host <host>', 'Daemon socket to connect to (unix:///path or tcp://host:port; env SHOAL_HOST)')
     .option('--tlscacert <file>', 'For tcp:// hosts: the swarm CA bundle (or SHOAL_CERT_PATH/ca.pem)')
     .option('--tlscert <file>', 'For tcp:// hosts: the client certificate (swarm ca --client-cert; or SHOAL_CERT_PATH/cert.pem)')
@@ -112,7 +120,9 @@ export function buildProgram(): Command {
       const ttl = parseCount(f.dnsTtl as string, 'DNS TTL');
       if (ttl > 600) throw new InvalidArgumentError(`invalid DNS TTL ${ttl}: must be 0-600`);
       const logger = pino({ level: logLevel(f.logLevel as string) }, pino.destination(2));
-      const daemon = new Daemon(
+      // The daemon and shoal up load the whole node (etcd3, the PKI, the dataplanes) on demand, so every other command starts fast.
+      const { Daemon } = await import('../daemon/daemon.js');
+      const daemon: Daemon = new Daemon(
         { logger, now: Date.now },
         {
           address: addr,
@@ -172,7 +182,10 @@ export function buildProgram(): Command {
       if (managers > nodes) throw new InvalidArgumentError(`invalid manager count ${managers}: more than the ${nodes} nodes`);
       const base = address(f.addr);
       const dnsPort = f.dnsPort !== undefined ? portFlag(f.dnsPort, 'DNS port') : await defaultDnsPort(base);
-      const cluster = new LocalCluster({
+      const { loadStackFile } = await import('../up/stack-file.js');
+      const stack = f.stack ? await loadStackFile(f.stack, (w) => process.stderr.write(`warning: ${w}\n`)) : [];
+      const { LocalCluster } = await import('../up/local-cluster.js');
+      const cluster: LocalCluster = new LocalCluster({
         nodes,
         managers,
         stateDir: f.stateDir,
@@ -182,7 +195,7 @@ export function buildProgram(): Command {
         apiPort: portFlag(f.apiPort, 'API port'),
         heartbeatMs: f.heartbeat ? parseDuration(f.heartbeat, 'heartbeat period') : undefined,
         logLevel: logLevel(f.logLevel),
-        stack: f.stack ? await loadStackFile(f.stack) : [],
+        stack,
       });
       cluster.onNodeExit = (host, code, signal) =>
         process.stderr.write(`shoal up: ${host} exited (${signal ?? `code ${code}`}); the cluster carries on without it\n`);
@@ -205,7 +218,7 @@ export function buildProgram(): Command {
         await cluster.stop();
         throw err;
       }
-      printWelcome(cluster, f.stack ? await loadStackFile(f.stack) : [], base, nodes, dnsPort, portFlag(f.metricsPort, 'metrics port'), f.stateDir);
+      printWelcome(cluster, stack, base, nodes, dnsPort, portFlag(f.metricsPort, 'metrics port'), f.stateDir);
     });
 
   const swarm = program.command('swarm').description('Manage the swarm');
@@ -255,6 +268,7 @@ export function buildProgram(): Command {
   registerPayloadCommands(program, globals, 'config');
   registerService(program, globals);
   registerNetwork(program, globals);
+  registerStack(program, globals);
   return program;
 }
 

@@ -5,6 +5,7 @@ import { parseConstraint } from '../spec/constraint';
 import type { HealthCheck, Network, PortConfig, RestartCondition, ServiceModeName, ServiceSpec, UpdateConfig } from '../model/types';
 import { parseDuration } from '../spec/duration';
 import { parsePublish } from '../spec/publish';
+import { parseCpus, parseMemory } from '../spec/resources';
 
 /** Flags `service create` and `service update` share (health, placement, resources, update/rollback config). */
 export interface SharedSpecFlags {
@@ -197,22 +198,6 @@ export function parsePlacementPref(v: string): { spread: string } {
   const m = /^spread=(node\.labels\.[^\s=]+)$/.exec(v.trim());
   if (!m) throw new InvalidArgumentError(`invalid placement preference "${v}": use spread=node.labels.<label>`);
   return { spread: m[1] };
-}
-
-const MEMORY_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
-
-/** Docker's memory sizes: `512M`, `1g`, `256MiB`, plain bytes. */
-export function parseMemory(v: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(v.trim());
-  const unit = m ? MEMORY_UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new InvalidArgumentError(`invalid ${what} "${v}": use a size such as 512M or 1G`);
-  return Math.round(Number(m[1]) * unit);
-}
-
-/** CPUs as a decimal (`0.5`) into nano-CPUs. */
-export function parseCpus(v: string, what: string): number {
-  if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new InvalidArgumentError(`invalid ${what} "${v}": use a number of CPUs such as 0.5`);
-  return Math.round(Number(v) * 1e9);
 }
 
 function parseRatio(v: string, what: string): number {

@@ -81,7 +81,7 @@ export class Daemon {
       swarmLeave: (force) => this.swarmLeave(force),
       managerRouter: () => this.membership?.manager?.router,
     });
-    this.nodeHttp = new NodeHttp({ registry: this.registry, taskLogs: () => this.membership?.taskLogs() });
+    this.nodeHttp = new NodeHttp({ registry: this.registry, taskLogs: () => this.membership?.taskLogs(), visualizer: () => this.membership?.manager?.visualizer });
     this.dns = this.newDnsServer(options.address, options.dnsPort, () => this.membership?.dnsView() ?? { services: new Map() });
   }
 

@@ -22,6 +22,7 @@ import type { Store } from '../store/store';
 import { WalStore } from '../store/wal-store';
 import type { ManagerStoreSpec } from './daemon-options';
 import { closeHttp, listenHttp } from './http-listener';
+import { VisualizerFeed } from '../ui/visualizer-feed';
 
 /** Routes a worker certificate may call; everything else needs a manager's (403 otherwise). */
 const WORKER_ROUTES = [/^\/v1\/watch$/, /^\/v1\/dispatcher\//, /^\/v1\/info$/, /^\/v1\/ca\/renew$/];
@@ -68,6 +69,8 @@ export interface ManagerRoleOptions {
  */
 export class ManagerRole {
   private stopping?: Promise<void>;
+  /** The visualizer's live picture of the cluster, served on the node's metrics port. */
+  readonly visualizer: VisualizerFeed;
 
   private constructor(
     private readonly store: Store,
@@ -79,7 +82,10 @@ export class ManagerRole {
     readonly keyring: SecretsKeyring,
     /** This node's certificate (the API server presents it). */
     readonly tls: NodeTls,
-  ) {}
+    logger: Logger,
+  ) {
+    this.visualizer = new VisualizerFeed({ store, logger: logger.child({ component: 'visualizer' }) });
+  }
 
   /** Opens the store, creates or loads the cluster (with `managerAddr` as its address), listens and runs the loops. */
   static async start(deps: ManagerRoleDeps, options: ManagerRoleOptions, managerAddr: string): Promise<ManagerRole> {
@@ -108,7 +114,7 @@ export class ManagerRole {
       void router.handle(req, res, 'node', peer);
     });
     tls.onChange((creds) => apiServer.setSecureContext(serverOptions(creds)));
-    const role = new ManagerRole(store, manager, apiServer, router, keyring, tls);
+    const role = new ManagerRole(store, manager, apiServer, router, keyring, tls, deps.logger);
     try {
       await listenHttp(apiServer as unknown as http.Server, options.apiPort, options.address, 'manager API');
     } catch (err) {
@@ -127,6 +133,7 @@ export class ManagerRole {
   /** Stops the loops, the API and the store; safe twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.visualizer.stop();
       await this.manager.stop();
       await closeHttp(this.apiServer as unknown as http.Server);
       await this.store.close();

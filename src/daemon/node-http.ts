@@ -5,6 +5,8 @@ import type { Registry } from 'prom-client';
 import { sendJson } from '../api/router';
 import { asShoalError, CertificateRequiredError } from '../errors';
 import { requireRole, serverOptions, type NodeCredentials } from '../pki';
+import { isUiPath, serveUi } from '../ui/ui-endpoint';
+import type { VisualizerFeed } from '../ui/visualizer-feed';
 import { listenHttp } from './http-listener';
 import { serveTaskLogs, type TaskLogSource } from './task-logs-endpoint';
 
@@ -21,14 +23,17 @@ export interface NodeHttpDeps {
   registry: Registry;
   /** Undefined while the node is in no swarm: task logs then answer 401. */
   taskLogs(): TaskLogAccess | undefined;
+  /** The visualizer's feed while this node is a manager; undefined otherwise (`/ui/` answers 404). */
+  visualizer(): VisualizerFeed | undefined;
 }
 
 /** First byte of a TLS handshake record. */
 const TLS_HANDSHAKE = 0x16;
 
 /**
- * The node's endpoint on its address and metrics port: `/metrics` and
- * `/healthz` in plain HTTP (for Prometheus), and `/v1/tasks/:id/logs` only
+ * The node's endpoint on its address and metrics port: `/metrics`,
+ * `/healthz` and, on a manager, the visualizer `/ui/` in plain HTTP (for
+ * Prometheus and browsers), and `/v1/tasks/:id/logs` only
  * over mutual TLS with a manager's certificate. One port serves both: the
  * first byte of a connection tells a TLS handshake from an HTTP request.
  */
@@ -81,6 +86,7 @@ export class NodeHttp {
         res.writeHead(200, { 'content-type': 'text/plain' });
         return void res.end('ok\n');
       }
+      if (isUiPath(url.pathname) && !tls) return await serveUi(this.deps.visualizer(), url.pathname, req, res);
       const m = /^\/v1\/tasks\/([a-z0-9]+)\/logs$/.exec(url.pathname);
       if (m) {
         const logs = this.deps.taskLogs();

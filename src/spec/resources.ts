@@ -3,6 +3,8 @@
  * the units Docker's `--reserve-memory` and `--reserve-cpu` speak.
  */
 
+import { InvalidArgumentError } from '../errors';
+
 const KIB = 1024;
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 /** Nano-CPUs in one CPU, as Docker counts them. */
@@ -29,4 +31,20 @@ export function formatCpus(nanoCpus: number): string {
 function trimNumber(n: number, decimals: number): string {
   const scale = 10 ** decimals;
   return String(Math.round(n * scale) / scale);
+}
+
+const MEMORY_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
+
+/** Docker's memory sizes: `512M`, `1g`, `256MiB`, plain bytes. */
+export function parseMemory(v: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(v.trim());
+  const unit = m ? MEMORY_UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError(`invalid ${what} "${v}": use a size such as 512M or 1G`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** CPUs as a decimal (`0.5`) into nano-CPUs. */
+export function parseCpus(v: string, what: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new InvalidArgumentError(`invalid ${what} "${v}": use a number of CPUs such as 0.5`);
+  return Math.round(Number(v) * 1e9);
 }

@@ -26,7 +26,8 @@ export const DEFAULT_UPDATE_CONFIG: UpdateConfig = {
 const MODES: ServiceModeName[] = ['replicated', 'global', 'replicated-job', 'global-job'];
 const MAX_MS = 2 ** 31;
 
-const NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
+/** swarmkit's rule: letters and digits, joined by '-' or '_', at most 63. */
+const NAME_RE = /^(?=.{1,63}$)[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*$/;
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_NAMES = new Set(['tasks']);
 
@@ -89,7 +90,7 @@ export function validateServiceSpec(input: unknown): ServiceSpec {
   const name = s.name;
   if (typeof name !== 'string' || !name) fail('service name is required (--name)');
   if (!NAME_RE.test(name)) {
-    fail(`invalid service name "${name}": use letters, digits and '-', at most 63, starting and ending with a letter or digit`);
+    fail(`invalid service name "${name}": use letters, digits, '-' and '_', at most 63, starting and ending with a letter or digit`);
   }
   if (RESERVED_NAMES.has(name.toLowerCase())) fail(`invalid service name "${name}": reserved`);
   const mode = (s.mode ?? 'replicated') as ServiceModeName;

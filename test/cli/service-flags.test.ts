@@ -1,5 +1,6 @@
 import t from 'tap';
-import { applyUpdateFlags, parseCpus, parseMemory, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../../src/cli/service-flags';
+import { applyUpdateFlags, specFromCreateFlags, type CreateFlags, type UpdateFlags } from '../../src/cli/service-flags';
+import { parseCpus, parseMemory } from '../../src/spec/resources';
 import { validateServiceSpec } from '../../src/spec/service-spec';
 
 const create = (over: Partial<CreateFlags>): CreateFlags => ({ publish: [], constraint: [], env: [], label: [], placementPref: [], name: 'web', ...over });

@@ -24,6 +24,24 @@ function startUp(stateDir: string): UpRun {
   return { output: () => out, exited, kill: (sig) => child.kill(sig) };
 }
 
+/**
+ * Teardown for a run however the test ended: Ctrl-C, then SIGKILL for
+ * shoal up and every daemon its screen named if they are still there (a
+ * SIGKILLed `shoal up` cannot stop its daemons itself).
+ */
+async function stopRun(run: UpRun): Promise<void> {
+  run.kill('SIGINT');
+  await Promise.race([run.exited, new Promise((r) => setTimeout(r, 15_000).unref())]);
+  run.kill('SIGKILL');
+  for (const m of run.output().matchAll(/pid (\d+)/g)) {
+    try {
+      process.kill(Number(m[1]), 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -40,7 +58,7 @@ t.test('shoal up: three daemons, the demo stack, Ctrl-C stops everything, a seco
   const sh = (...args: string[]) => runCli(['-H', host, ...args]);
 
   const first = startUp(stateDir);
-  t.teardown(() => first.kill('SIGKILL'));
+  t.teardown(() => stopRun(first));
   await eventually(() => /cluster is up/.test(first.output()), 'the welcome screen', clusterWait(60_000));
   const screen = first.output();
   for (const a of ADDRS) t.match(screen, `http://${a}:9323/metrics`, `the screen names ${a}'s metrics URL`);
@@ -77,7 +95,7 @@ t.test('shoal up: three daemons, the demo stack, Ctrl-C stops everything, a seco
   }
 
   const second = startUp(stateDir);
-  t.teardown(() => second.kill('SIGKILL'));
+  t.teardown(() => stopRun(second));
   await eventually(() => /cluster is up/.test(second.output()), 'the second welcome screen', clusterWait(60_000));
   const services = JSON.parse((await sh('service', 'ls', '--format', 'json')).stdout) as { Name: string }[];
   t.same(services.map((s) => s.Name).sort(), ['echo', 'web'], 'the saved services came back, none duplicated');

@@ -69,37 +69,42 @@ export function registerServiceLs(svc: Command, globals: () => GlobalFlags): voi
     .option('--no-trunc', 'Do not truncate output')
     .option('-q, --quiet', 'Only display IDs')
     .action(async (flags: { format?: string; quiet?: boolean; trunc: boolean }) => {
-      const format = outputFormat(flags.format);
       const client = clientFor(globals());
       const [services, tasks] = await Promise.all([client.call<Service[]>('GET', '/v1/services'), client.call<Task[]>('GET', '/v1/tasks')]);
-      services.sort((a, b) => a.spec.name.localeCompare(b.spec.name));
-      if (format === 'json') {
-        return printJson(
-          services.map((s) => ({
-            ID: s.id,
-            Name: s.spec.name,
-            Mode: s.spec.mode,
-            Replicas: replicasColumn(s, tasks),
-            Image: s.spec.task.command.join(' '),
-            Ports: s.spec.endpoint.ports.map(formatPort).join(', '),
-            Restarts: restartsOf(s, tasks),
-            Error: serviceError(s, tasks),
-          })),
-        );
-      }
-      if (flags.quiet) return void process.stdout.write(services.map((s) => (flags.trunc ? shortId(s.id) : s.id) + '\n').join(''));
-      const errors = services.map((s) => serviceError(s, tasks));
-      const showErrors = errors.some(Boolean);
-      const rows = services.map((s, i) => [
-        flags.trunc ? shortId(s.id) : s.id,
-        s.spec.name,
-        s.spec.mode,
-        replicasColumn(s, tasks),
-        s.spec.task.command.join(' '),
-        s.spec.endpoint.ports.map(formatPort).join(', '),
-        String(restartsOf(s, tasks)),
-        ...(showErrors ? [errors[i] ? `"${flags.trunc ? truncate(errors[i], ERROR_COLUMN_CHARS - 2) : errors[i]}"` : ''] : []),
-      ]);
-      process.stdout.write(renderTable(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS', 'RESTARTS', ...(showErrors ? ['ERROR'] : [])], rows));
+      printServiceList(services, tasks, flags);
     });
+}
+
+/** `service ls` output for `services` (also `stack services`): Docker's table, IDs only, or JSON. */
+export function printServiceList(services: Service[], tasks: Task[], flags: { format?: string; quiet?: boolean; trunc: boolean }): void {
+  const format = outputFormat(flags.format);
+  services.sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+  if (format === 'json') {
+    return printJson(
+      services.map((s) => ({
+        ID: s.id,
+        Name: s.spec.name,
+        Mode: s.spec.mode,
+        Replicas: replicasColumn(s, tasks),
+        Image: s.spec.task.command.join(' '),
+        Ports: s.spec.endpoint.ports.map(formatPort).join(', '),
+        Restarts: restartsOf(s, tasks),
+        Error: serviceError(s, tasks),
+      })),
+    );
+  }
+  if (flags.quiet) return void process.stdout.write(services.map((s) => (flags.trunc ? shortId(s.id) : s.id) + '\n').join(''));
+  const errors = services.map((s) => serviceError(s, tasks));
+  const showErrors = errors.some(Boolean);
+  const rows = services.map((s, i) => [
+    flags.trunc ? shortId(s.id) : s.id,
+    s.spec.name,
+    s.spec.mode,
+    replicasColumn(s, tasks),
+    s.spec.task.command.join(' '),
+    s.spec.endpoint.ports.map(formatPort).join(', '),
+    String(restartsOf(s, tasks)),
+    ...(showErrors ? [errors[i] ? `"${flags.trunc ? truncate(errors[i], ERROR_COLUMN_CHARS - 2) : errors[i]}"` : ''] : []),
+  ]);
+  process.stdout.write(renderTable(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS', 'RESTARTS', ...(showErrors ? ['ERROR'] : [])], rows));
 }

@@ -4,6 +4,7 @@
  * `--filter`, `--no-trunc` and a RESTARTS column.
  */
 import type { Command } from 'commander';
+import type { ApiClient } from '../../api/client';
 import { pendingTrouble } from '../../spec/pending';
 import type { Node, Service, Task } from '../../model/types';
 import { portKey } from '../../model/types';
@@ -122,21 +123,34 @@ export function registerServicePs(svc: Command, globals: () => GlobalFlags): voi
     .option('--no-trunc', 'Do not truncate output')
     .option('-q, --quiet', 'Only display task IDs')
     .argument('<service...>')
-    .action(async (names: string[], flags: { filter: string[]; format?: string; trunc: boolean; quiet?: boolean }) => {
-      const format = outputFormat(flags.format);
-      const filter = parseTaskFilters(flags.filter);
+    .action(async (names: string[], flags: PsFlags) => {
+      outputFormat(flags.format);
+      parseTaskFilters(flags.filter);
       const client = clientFor(globals());
-      const nodes = new Map((await client.call<Node[]>('GET', '/v1/nodes')).map((n) => [n.id, n]));
-      const all: Task[] = [];
-      const services = new Map<string, Service>();
-      for (const name of names) {
-        const sv = await getService(client, name);
-        services.set(sv.id, sv);
-        all.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${sv.id}`)));
-      }
-      const tasks = sortForPs(all.filter((t) => matchesFilter(t, filter, nodes)));
-      if (format === 'json') return printJson(tasks.map((t) => psJson(t, { nodes, services })));
-      if (flags.quiet) return void process.stdout.write(tasks.map((t) => (flags.trunc ? shortId(t.id) : t.id) + '\n').join(''));
-      process.stdout.write(renderTable(PS_HEADERS, psRows(tasks, { nodes, services, trunc: flags.trunc, now: Date.now() })));
+      const services: Service[] = [];
+      for (const name of names) services.push(await getService(client, name));
+      await printTaskList(client, services, flags);
     });
+}
+
+/** The flags of `service ps` and `stack ps`. */
+export interface PsFlags {
+  filter: string[];
+  format?: string;
+  trunc: boolean;
+  quiet?: boolean;
+}
+
+/** `service ps` output for the tasks of `list` (also `stack ps`): Docker's table, IDs only, or JSON. */
+export async function printTaskList(client: ApiClient, list: readonly Service[], flags: PsFlags): Promise<void> {
+  const format = outputFormat(flags.format);
+  const filter = parseTaskFilters(flags.filter);
+  const nodes = new Map((await client.call<Node[]>('GET', '/v1/nodes')).map((n) => [n.id, n]));
+  const services = new Map(list.map((sv) => [sv.id, sv]));
+  const all: Task[] = [];
+  for (const sv of list) all.push(...(await client.call<Task[]>('GET', `/v1/tasks?service=${sv.id}`)));
+  const tasks = sortForPs(all.filter((t) => matchesFilter(t, filter, nodes)));
+  if (format === 'json') return printJson(tasks.map((t) => psJson(t, { nodes, services })));
+  if (flags.quiet) return void process.stdout.write(tasks.map((t) => (flags.trunc ? shortId(t.id) : t.id) + '\n').join(''));
+  process.stdout.write(renderTable(PS_HEADERS, psRows(tasks, { nodes, services, trunc: flags.trunc, now: Date.now() })));
 }

@@ -7,7 +7,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { CaInfoResponse, IssueCertificateResponse, JoinTokenResponse } from '../../api/contract';
 import { InvalidArgumentError } from '../../errors';
-import { createNodeCsr } from '../../pki';
 import { CLIENT_CERT_FILES, clientFor, type GlobalFlags } from '../context';
 
 /** How `swarm ca` shows the CA: its root, and a rotation under way. */
@@ -38,6 +37,7 @@ export function registerSwarmCa(swarm: Command, globals: () => GlobalFlags): voi
       if (f.rotate && f.clientCert) throw new InvalidArgumentError('--rotate and --client-cert go one at a time');
       const client = clientFor(globals());
       if (f.clientCert) {
+        const { createNodeCsr } = await import('../../pki/index.js');
         const csr = await createNodeCsr({ commonName: 'shoal-client' });
         const issued = await client.call<IssueCertificateResponse>('POST', '/v1/swarm/ca/client-cert', { csrPem: csr.csrPem });
         await writeClientCert(f.clientCert, csr.keyPem, issued);

@@ -10,6 +10,7 @@ import { frontendMetrics, meshMetrics } from './mesh-metrics';
 import type { FrontendMetrics, MeshMetrics } from './mesh-metrics';
 import { NativeTcpFrontend } from './native-tcp-frontend';
 import { NativeTcpRelay } from './native-tcp-relay';
+import { DEFAULT_RELAY_THREADS } from './relay-threads';
 import { TcpFrontend } from './tcp-frontend';
 import { UdpFrontend } from './udp-frontend';
 
@@ -68,10 +69,6 @@ export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
 export const DEFAULT_MAX_PENDING_CONNECTIONS = 1024;
 /** Default period of the TCP idle-connection sweep (only frontends with an idle timeout do anything). */
 export const DEFAULT_IDLE_SWEEP_INTERVAL_MS = 1_000;
-/** Default threads of the native TCP relay: one, as HAProxy's nbthread 1. */
-export const DEFAULT_RELAY_THREADS = 1;
-/** Most threads the native TCP relay takes (the addon refuses more). */
-export const MAX_RELAY_THREADS = 64;
 
 interface Entry {
   frontend: Frontend;
