@@ -101,7 +101,9 @@ export function dig(server: string, name: string, extra: string[] = []): Promise
 /** A temporary directory removed at teardown. */
 export function tempDir(t: TestLike, name: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `shoal-${name}-`));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // SHOAL_TEST_KEEP=1 keeps it (the daemons' logs) for a look after a failure.
+  if (process.env.SHOAL_TEST_KEEP === '1') t.comment(`kept: ${dir}`);
+  else t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

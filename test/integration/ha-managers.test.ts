@@ -82,6 +82,7 @@ t.test('lose the leading manager: no request fails, another leads, the swarm can
   t.ok(tasks, 'caught up: 6 web tasks');
 
   // etcd loses quorum: writes fail with one clear line, the mesh keeps serving; quorum back, writes work again.
+  const runningBefore = (await runningTasks(c, 'web')).map((x) => x.ID);
   const quiet = startLoad([c.address(4), c.address(5)], PORT);
   await eventually(() => quiet.answered() > 100, 'the load is flowing again');
   const etcdLeader = await etcd.leader();
@@ -98,6 +99,9 @@ t.test('lose the leading manager: no request fails, another leads, the swarm can
     return r.code === 0 ? r : undefined;
   }, 'writes resume with quorum back', clusterWait(30_000));
   t.ok(resumed, 'service scale works again');
+  // Beats wait on the store, so the silence without quorum is not the nodes': none is marked down, no task replaced.
+  const runningAfter = new Set((await runningTasks(c, 'web')).map((x) => x.ID));
+  t.same(runningBefore.filter((id) => !runningAfter.has(id)), [], `the ${runningBefore.length} web tasks of before the quorum loss still run`);
   // An etcd member SIGKILLed during a burst of service creates: every acknowledged create is there, once.
   const api = new ApiClient({ kind: 'unix', path: path.join(c.dir, `node-${survivor}`, 'shoal.sock') }, { timeoutMs: 15_000 });
   t.teardown(() => api.close());

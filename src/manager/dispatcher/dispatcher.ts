@@ -38,6 +38,13 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
   /** When the liveness check last started: every node gets a full grace period from then. */
   private startedAt: number;
+  /**
+   * Set when the store failed a heartbeat or a liveness check: beats wait on
+   * the store, so silence then says nothing of the node, and the next check
+   * that reads the store gives every node a full grace period instead of
+   * judging it.
+   */
+  private storeTrouble = false;
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -52,7 +59,15 @@ export class Dispatcher {
     // A new term (a restart, or leadership moved here): beats another manager saw are unknown, so all start fresh.
     this.startedAt = this.deps.now();
     this.lastSeen.clear();
-    this.timer = setInterval(() => void this.checkLiveness().catch((err) => this.deps.logger.error({ err }, 'liveness check failed')), this.options.heartbeatPeriodMs);
+    let checking = false;
+    this.timer = setInterval(() => {
+      // One check at a time: a read waiting on a store without quorum is not joined by another each period.
+      if (checking) return;
+      checking = true;
+      void this.checkLiveness()
+        .catch((err) => this.deps.logger.error({ err }, 'liveness check failed'))
+        .finally(() => (checking = false));
+    }, this.options.heartbeatPeriodMs);
     this.timer.unref();
   }
 
@@ -108,7 +123,10 @@ export class Dispatcher {
     // through an outage must not be marked down when the store comes back.
     const now = this.deps.now();
     if (this.lastSeen.has(nodeId)) this.lastSeen.set(nodeId, now);
-    const kv = await this.deps.store.get<Node>(KEYS.node(nodeId));
+    const kv = await this.deps.store.get<Node>(KEYS.node(nodeId)).catch((err: unknown) => {
+      this.storeTrouble = true;
+      throw err;
+    });
     if (!kv) throw new NotFoundError(`node ${nodeId} is not part of this swarm`);
     this.lastSeen.set(nodeId, now);
     if (kv.value.status.state !== 'ready') {
@@ -123,10 +141,23 @@ export class Dispatcher {
 
   /** Mark nodes down that missed too many heartbeats. */
   async checkLiveness(): Promise<void> {
-    const now = this.deps.now();
+    const asked = this.deps.now();
     const limit = this.options.heartbeatPeriodMs * this.options.missedHeartbeats;
-    const { kvs } = await this.deps.store.range<Node>(KEYS.nodes);
+    const { kvs } = await this.deps.store.range<Node>(KEYS.nodes).catch((err: unknown) => {
+      this.storeTrouble = true;
+      throw err;
+    });
+    // Judged as of the answer: a read that waited on a store without quorum must not count the wait as silence.
+    const now = this.deps.now();
     this.managers = managerAddrs(kvs.map((kv) => kv.value));
+    if (this.storeTrouble || now - asked > this.options.heartbeatPeriodMs) {
+      // The store failed or stalled: beats waited on it too, so every node starts a full grace period now.
+      this.storeTrouble = false;
+      this.startedAt = now;
+      this.lastSeen.clear();
+      this.deps.logger.info({ stalledMs: now - asked }, 'store was unavailable: every node gets a full heartbeat grace period');
+      return;
+    }
     for (const kv of kvs) {
       if (kv.value.status.state === 'down') continue;
       // After a manager restart every node gets a full grace period to beat again.
