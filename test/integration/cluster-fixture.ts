@@ -13,6 +13,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { loadNodeCredentials, mtlsDispatcher } from '../../src/pki';
 import { eventually, type EventuallyOptions } from '../support/eventually';
+import { digestLogs } from '../support/log-digest';
 
 /** The built CLI. */
 export const CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
@@ -27,6 +28,8 @@ export const SILENT_UPSTREAM = '127.0.0.1:9';
 export interface TestLike {
   teardown(fn: () => unknown): void;
   comment(...args: unknown[]): void;
+  /** Whether no assertion failed so far (tap's Test has it). */
+  passing?(): boolean;
 }
 
 /** Result of one CLI run. */
@@ -98,12 +101,18 @@ export function dig(server: string, name: string, extra: string[] = []): Promise
   });
 }
 
-/** A temporary directory removed at teardown. */
+/**
+ * A temporary directory removed at teardown. If the test failed, the
+ * daemons' warnings and notable lines are printed first (CI keeps only the
+ * output); SHOAL_TEST_KEEP=1 keeps the directory itself.
+ */
 export function tempDir(t: TestLike, name: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `shoal-${name}-`));
-  // SHOAL_TEST_KEEP=1 keeps it (the daemons' logs) for a look after a failure.
-  if (process.env.SHOAL_TEST_KEEP === '1') t.comment(`kept: ${dir}`);
-  else t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.teardown(() => {
+    if (t.passing && !t.passing()) for (const line of digestLogs(dir)) t.comment(line);
+    if (process.env.SHOAL_TEST_KEEP === '1') t.comment(`kept: ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
