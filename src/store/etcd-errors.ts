@@ -28,7 +28,8 @@ export function memberFailure(err: unknown): boolean {
 /** A shoal error for a failed etcd call; `what` names the call (`put /nodes/a`). */
 export function storeError(err: unknown, what: string): ShoalError {
   if (err instanceof ShoalError) return err;
-  const detail = err instanceof Error ? err.message : String(err);
+  // grpc's text can span lines (an OpenSSL error, then when it happened): one line for the operator.
+  const detail = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ').trim();
   if (err instanceof ClientClosedError) return new StoreClosedError(`store is closed (${what})`);
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || (err instanceof Error && isRecoverableError(err))) {
     return new NoQuorumError(`etcd cannot serve ${what} (no quorum, no leader or no member reachable): ${detail}`);

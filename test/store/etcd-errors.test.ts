@@ -28,4 +28,11 @@ t.test('each etcd3 error: its shoal code, and whether a read or a write may be r
     t.equal(neverSent(err), write, `${what}: write retried ${write}`);
   }
   t.match(storeError(new GRPCDeadlineExceededError('Deadline exceeded'), 'put /nodes/a').message, /put \/nodes\/a/, 'the message names the call');
+  // As grpc-js words a TLS handshake the member refused: the OpenSSL error, then a line with the time.
+  const tls = new GRPCUnavailableError(
+    '14 UNAVAILABLE: No connection established. Last error: 800C519A347F0000:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 42\n (2026-12-08T01:38:11.316Z). Resolution note: ',
+  );
+  const message = storeError(tls, 'range (revision)').message;
+  t.equal(message.split('\n').length, 1, `a grpc error over several lines becomes one: ${message}`);
+  t.match(message, /bad certificate.*SSL alert number 42 \(2026-12-08T01:38:11\.316Z\)\. Resolution note:$/, 'with all its words');
 });

@@ -25,6 +25,8 @@ export interface DispatcherOptions {
 }
 
 const CAS_RETRIES = 8;
+/** How many normal grace periods a node not heard from since the term began (or the store came back) gets. */
+const UNKNOWN_GRACE_FACTOR = 2;
 
 /**
  * Node sessions: registration, heartbeats (kept in memory, as swarmkit does,
@@ -36,7 +38,12 @@ export class Dispatcher {
   /** The managers' API addresses as of the last liveness check, for heartbeat answers. */
   private managers: string[] = [];
   private timer: NodeJS.Timeout | null = null;
-  /** When the liveness check last started: every node gets a full grace period from then. */
+  /**
+   * When this term's liveness check started (or the store came back): a node
+   * not heard from since is in an unknown state and gets twice the grace
+   * period from then, as swarmkit gives nodes a new dispatcher has not seen
+   * (its followers and workers may still be finding the new leader).
+   */
   private startedAt: number;
   /**
    * Set when the store failed a heartbeat or a liveness check: beats wait on
@@ -151,7 +158,7 @@ export class Dispatcher {
     const now = this.deps.now();
     this.managers = managerAddrs(kvs.map((kv) => kv.value));
     if (this.storeTrouble || now - asked > this.options.heartbeatPeriodMs) {
-      // The store failed or stalled: beats waited on it too, so every node starts a full grace period now.
+      // The store failed or stalled: beats waited on it too, so every node starts over as unknown now.
       this.storeTrouble = false;
       this.startedAt = now;
       this.lastSeen.clear();
@@ -160,9 +167,9 @@ export class Dispatcher {
     }
     for (const kv of kvs) {
       if (kv.value.status.state === 'down') continue;
-      // After a manager restart every node gets a full grace period to beat again.
-      const seen = this.lastSeen.get(kv.value.id) ?? this.startedAt;
-      if (now - seen <= limit) continue;
+      const beat = this.lastSeen.get(kv.value.id);
+      const seen = beat ?? this.startedAt;
+      if (now - seen <= (beat === undefined ? UNKNOWN_GRACE_FACTOR * limit : limit)) continue;
       const node: Node = {
         ...kv.value,
         status: { state: 'down', since: new Date(now).toISOString(), message: `heartbeat failure: silent for ${now - seen} ms` },

@@ -3,6 +3,8 @@
  * periods is marked down, but not when the silence came from the store
  * (etcd without quorum): beats wait on the store, so a failed or stalled
  * read gives every node a full grace period from when the store answers.
+ * A node not heard from since the term began (or the store came back) has
+ * twice the limit, as swarmkit gives nodes in an unknown state.
  * A memory store with a switch to fail or stall reads, a clock moved by hand.
  */
 import t from 'tap';
@@ -46,15 +48,30 @@ async function setup() {
   return { clock, store, d, state };
 }
 
-t.test('a node silent past the limit is marked down; one that beats stays ready', async (t) => {
+t.test('a node that stops beating is down after the limit; one not heard from this term after twice the limit', async (t) => {
   const { clock, d, state } = await setup();
-  for (let i = 0; i < MISSED + 1; i++) {
+  await d.heartbeat('w1');
+  for (let i = 1; i <= 2 * MISSED + 1; i++) {
+    clock.ms += PERIOD;
+    await d.heartbeat('w1');
+    await d.checkLiveness();
+    if (i === MISSED + 1) t.equal(await state('w2'), 'ready', `node-2, never heard from, is still ready after ${i} periods`);
+  }
+  t.equal(await state('w1'), 'ready', 'the beating node is ready');
+  t.equal(await state('w2'), 'down', 'node-2, silent past twice the limit, is down');
+});
+
+t.test('silence after a beat counts against the normal limit', async (t) => {
+  const { clock, d, state } = await setup();
+  await d.heartbeat('w1');
+  await d.heartbeat('w2');
+  for (let i = 1; i <= MISSED + 1; i++) {
     clock.ms += PERIOD;
     await d.heartbeat('w1');
     await d.checkLiveness();
   }
   t.equal(await state('w1'), 'ready', 'the beating node is ready');
-  t.equal(await state('w2'), 'down', 'the silent node is down');
+  t.equal(await state('w2'), 'down', 'node-2, silent for more than the limit after its beat, is down');
 });
 
 t.test('a store that failed reads: no node is judged on the silence it caused', async (t) => {
@@ -69,8 +86,8 @@ t.test('a store that failed reads: no node is judged on the silence it caused', 
   await d.checkLiveness();
   t.equal(await state('w1'), 'ready', 'node-1 is not down when the store comes back');
   t.equal(await state('w2'), 'ready', 'node-2 neither');
-  // The grace period is one limit long: a node that stays silent after it is down.
-  clock.ms += (MISSED - 1) * PERIOD;
+  // From then both are unknown: twice the limit to beat again.
+  clock.ms += (2 * MISSED - 1) * PERIOD;
   await d.heartbeat('w1');
   await d.checkLiveness();
   t.equal(await state('w2'), 'ready', 'node-2 still within its grace period');
@@ -104,7 +121,7 @@ t.test('a read that stalled longer than a period: the silence was the store\'s, 
   store.stallMs = 0;
   t.equal(await state('w1'), 'ready', 'node-1 not down after a read of 2 s');
   t.equal(await state('w2'), 'ready', 'node-2 neither');
-  clock.ms += (MISSED + 1) * PERIOD;
+  clock.ms += (2 * MISSED + 1) * PERIOD;
   await d.checkLiveness();
   t.equal(await state('w2'), 'down', 'silence after the store answered counts again');
 });
