@@ -46,5 +46,5 @@ export function parseMemory(v: string, what: string): number {
 /** CPUs as a decimal (`0.5`) into nano-CPUs. */
 export function parseCpus(v: string, what: string): number {
   if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new InvalidArgumentError(`invalid ${what} "${v}": use a number of CPUs such as 0.5`);
-  return Math.round(Number(v) * 1e9);
+  return Math.round(Number(v) * NANO_CPUS_PER_CPU);
 }

@@ -48,7 +48,7 @@ export class Dispatcher {
   /**
    * Set when the store failed a heartbeat or a liveness check: beats wait on
    * the store, so silence then says nothing of the node, and the next check
-   * that reads the store gives every node a full grace period instead of
+   * that reads the store starts every node over as unknown instead of
    * judging it.
    */
   private storeTrouble = false;
@@ -130,10 +130,7 @@ export class Dispatcher {
     // through an outage must not be marked down when the store comes back.
     const now = this.deps.now();
     if (this.lastSeen.has(nodeId)) this.lastSeen.set(nodeId, now);
-    const kv = await this.deps.store.get<Node>(KEYS.node(nodeId)).catch((err: unknown) => {
-      this.storeTrouble = true;
-      throw err;
-    });
+    const kv = await this.noteTrouble(this.deps.store.get<Node>(KEYS.node(nodeId)));
     if (!kv) throw new NotFoundError(`node ${nodeId} is not part of this swarm`);
     this.lastSeen.set(nodeId, now);
     if (kv.value.status.state !== 'ready') {
@@ -150,10 +147,7 @@ export class Dispatcher {
   async checkLiveness(): Promise<void> {
     const asked = this.deps.now();
     const limit = this.options.heartbeatPeriodMs * this.options.missedHeartbeats;
-    const { kvs } = await this.deps.store.range<Node>(KEYS.nodes).catch((err: unknown) => {
-      this.storeTrouble = true;
-      throw err;
-    });
+    const { kvs } = await this.noteTrouble(this.deps.store.range<Node>(KEYS.nodes));
     // Judged as of the answer: a read that waited on a store without quorum must not count the wait as silence.
     const now = this.deps.now();
     this.managers = managerAddrs(kvs.map((kv) => kv.value));
@@ -162,7 +156,7 @@ export class Dispatcher {
       this.storeTrouble = false;
       this.startedAt = now;
       this.lastSeen.clear();
-      this.deps.logger.info({ stalledMs: now - asked }, 'store was unavailable: every node gets a full heartbeat grace period');
+      this.deps.logger.info({ stalledMs: now - asked }, 'store was unavailable: every node gets a fresh heartbeat grace period');
       return;
     }
     for (const kv of kvs) {
@@ -176,6 +170,16 @@ export class Dispatcher {
       };
       const r = await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });
       if (r.succeeded) this.deps.logger.warn({ nodeId: node.id, silentMs: now - seen }, 'node is down');
+    }
+  }
+
+  /** `read`, remembering a failure as store trouble for the next liveness check. */
+  private async noteTrouble<T>(read: Promise<T>): Promise<T> {
+    try {
+      return await read;
+    } catch (err) {
+      this.storeTrouble = true;
+      throw err;
     }
   }
 
