@@ -132,7 +132,8 @@ export class Dispatcher {
     if (this.lastSeen.has(nodeId)) this.lastSeen.set(nodeId, now);
     const kv = await this.noteTrouble(this.deps.store.get<Node>(KEYS.node(nodeId)));
     if (!kv) throw new NotFoundError(`node ${nodeId} is not part of this swarm`);
-    this.lastSeen.set(nodeId, now);
+    // As of the answer: a read that waited out a store outage must not record the beat as seconds old.
+    this.lastSeen.set(nodeId, this.deps.now());
     if (kv.value.status.state !== 'ready') {
       const node = { ...kv.value, status: { state: 'ready' as const, since: new Date(now).toISOString(), message: '' } };
       await this.deps.store.txn({ compare: [{ key: kv.key, modRevision: kv.modRevision }], success: [{ type: 'put', key: kv.key, value: node }] });

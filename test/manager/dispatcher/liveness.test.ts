@@ -125,3 +125,18 @@ t.test('a read that stalled longer than a period: the silence was the store\'s, 
   await d.checkLiveness();
   t.equal(await state('w2'), 'down', 'silence after the store answered counts again');
 });
+
+t.test('a beat whose read waited out the outage counts as of its answer, not its arrival', async (t) => {
+  const { clock, store, d, state } = await setup();
+  await d.heartbeat('w1');
+  await d.heartbeat('w2');
+  // The store stalls: node-1's beat arrives, then waits 5 s for its read.
+  store.stallMs = 5 * PERIOD;
+  await d.heartbeat('w1');
+  store.stallMs = 0;
+  await d.heartbeat('w2');
+  clock.ms += MISSED * PERIOD;
+  await d.heartbeat('w2');
+  await d.checkLiveness();
+  t.equal(await state('w1'), 'ready', 'node-1, answered 3 s ago, is not down');
+});
